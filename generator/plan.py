@@ -1,0 +1,420 @@
+"""Derive every fact the templates print, once, and check the rules between values.
+
+The plan is plain frozen data: schema indexes, action codes, alias members, shard
+tables, link tables and every derived SQL name (already quoted). Templates only
+print it; nothing is computed in Jinja.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable
+
+from psycopg import sql
+
+from generator.errors import Diagnostic, Path, SpecError
+from generator.loader import Loaded
+from generator.spec import Spec
+
+BUILTIN_ACTIONS: tuple[tuple[str, int], ...] = (
+    ("insert", 1),
+    ("update", 2),
+    ("delete", 3),
+    ("savepoint", 4),
+)
+MAX_IDENTIFIER_BYTES = 63
+RESERVED_LINK_COLUMNS = frozenset({"event_id", "type"})
+
+
+def action_code(name: str) -> int:
+    """Spector's code for a custom action: the first 4 bytes of sha256, 31 bits."""
+    return (
+        int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") & 0x7FFFFFFF
+    )
+
+
+def quote(name: str) -> str:
+    """An identifier quoted by psycopg, exactly as it will reach PostgreSQL."""
+    return sql.Identifier(name).as_string(None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Name:
+    """A SQL name and its quoted form."""
+
+    raw: str
+    q: str
+
+
+def _name(raw: str) -> Name:
+    return Name(raw, quote(raw))
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaPlan:
+    name: str
+    index: int
+    actions: tuple[str, ...]  # custom actions allowed besides the built-ins
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionPlan:
+    name: str
+    code: int
+    legacy: str | None  # the alias value whose code this action keeps
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class AliasPlan:
+    legacy: str  # the old name, kept as an enum alias
+    action: str  # the action that took its code over
+    code: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkPlan:
+    name: str
+    table: str
+    column: Name
+    typed: bool
+    constrained: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkTablePlan:
+    link: LinkPlan
+    table: Name
+    key: Name
+    event_fkey: Name
+    column_fkey: Name
+    column_index: Name
+    same_parent: Name  # trigger and its function
+    append_only: Name
+    no_truncate: Name
+
+
+@dataclasses.dataclass(frozen=True)
+class TablePlan:
+    table: Name
+    sequence: Name
+    sequence_literal: str  # the sequence as a regclass literal, for nextval()
+    append: Name
+    pkey: Name
+    parent_fkey: Name
+    seq_key: Name
+    parent_index: Name
+    schema_index: Name
+    inserted_at_index: Name
+    append_only: Name
+    no_truncate: Name
+    links: tuple[LinkTablePlan, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardPlan:
+    kind: str  # "none", "count" or "function"
+    count: int
+    module: str
+    function: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    generator_version: str
+    spec_path: str
+    spec_sha256: str
+    module: str
+    table: str
+    hashed: bool
+    reject_change: Name
+    migrate_lock: int  # advisory lock key that serialises concurrent migrate() calls
+    schemas: tuple[SchemaPlan, ...]
+    actions: tuple[ActionPlan, ...]  # built-ins first, then custom by name
+    aliases: tuple[AliasPlan, ...]  # legacy names as enum aliases, by name
+    shard: ShardPlan
+    links: tuple[LinkPlan, ...]  # by name
+    tables: tuple[TablePlan, ...]  # one per physical events table
+
+    shard_tables_py: str  # the SHARD_TABLES assignment, formatted as ruff would
+    link_tables_py: str  # the LINK_TABLES assignment, formatted as ruff would
+
+    @property
+    def typed_links(self) -> tuple[LinkPlan, ...]:
+        return tuple(link for link in self.links if link.typed)
+
+
+class _Checker:
+    def __init__(self, loaded: Loaded) -> None:
+        self.loaded = loaded
+        self.errors: list[Diagnostic] = []
+
+    def error(self, path: Path, message: str, *, key: bool = False) -> None:
+        self.errors.append(self.loaded.marks.diagnostic(path, message, key=key))
+
+
+def _schemas(spec: Spec, check: _Checker) -> tuple[SchemaPlan, ...]:
+    counter = 0
+    seen: dict[str, int] = {}
+    out: list[SchemaPlan] = []
+    for i, schema in enumerate(spec.schemas):
+        if schema.name in seen:
+            check.error(
+                ("schemas", i),
+                f"duplicate schema name {schema.name!r}"
+                f" (also schemas[{seen[schema.name]}])",
+            )
+        seen.setdefault(schema.name, i)
+        index = counter if schema.index is None else schema.index
+        if index < counter:
+            check.error(
+                ("schemas", i, "index"),
+                f"{index} is lower than a previous schema's index ({counter - 1})",
+            )
+        counter = max(counter, index + 1)
+        names: dict[str, int] = {}
+        for j, action in enumerate(schema.actions):
+            if action in names:
+                check.error(
+                    ("schemas", i, "actions", j), f"duplicate action {action!r}"
+                )
+            if action in dict(BUILTIN_ACTIONS):
+                check.error(
+                    ("schemas", i, "actions", j),
+                    f"{action!r} is a built-in action, allowed for every schema",
+                )
+            names.setdefault(action, j)
+        custom = tuple(sorted(a for a in names if a not in dict(BUILTIN_ACTIONS)))
+        out.append(SchemaPlan(schema.name, index, custom))
+    return tuple(out)
+
+
+def _actions(
+    spec: Spec, schemas: tuple[SchemaPlan, ...], check: _Checker
+) -> tuple[tuple[ActionPlan, ...], tuple[AliasPlan, ...]]:
+    declared = sorted({a for s in schemas for a in s.actions})
+    builtin = dict(BUILTIN_ACTIONS)
+    for key, value in sorted(spec.aliases.items()):
+        if key not in declared:
+            check.error(
+                ("aliases", key),
+                f"{key!r} is not a custom action declared by any schema",
+                key=True,
+            )
+        if value in declared or value in builtin:
+            check.error(
+                ("aliases", key),
+                f"{value!r} is itself a declared action:"
+                " two actions would share one code",
+            )
+    actions = [ActionPlan(name, code, None) for name, code in BUILTIN_ACTIONS]
+    owners: dict[int, str] = {code: name for name, code in BUILTIN_ACTIONS}
+    for name in declared:
+        legacy = spec.aliases.get(name)
+        code = action_code(legacy or name)
+        where: Path = ("aliases", name) if legacy else _first_declaration(spec, name)
+        if code in owners:
+            check.error(
+                where,
+                f"action {name!r} has code {code},"
+                f" which collides with {owners[code]!r}",
+            )
+        owners.setdefault(code, name)
+        actions.append(ActionPlan(name, code, legacy))
+    aliases = tuple(
+        sorted(
+            AliasPlan(a.legacy, a.name, a.code) for a in actions if a.legacy is not None
+        )
+    )
+    return tuple(actions), aliases
+
+
+def _first_declaration(spec: Spec, action: str) -> Path:
+    for i, schema in enumerate(spec.schemas):
+        if action in schema.actions:
+            return ("schemas", i, "actions", schema.actions.index(action))
+    return ("schemas",)
+
+
+def _shard(spec: Spec, check: _Checker) -> tuple[ShardPlan, list[tuple[str, Path]]]:
+    shard = spec.shard
+    base: Path = ("table",)
+    if shard is None:
+        return ShardPlan("none", 1, "", ""), [(spec.table, base)]
+    if (shard.count is None) == (shard.function is None):
+        check.error(("shard",), "give exactly one of `count` or `function`")
+        return ShardPlan("none", 1, "", ""), [(spec.table, base)]
+    if shard.count is not None:
+        if shard.tables is not None:
+            check.error(
+                ("shard", "tables"), "`tables` goes with `function`, not `count`"
+            )
+        counted = [(f"{spec.table}_{i}", base) for i in range(shard.count)]
+        return ShardPlan("count", shard.count, "", ""), counted
+    assert shard.function is not None
+    module, _, function = shard.function.partition(":")
+    if not shard.tables:
+        check.error(("shard",), "`function` needs `tables`: every table it may return")
+        return ShardPlan("function", 0, module, function), []
+    seen: set[str] = set()
+    tables: list[tuple[str, Path]] = []
+    for i, table in enumerate(shard.tables):
+        if table in seen:
+            check.error(("shard", "tables", i), f"duplicate table {table!r}")
+        seen.add(table)
+        where: Path = ("shard", "tables", i)
+        tables.append((table, where))
+    return ShardPlan("function", len(tables), module, function), tables
+
+
+def _links(spec: Spec, check: _Checker) -> tuple[LinkPlan, ...]:
+    out: list[LinkPlan] = []
+    tables: dict[str, str] = {}
+    for name, link in sorted(spec.links.items()):
+        if link.column in RESERVED_LINK_COLUMNS:
+            check.error(
+                ("links", name, "column"),
+                f"{link.column!r} is reserved in link tables (event_id, type)",
+            )
+        if link.table in tables:
+            check.error(
+                ("links", name, "table"),
+                f"link table {link.table!r} is also used"
+                f" by link {tables[link.table]!r}",
+            )
+        tables.setdefault(link.table, name)
+        out.append(
+            LinkPlan(name, link.table, _name(link.column), link.typed, link.constrained)
+        )
+    return tuple(out)
+
+
+class _Names:
+    """Every derived SQL name, checked for length and for collisions."""
+
+    def __init__(self, check: _Checker) -> None:
+        self.check = check
+        self.relations: dict[str, str] = {}
+
+    def make(self, raw: str, where: Path, *, relation: bool = True) -> Name:
+        size = len(raw.encode())
+        if size > MAX_IDENTIFIER_BYTES:
+            self.check.error(
+                where,
+                f"derived name {raw!r} is {size} bytes; PostgreSQL allows "
+                f"{MAX_IDENTIFIER_BYTES} (shorten the name it is built from)",
+            )
+        elif relation and raw in self.relations:
+            self.check.error(
+                where, f"derived name {raw!r} collides with {self.relations[raw]}"
+            )
+        if relation:
+            self.relations.setdefault(raw, repr(raw))
+        return _name(raw)
+
+
+def _tables(
+    physical: list[tuple[str, Path]],
+    links: tuple[LinkPlan, ...],
+    sharded: bool,
+    names: _Names,
+) -> tuple[TablePlan, ...]:
+    out: list[TablePlan] = []
+    for table, where in physical:
+        link_plans: list[LinkTablePlan] = []
+        for link in links:
+            lwhere: Path = ("links", link.name, "table")
+            lt = f"{table}_{link.table}" if sharded else link.table
+            make: Callable[..., Name] = names.make
+            link_plans.append(
+                LinkTablePlan(
+                    link=link,
+                    table=make(lt, lwhere),
+                    key=make(f"{lt}_key", lwhere),
+                    event_fkey=make(f"{lt}_event_fkey", lwhere, relation=False),
+                    column_fkey=make(
+                        f"{lt}_{link.column.raw}_fkey",
+                        ("links", link.name, "column"),
+                        relation=False,
+                    ),
+                    column_index=make(
+                        f"{lt}_{link.column.raw}_idx", ("links", link.name, "column")
+                    ),
+                    same_parent=make(f"{lt}_same_parent", lwhere, relation=False),
+                    append_only=make(f"{lt}_append_only", lwhere, relation=False),
+                    no_truncate=make(f"{lt}_no_truncate", lwhere, relation=False),
+                )
+            )
+        sequence = names.make(f"{table}_seq", where)
+        out.append(
+            TablePlan(
+                table=names.make(table, where),
+                sequence=sequence,
+                sequence_literal="'" + sequence.q + "'",
+                append=names.make(f"{table}_append", where, relation=False),
+                pkey=names.make(f"{table}_pkey", where),
+                parent_fkey=names.make(f"{table}_parent_fkey", where, relation=False),
+                seq_key=names.make(f"{table}_seq_key", where),
+                parent_index=names.make(f"{table}_parent_id_idx", where),
+                schema_index=names.make(f"{table}_schema_idx", where),
+                inserted_at_index=names.make(f"{table}_inserted_at_idx", where),
+                append_only=names.make(f"{table}_append_only", where, relation=False),
+                no_truncate=names.make(f"{table}_no_truncate", where, relation=False),
+                links=tuple(link_plans),
+            )
+        )
+    return tuple(out)
+
+
+def tuple_assignment(target: str, items: list[str], width: int = 88) -> str:
+    """`target = (...)` of string literals, laid out exactly as `ruff format` does."""
+    literals = [f'"{item}"' for item in items]
+    if not literals:
+        return f"{target} = ()"
+    if len(literals) == 1:
+        inline = f"{target} = ({literals[0]},)"
+        if len(inline) <= width:
+            return inline
+    body = "".join(f"    {literal},\n" for literal in literals)
+    return f"{target} = (\n{body})"
+
+
+def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) -> Plan:
+    """Resolve every derived fact; raise SpecError listing every broken rule."""
+    check = _Checker(loaded)
+    schemas = _schemas(spec, check)
+    actions, aliases = _actions(spec, schemas, check)
+    shard, physical = _shard(spec, check)
+    links = _links(spec, check)
+    names = _Names(check)
+    tables = _tables(physical, links, shard.kind != "none", names)
+    reject = names.make(f"{spec.table}_reject_change", ("table",), relation=False)
+    if check.errors:
+        raise SpecError(check.errors)
+    link_tables = [lt.table.raw for t in tables for lt in t.links]
+    return Plan(
+        generator_version=generator_version,
+        spec_path=spec_path,
+        spec_sha256=hashlib.sha256(loaded.text).hexdigest(),
+        module=spec.module,
+        table=spec.table,
+        hashed=spec.hashed,
+        reject_change=reject,
+        migrate_lock=int.from_bytes(
+            hashlib.sha256(f"spectorgen:{spec.module}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        ),
+        schemas=schemas,
+        actions=actions,
+        aliases=aliases,
+        shard=shard,
+        links=links,
+        tables=tables,
+        shard_tables_py=tuple_assignment(
+            "SHARD_TABLES: Final[tuple[str, ...]]", [t.table.raw for t in tables]
+        ),
+        link_tables_py=tuple_assignment(
+            "LINK_TABLES: Final[tuple[str, ...]]", link_tables
+        ),
+    )

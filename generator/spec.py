@@ -1,0 +1,120 @@
+"""The spec format, version 1, as pydantic v2 models (strict types, no unknown keys).
+
+These models check shape and the syntax of each name; rules that relate several
+values (index order, code collisions, derived name lengths) live in `plan.py`.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
+
+SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+SNAKE_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+FUNCTION_PATH = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+)
+# Names that would shadow enum machinery or module attributes in generated code.
+RESERVED_MEMBER_NAMES = frozenset({"name", "value", "mro"})
+
+
+def _python_name(value: str) -> str:
+    if not value.isidentifier() or not value.isascii():
+        raise ValueError(f"{value!r} is not a Python identifier")
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        raise ValueError(f"{value!r} is a Python keyword")
+    if value.startswith("_"):
+        raise ValueError(f"{value!r} must not start with an underscore")
+    if value in RESERVED_MEMBER_NAMES:
+        raise ValueError(f"{value!r} is reserved by Python's enum module")
+    return value
+
+
+def _snake_name(value: str) -> str:
+    if not SNAKE_IDENTIFIER.match(value):
+        raise ValueError(f"{value!r} is not a snake_case identifier ([a-z][a-z0-9_]*)")
+    return _python_name(value)
+
+
+def _sql_name(value: str) -> str:
+    if not SQL_IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid SQL identifier (must match ^[a-z_][a-z0-9_]*$)"
+        )
+    return value
+
+
+def _function_path(value: str) -> str:
+    if not FUNCTION_PATH.match(value):
+        raise ValueError(
+            f"{value!r} is not a function path of the form 'package.module:function'"
+        )
+    module, _, function = value.partition(":")
+    for part in (*module.split("."), function):
+        if keyword.iskeyword(part):
+            raise ValueError(f"{value!r} contains the Python keyword {part!r}")
+    return value
+
+
+PythonName = Annotated[str, AfterValidator(_python_name)]
+SnakeName = Annotated[str, AfterValidator(_snake_name)]
+SqlName = Annotated[str, AfterValidator(_sql_name)]
+FunctionPath = Annotated[str, AfterValidator(_function_path)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SchemaSpec(_Model):
+    """One evented schema; `index` pins its stored integer."""
+
+    name: PythonName
+    index: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    actions: list[SnakeName] = Field(default_factory=list)
+
+
+def _schema_shorthand(value: object) -> object:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class ShardSpec(_Model):
+    """Exactly one of `count` (built-in byte sharding) or `function` (with `tables`)."""
+
+    count: Annotated[int, Field(ge=1, le=256)] | None = None
+    function: FunctionPath | None = None
+    tables: list[SqlName] | None = None
+
+
+class LinkSpec(_Model):
+    """A join table between events; `typed` adds an integer `type` column."""
+
+    table: SqlName
+    column: SqlName
+    typed: bool = False
+    constrained: bool = True
+
+
+class Spec(_Model):
+    """A whole spec file, version 1."""
+
+    version: Literal[1]
+    module: SnakeName
+    table: SqlName
+    hashed: bool = False
+    schemas: Annotated[
+        list[Annotated[SchemaSpec, BeforeValidator(_schema_shorthand)]],
+        Field(min_length=1),
+    ]
+    aliases: dict[SnakeName, SnakeName] = Field(default_factory=dict)
+    shard: ShardSpec | None = None
+    links: dict[SnakeName, LinkSpec] = Field(default_factory=dict)

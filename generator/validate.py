@@ -1,0 +1,55 @@
+"""Turn a loaded YAML tree into a `Spec`, or into diagnostics with line and column."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from generator.errors import Diagnostic, Path, SpecError
+from generator.loader import Loaded
+from generator.spec import Spec
+
+
+def _message(error: ErrorDetails) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "is required"
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind in {
+        "string_type",
+        "int_type",
+        "bool_type",
+        "dict_type",
+        "list_type",
+        "model_type",
+    }:
+        message = f"{message}, got {error['input']!r}"
+    return message
+
+
+def _path(error: ErrorDetails) -> tuple[Path, bool]:
+    """pydantic's loc as a spec path; the flag says the error is about a mapping key."""
+    loc = list(error["loc"])
+    about_key = error["type"] == "extra_forbidden"
+    if loc and loc[-1] == "[key]":
+        loc.pop()
+        about_key = True
+    return tuple(loc), about_key
+
+
+def validate(loaded: Loaded) -> Spec:
+    """Validate shape and syntax; every error of the document is reported together."""
+    try:
+        return Spec.model_validate(loaded.data)
+    except ValidationError as exc:
+        diagnostics: list[Diagnostic] = []
+        for error in exc.errors(include_url=False):
+            path, about_key = _path(error)
+            diagnostics.append(
+                loaded.marks.diagnostic(path, _message(error), key=about_key)
+            )
+        raise SpecError(diagnostics) from None
