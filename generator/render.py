@@ -45,7 +45,10 @@ class Rendered:
 
 
 def render(plan: Plan) -> Rendered:
-    """Render the module and its SQL; the module must parse before anything is written."""
+    """Render the module and its SQL; the module must parse before anything is written.
+
+    Raises RenderError (a spectorgen bug) on text that does not parse.
+    """
     env = environment()
     module = env.get_template("module.py.j2").render(plan=plan)
     schema = env.get_template("schema.sql.j2").render(plan=plan)

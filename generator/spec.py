@@ -27,7 +27,12 @@ FUNCTION_PATH = re.compile(
 RESERVED_MEMBER_NAMES = frozenset({"name", "value", "mro"})
 
 
+MAX_NAME_LENGTH = 40  # keeps every generated line within ruff's 88 columns
+
+
 def _python_name(value: str) -> str:
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"{value!r} is longer than {MAX_NAME_LENGTH} characters")
     if not value.isidentifier() or not value.isascii():
         raise ValueError(f"{value!r} is not a Python identifier")
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):

@@ -1,0 +1,149 @@
+"""`spectorgen`: generate typed event-log modules from YAML specs, or check them.
+
+Exit status: 0 success (check: up to date), 1 check found drift, 2 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from generator import __version__
+from generator.codegen import Job, generate
+from generator.config import Config, ConfigError, load_config
+from generator.errors import SpecError
+from generator.output import compare, remove_orphans, write_all
+
+EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
+
+DESCRIPTION = """\
+Generate a typed, static Python module (and its SQL) for an append-only event log
+from a YAML spec. Run with no SPEC in a project whose pyproject.toml has
+
+    [tool.spectorgen]
+    specs = ["events/*.yaml"]
+    out = "src/myapp"
+
+or name specs directly: `spectorgen generate events/blog.yaml --out src/myapp`.
+"""
+
+EPILOG = """\
+exit status: 0 success or up to date, 1 `check` found drift, 2 error in a spec,
+the configuration or the command line (nothing is written on error).
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spectorgen",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"spectorgen {__version__}"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, summary in (
+        ("generate", "write the generated modules and SQL files"),
+        (
+            "check",
+            "exit 1 with a diff when generated files are stale, missing "
+            "or orphaned; write nothing",
+        ),
+    ):
+        sub = commands.add_parser(name, help=summary, description=summary)
+        sub.add_argument(
+            "specs",
+            nargs="*",
+            metavar="SPEC",
+            type=Path,
+            help="spec files (default: [tool.spectorgen] specs in pyproject.toml)",
+        )
+        sub.add_argument(
+            "--out",
+            type=Path,
+            metavar="DIR",
+            help="output folder (default: [tool.spectorgen] out, else the spec's)",
+        )
+    return parser
+
+
+def _jobs(config: Config, specs: Sequence[Path], out: Path | None) -> list[Job]:
+    chosen = [p.resolve() for p in specs] or list(config.specs)
+    folder = out.resolve() if out is not None else config.out
+    return [Job(spec, folder or spec.parent) for spec in chosen]
+
+
+def _run(args: argparse.Namespace) -> int:
+    cwd = Path.cwd()
+    config = load_config(cwd)
+    jobs = _jobs(config, args.specs, args.out)
+    if not jobs:
+        print(
+            "spectorgen: no spec given: pass SPEC paths or set"
+            " [tool.spectorgen] specs in pyproject.toml",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    files = generate(jobs, config.root)
+    if args.command == "check":
+        drift = compare(files, cwd)
+        if drift.clean:
+            print(f"spectorgen: {len(files)} generated files up to date")
+            return EXIT_OK
+        sys.stdout.write(drift.diff)
+        for label, paths in (
+            ("stale", drift.stale),
+            ("missing", drift.missing),
+            ("orphaned", drift.orphaned),
+        ):
+            for path in paths:
+                print(f"spectorgen: {label}: {path}", file=sys.stderr)
+        print("spectorgen: run `spectorgen generate` to update", file=sys.stderr)
+        return EXIT_DRIFT
+    changed = write_all(files)
+    removed = remove_orphans(files)
+    for path in changed:
+        print(f"wrote {path}")
+    for path in removed:
+        print(f"removed orphaned {path}")
+    print(f"spectorgen: {len(files)} files, {len(changed) + len(removed)} changed")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `spectorgen` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        return _run(args)
+    except SpecError as exc:
+        for diagnostic in exc.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        count = len(exc.diagnostics)
+        print(
+            f"spectorgen: {count} error{'s' * (count != 1)}, nothing written",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    except ConfigError as exc:
+        print(f"spectorgen: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception:
+        traceback.print_exc()
+        print(
+            "spectorgen: internal error (a bug in spectorgen; please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

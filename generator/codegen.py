@@ -1,0 +1,73 @@
+"""The whole pipeline for a set of specs: load, validate, plan, render.
+
+Everything happens in memory; callers write the result only when every spec
+succeeded, so one bad spec writes no file at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from generator import __version__
+from generator.errors import Diagnostic, SpecError
+from generator.loader import load
+from generator.plan import plan
+from generator.render import render
+from generator.validate import validate
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One spec and the folder its files go to."""
+
+    spec: Path
+    out: Path
+
+
+def display_path(path: Path, root: Path) -> str:
+    """The spec path as written in headers: relative to the project, POSIX style."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return resolved.name
+
+
+def generate(
+    jobs: Sequence[Job], root: Path, version: str = __version__
+) -> dict[Path, str]:
+    """Every generated file by path; raises SpecError with all problems of all specs."""
+    files: dict[Path, str] = {}
+    owners: dict[Path, str] = {}
+    problems: list[Diagnostic] = []
+    for job in jobs:
+        shown = display_path(job.spec, root)
+        try:
+            loaded = load(job.spec, shown)
+            spec = validate(loaded)
+            rendered = render(
+                plan(spec, loaded, spec_path=shown, generator_version=version)
+            )
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        for name, text in rendered.files.items():
+            target = job.out / name
+            if target in owners:
+                mark = loaded.marks.at(("module",))
+                problems.append(
+                    Diagnostic(
+                        shown,
+                        *mark,
+                        "module",
+                        f"{name} is also generated from {owners[target]}",
+                    )
+                )
+                continue
+            owners[target] = shown
+            files[target] = text
+    if problems:
+        raise SpecError(problems)
+    return files

@@ -1,0 +1,66 @@
+"""Defaults from `[tool.spectorgen]` in the nearest pyproject.toml.
+
+[tool.spectorgen]
+specs = ["events/*.yaml"]   # globs, relative to the pyproject.toml folder
+out = "src/myapp/events"    # where generated files go (default: beside each spec)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A `[tool.spectorgen]` table that cannot be used; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    root: Path  # the folder paths are relative to; spec paths are shown from here
+    specs: tuple[Path, ...]
+    out: Path | None
+
+
+def find_pyproject(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(cwd: Path) -> Config:
+    """The project's configuration; an empty one when there is no pyproject.toml."""
+    pyproject = find_pyproject(cwd.resolve())
+    if pyproject is None:
+        return Config(cwd.resolve(), (), None)
+    root = pyproject.parent
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{pyproject}: cannot read: {exc}") from None
+    table = data.get("tool", {}).get("spectorgen", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.spectorgen] must be a table")
+    unknown = sorted(set(table) - {"specs", "out"})
+    if unknown:
+        raise ConfigError(f"{pyproject}: [tool.spectorgen]: unknown key {unknown[0]!r}")
+    patterns = table.get("specs", [])
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ConfigError(
+            f"{pyproject}: [tool.spectorgen] specs must be a list of globs"
+        )
+    out = table.get("out")
+    if out is not None and not isinstance(out, str):
+        raise ConfigError(f"{pyproject}: [tool.spectorgen] out must be a string")
+    specs: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(root.glob(pattern))
+        if not matches:
+            raise ConfigError(
+                f"{pyproject}: [tool.spectorgen] specs: {pattern!r} matches no file"
+            )
+        specs.extend(matches)
+    return Config(root, tuple(specs), root / out if out is not None else None)
