@@ -682,35 +682,40 @@ def insert(
 def insert_many(
     conn: psycopg.Connection[_Row], items: Iterable[_ItemWithLinks]
 ) -> list[Event]:
-    """Store many events in one transaction, one statement per physical table.
+    """Store many events atomically, one statement per physical table.
 
     Tables are locked in one fixed order (sorted by name), so concurrent batches
     over the same shards cannot deadlock. Either every event is stored or none.
+    On an idle connection the batch is committed on return; inside a transaction
+    the caller opened, it is part of that transaction.
     """
     batch = _batch(items)
     if not batch.tables:
         return []
     cur = conn.cursor(row_factory=tuple_row)
-    rows: list[list[TupleRow]] = []
     try:
-        if len(batch.tables) == 1 and conn.info.transaction_status == _IDLE:
-            table, text, _ = batch.tables[0]
-            statement = _SQL[table].append
-            autocommit = conn.autocommit
-            conn.autocommit = True
-            try:
-                rows.append(cur.execute(statement, (text,)).fetchall())
-            finally:
-                conn.autocommit = autocommit
-        else:
+        if conn.info.transaction_status != _IDLE:
+            return _results(batch, _run(cur, batch))
+        if len(batch.tables) > 1:
             with conn.transaction():
-                if (lock := batch.lock) is not None:
-                    cur.execute(lock)
-                for table, text, _ in batch.tables:
-                    rows.append(cur.execute(_SQL[table].append, (text,)).fetchall())
+                return _results(batch, _run(cur, batch))
+        autocommit = conn.autocommit
+        conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
+        try:
+            return _results(batch, _run(cur, batch))
+        finally:
+            conn.autocommit = autocommit
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout(batch) from exc
-    return _results(batch, rows)
+
+
+def _run(cur: psycopg.Cursor[TupleRow], batch: _Batch) -> list[list[TupleRow]]:
+    if (lock := batch.lock) is not None:
+        cur.execute(lock)
+    return [
+        cur.execute(_SQL[table].append, (text,)).fetchall()
+        for table, text, _ in batch.tables
+    ]
 
 
 async def ainsert(
@@ -729,28 +734,32 @@ async def ainsert_many(
     if not batch.tables:
         return []
     cur = conn.cursor(row_factory=tuple_row)
-    rows: list[list[TupleRow]] = []
     try:
-        if len(batch.tables) == 1 and conn.info.transaction_status == _IDLE:
-            table, text, _ = batch.tables[0]
-            statement = _SQL[table].append
-            autocommit = conn.autocommit
-            await conn.set_autocommit(True)
-            try:
-                await cur.execute(statement, (text,))
-                rows.append(await cur.fetchall())
-            finally:
-                await conn.set_autocommit(autocommit)
-        else:
+        if conn.info.transaction_status != _IDLE:
+            return _results(batch, await _arun(cur, batch))
+        if len(batch.tables) > 1:
             async with conn.transaction():
-                if (lock := batch.lock) is not None:
-                    await cur.execute(lock)
-                for table, text, _ in batch.tables:
-                    await cur.execute(_SQL[table].append, (text,))
-                    rows.append(await cur.fetchall())
+                return _results(batch, await _arun(cur, batch))
+        autocommit = conn.autocommit
+        await conn.set_autocommit(True)
+        try:
+            return _results(batch, await _arun(cur, batch))
+        finally:
+            await conn.set_autocommit(autocommit)
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout(batch) from exc
-    return _results(batch, rows)
+
+
+async def _arun(
+    cur: psycopg.AsyncCursor[TupleRow], batch: _Batch
+) -> list[list[TupleRow]]:
+    if (lock := batch.lock) is not None:
+        await cur.execute(lock)
+    rows: list[list[TupleRow]] = []
+    for table, text, _ in batch.tables:
+        await cur.execute(_SQL[table].append, (text,))
+        rows.append(await cur.fetchall())
+    return rows
 
 
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:
