@@ -480,57 +480,103 @@ CREATE OR REPLACE TRIGGER "blog_events_no_truncate"
     BEFORE TRUNCATE ON "blog_events"
     FOR EACH STATEMENT EXECUTE FUNCTION "blog_events_reject_change"();
 
+CREATE OR REPLACE FUNCTION "blog_events_append_one"(
+    p_id uuid,
+    p_parent_id uuid,
+    p_schema integer,
+    p_action integer,
+    p_payload jsonb,
+    p_links jsonb
+)
+RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    stamp timestamptz := now();
+    next_seq bigint;
+    head bytea;
+    body bytea := convert_to(p_payload::text, 'UTF8');
+BEGIN
+    LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
+    SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
+    next_seq := nextval('"blog_events_seq"');
+    head := sha256(
+        coalesce(head, decode(repeat('00', 32), 'hex'))
+        || int8send(next_seq)
+        || uuid_send(p_id)
+        || uuid_send(p_parent_id)
+        || int4send(p_schema)
+        || int4send(p_action)
+        || timestamptz_send(stamp)
+        || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(body)) || body END
+    );
+    INSERT INTO "blog_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
+    VALUES (
+        next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
+    );
+    r_seq := next_seq;
+    r_inserted_at := stamp;
+    r_hash := head;
+    RETURN NEXT;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION "blog_events_append"(batch jsonb)
 RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    item jsonb;
-    next_seq bigint;
     stamp timestamptz := now();
-    seqs bigint[] := '{}';
-    hashes bytea[] := '{}';
-    body text;
+    seqs bigint[];
+    hashes bytea[];
+    size integer := jsonb_array_length(batch);
+    first_seq bigint;
+    bodies bytea[];
+    body bytea;
     head bytea;
 BEGIN
     LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
     SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    FOR item IN
-        SELECT x.value FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-        ORDER BY x.n
-    LOOP
-        next_seq := nextval('"blog_events_seq"');
-        seqs := seqs || next_seq;
-        body := (item -> 'd')::text;
-        head := sha256(
-            head
-            || int8send(next_seq)
-            || uuid_send((item ->> 'i')::uuid)
-            || uuid_send((item ->> 'p')::uuid)
-            || int4send((item ->> 's')::integer)
-            || int4send((item ->> 'a')::integer)
+    -- The lock serialises appenders, so a block of sequence values is ours.
+    first_seq := nextval('"blog_events_seq"');
+    IF size > 1 THEN
+        PERFORM setval('"blog_events_seq"', first_seq + size - 1);
+    END IF;
+    SELECT
+        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(
+            int8send(first_seq + x.n - 1)
+            || uuid_send((x.value ->> 0)::uuid)
+            || uuid_send((x.value ->> 1)::uuid)
+            || int4send((x.value ->> 2)::integer)
+            || int4send((x.value ->> 3)::integer)
             || timestamptz_send(stamp)
-            || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(convert_to(body, 'UTF8')))
-                    || convert_to(body, 'UTF8') END
-        );
+            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(p.body)) || p.body END
+            ORDER BY x.n
+        )
+    INTO seqs, bodies
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    CROSS JOIN LATERAL (
+        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
+    ) AS p;
+    hashes := '{}';
+    FOREACH body IN ARRAY bodies LOOP
+        head := sha256(head || body);
         hashes := hashes || head;
     END LOOP;
-    INSERT INTO "blog_events" (
-        "seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash"
-    )
+    INSERT INTO "blog_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq,
-        (x.value ->> 'i')::uuid,
-        (x.value ->> 'p')::uuid,
-        (x.value ->> 's')::integer,
-        (x.value ->> 'a')::integer,
-        x.value -> 'd',
+        (x.value ->> 0)::uuid,
+        (x.value ->> 1)::uuid,
+        (x.value ->> 2)::integer,
+        (x.value ->> 3)::integer,
+        nullif(x.value -> 4, 'null'::jsonb),
         stamp,
         r.hash
-    FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-    JOIN jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n) USING (n)
-    ORDER BY n;
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
     RETURN QUERY
         SELECT r.seq, stamp, r.hash
         FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
@@ -542,6 +588,10 @@ $fn$;
 
 _MIGRATE_LOCK: Final = -6948438934863047789
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
+_OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]
+_Item: TypeAlias = EventChangeset | PendingEvent
+_Links: TypeAlias = None
+_ItemWithLinks: TypeAlias = _Item
 
 
 def _columns(alias: str) -> sql.Composed:
@@ -561,17 +611,26 @@ def migrate(conn: psycopg.Connection[_Row]) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Statements:
+    append_one: bytes
     append: bytes
     events_for: bytes
     previous: bytes
     linked: Mapping[str, bytes]
 
 
-def _statements(table: str, append: str, links: Mapping[str, str]) -> _Statements:
+def _statements(
+    table: str, append_one: str, append: str, links: Mapping[str, str]
+) -> _Statements:
     ident = sql.Identifier(table)
     select = sql.SQL("SELECT {} FROM {} AS e").format(_columns("e"), ident)
     linked: dict[str, bytes] = {}
     return _Statements(
+        append_one=sql.SQL(
+            "SELECT r_seq, r_inserted_at, r_hash"
+            " FROM {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)"
+        )
+        .format(sql.Identifier(append_one))
+        .as_bytes(None),
         append=sql.SQL("SELECT r_seq, r_inserted_at, r_hash FROM {}(%s::jsonb)")
         .format(sql.Identifier(append))
         .as_bytes(None),
@@ -589,6 +648,7 @@ _SQL: Final[Mapping[str, _Statements]] = types.MappingProxyType(
     {
         "blog_events": _statements(
             "blog_events",
+            "blog_events_append_one",
             "blog_events_append",
             {},
         ),
@@ -611,32 +671,39 @@ def _checked(item: EventChangeset | PendingEvent) -> PendingEvent:
     return item
 
 
+_JSON: Final = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+)
+
+
 def _payload_text(payload: JsonObject | RawJson | None) -> str | None:
     if payload is None:
         return None
     if isinstance(payload, RawJson):
         return payload.text
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    return _JSON.encode(payload)
 
 
-def _encode(event: PendingEvent, links: None) -> str:
-    """One batch element: the JSON object the append function reads."""
-    head = (
-        '{"i":"'
-        + str(event.id)
-        + '","p":"'
-        + str(event.parent_id)
-        + '","s":'
-        + str(int(event.schema))
-        + ',"a":'
-        + str(int(event.action))
-    )
-    body = _payload_text(event.payload)
-    if body is not None:
-        head += ',"d":' + body
+def _encode(event: PendingEvent, links: _Links) -> str:
+    """One batch element, `[id, parent_id, schema, action, payload, links?]`."""
+    item: list[object] = [
+        str(event.id),
+        str(event.parent_id),
+        int(event.schema),
+        int(event.action),
+    ]
+    payload = event.payload
+    if not isinstance(payload, RawJson):
+        item.append(payload)
+        return _JSON.encode(item)
+    text = _JSON.encode(item)[:-1] + "," + payload.text
+    return text + "]"
+
+
+def _links_text(links: _Links) -> str | None:
     if links:
         raise InvalidEvent([("links", "this log declares no links")])
-    return head + "}"
+    return None
 
 
 def _stored(event: PendingEvent, row: TupleRow) -> Event:
@@ -670,10 +737,6 @@ def _event(table: str, row: TupleRow) -> Event:
     )
 
 
-_Item: TypeAlias = EventChangeset | PendingEvent
-_ItemWithLinks: TypeAlias = _Item
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Batch:
     """Events grouped by physical table, tables in lock order (sorted by name)."""
@@ -693,7 +756,7 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     events: list[PendingEvent] = []
     encoded: dict[str, tuple[list[str], list[int]]] = {}
     for item in items:
-        links = None
+        links: _Links = None
         event = _checked(item)
         parts, positions = encoded.setdefault(event.table, ([], []))
         parts.append(_encode(event, links))
@@ -706,10 +769,10 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     return _Batch(events, tables)
 
 
-def _lock_timeout(batch: _Batch) -> ChainLockTimeout:
-    tables = ", ".join(t for t, _, _ in batch.tables)
+def _lock_timeout(tables: Iterable[str]) -> ChainLockTimeout:
+    names = ", ".join(tables)
     return ChainLockTimeout(
-        f"timed out waiting for the chain lock on {tables} (lock_timeout);"
+        f"timed out waiting for the chain lock on {names} (lock_timeout);"
         " nothing was written"
     )
 
@@ -733,7 +796,34 @@ def insert(
     opened, it is part of that transaction. The append function takes the table's
     chain lock, reads the chain head by `seq` and hashes the stored values.
     """
-    return insert_many(conn, [event])[0]
+    pending = _checked(event)
+    params = _one(pending, None)
+    statement = _SQL[pending.table].append_one
+    cur = conn.cursor(row_factory=tuple_row)
+    try:
+        if conn.autocommit or conn.info.transaction_status != _IDLE:
+            row = cur.execute(statement, params).fetchone()
+        else:
+            conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
+            try:
+                row = cur.execute(statement, params).fetchone()
+            finally:
+                conn.autocommit = False
+    except psycopg.errors.LockNotAvailable as exc:
+        raise _lock_timeout([pending.table]) from exc
+    assert row is not None
+    return _stored(pending, row)
+
+
+def _one(event: PendingEvent, links: _Links) -> _OneParams:
+    return (
+        event.id,
+        event.parent_id,
+        int(event.schema),
+        int(event.action),
+        _payload_text(event.payload),
+        _links_text(links),
+    )
 
 
 def insert_many(
@@ -763,7 +853,7 @@ def insert_many(
         finally:
             conn.autocommit = autocommit
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout(batch) from exc
+        raise _lock_timeout(t for t, _, _ in batch.tables) from exc
 
 
 def _run(cur: psycopg.Cursor[TupleRow], batch: _Batch) -> list[list[TupleRow]]:
@@ -780,7 +870,24 @@ async def ainsert(
     event: EventChangeset | PendingEvent,
 ) -> Event:
     """`insert` on an AsyncConnection: the same SQL, the same guarantees."""
-    return (await ainsert_many(conn, [event]))[0]
+    pending = _checked(event)
+    params = _one(pending, None)
+    statement = _SQL[pending.table].append_one
+    cur = conn.cursor(row_factory=tuple_row)
+    try:
+        if conn.autocommit or conn.info.transaction_status != _IDLE:
+            await cur.execute(statement, params)
+        else:
+            await conn.set_autocommit(True)
+            try:
+                await cur.execute(statement, params)
+            finally:
+                await conn.set_autocommit(False)
+    except psycopg.errors.LockNotAvailable as exc:
+        raise _lock_timeout([pending.table]) from exc
+    row = await cur.fetchone()
+    assert row is not None
+    return _stored(pending, row)
 
 
 async def ainsert_many(
@@ -804,7 +911,7 @@ async def ainsert_many(
         finally:
             await conn.set_autocommit(autocommit)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout(batch) from exc
+        raise _lock_timeout(t for t, _, _ in batch.tables) from exc
 
 
 async def _arun(

@@ -44,57 +44,103 @@ CREATE OR REPLACE TRIGGER "blog_events_no_truncate"
     BEFORE TRUNCATE ON "blog_events"
     FOR EACH STATEMENT EXECUTE FUNCTION "blog_events_reject_change"();
 
+CREATE OR REPLACE FUNCTION "blog_events_append_one"(
+    p_id uuid,
+    p_parent_id uuid,
+    p_schema integer,
+    p_action integer,
+    p_payload jsonb,
+    p_links jsonb
+)
+RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    stamp timestamptz := now();
+    next_seq bigint;
+    head bytea;
+    body bytea := convert_to(p_payload::text, 'UTF8');
+BEGIN
+    LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
+    SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
+    next_seq := nextval('"blog_events_seq"');
+    head := sha256(
+        coalesce(head, decode(repeat('00', 32), 'hex'))
+        || int8send(next_seq)
+        || uuid_send(p_id)
+        || uuid_send(p_parent_id)
+        || int4send(p_schema)
+        || int4send(p_action)
+        || timestamptz_send(stamp)
+        || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(body)) || body END
+    );
+    INSERT INTO "blog_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
+    VALUES (
+        next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
+    );
+    r_seq := next_seq;
+    r_inserted_at := stamp;
+    r_hash := head;
+    RETURN NEXT;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION "blog_events_append"(batch jsonb)
 RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    item jsonb;
-    next_seq bigint;
     stamp timestamptz := now();
-    seqs bigint[] := '{}';
-    hashes bytea[] := '{}';
-    body text;
+    seqs bigint[];
+    hashes bytea[];
+    size integer := jsonb_array_length(batch);
+    first_seq bigint;
+    bodies bytea[];
+    body bytea;
     head bytea;
 BEGIN
     LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
     SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    FOR item IN
-        SELECT x.value FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-        ORDER BY x.n
-    LOOP
-        next_seq := nextval('"blog_events_seq"');
-        seqs := seqs || next_seq;
-        body := (item -> 'd')::text;
-        head := sha256(
-            head
-            || int8send(next_seq)
-            || uuid_send((item ->> 'i')::uuid)
-            || uuid_send((item ->> 'p')::uuid)
-            || int4send((item ->> 's')::integer)
-            || int4send((item ->> 'a')::integer)
+    -- The lock serialises appenders, so a block of sequence values is ours.
+    first_seq := nextval('"blog_events_seq"');
+    IF size > 1 THEN
+        PERFORM setval('"blog_events_seq"', first_seq + size - 1);
+    END IF;
+    SELECT
+        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(
+            int8send(first_seq + x.n - 1)
+            || uuid_send((x.value ->> 0)::uuid)
+            || uuid_send((x.value ->> 1)::uuid)
+            || int4send((x.value ->> 2)::integer)
+            || int4send((x.value ->> 3)::integer)
             || timestamptz_send(stamp)
-            || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(convert_to(body, 'UTF8')))
-                    || convert_to(body, 'UTF8') END
-        );
+            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(p.body)) || p.body END
+            ORDER BY x.n
+        )
+    INTO seqs, bodies
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    CROSS JOIN LATERAL (
+        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
+    ) AS p;
+    hashes := '{}';
+    FOREACH body IN ARRAY bodies LOOP
+        head := sha256(head || body);
         hashes := hashes || head;
     END LOOP;
-    INSERT INTO "blog_events" (
-        "seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash"
-    )
+    INSERT INTO "blog_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq,
-        (x.value ->> 'i')::uuid,
-        (x.value ->> 'p')::uuid,
-        (x.value ->> 's')::integer,
-        (x.value ->> 'a')::integer,
-        x.value -> 'd',
+        (x.value ->> 0)::uuid,
+        (x.value ->> 1)::uuid,
+        (x.value ->> 2)::integer,
+        (x.value ->> 3)::integer,
+        nullif(x.value -> 4, 'null'::jsonb),
         stamp,
         r.hash
-    FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-    JOIN jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n) USING (n)
-    ORDER BY n;
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
     RETURN QUERY
         SELECT r.seq, stamp, r.hash
         FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)

@@ -602,65 +602,119 @@ CREATE OR REPLACE TRIGGER "chat_events_0_mentions_no_truncate"
     BEFORE TRUNCATE ON "chat_events_0_mentions"
     FOR EACH STATEMENT EXECUTE FUNCTION "chat_events_reject_change"();
 
+CREATE OR REPLACE FUNCTION "chat_events_0_append_one"(
+    p_id uuid,
+    p_parent_id uuid,
+    p_schema integer,
+    p_action integer,
+    p_payload jsonb,
+    p_links jsonb
+)
+RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    stamp timestamptz := now();
+    next_seq bigint;
+    head bytea;
+    body bytea := convert_to(p_payload::text, 'UTF8');
+BEGIN
+    LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
+    SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
+    next_seq := nextval('"chat_events_0_seq"');
+    head := sha256(
+        coalesce(head, decode(repeat('00', 32), 'hex'))
+        || int8send(next_seq)
+        || uuid_send(p_id)
+        || uuid_send(p_parent_id)
+        || int4send(p_schema)
+        || int4send(p_action)
+        || timestamptz_send(stamp)
+        || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(body)) || body END
+    );
+    INSERT INTO "chat_events_0" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
+    VALUES (
+        next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
+    );
+    IF p_links IS NOT NULL THEN
+        INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
+        SELECT p_id, k.value::uuid
+        FROM jsonb_array_elements_text(p_links -> 'ancestors') AS k(value);
+        INSERT INTO "chat_events_0_mentions" ("event_id", "mentioned_id", "type")
+        SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+        FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
+    END IF;
+    r_seq := next_seq;
+    r_inserted_at := stamp;
+    r_hash := head;
+    RETURN NEXT;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION "chat_events_0_append"(batch jsonb)
 RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    item jsonb;
-    next_seq bigint;
     stamp timestamptz := now();
-    seqs bigint[] := '{}';
-    hashes bytea[] := '{}';
-    body text;
+    seqs bigint[];
+    hashes bytea[];
+    size integer := jsonb_array_length(batch);
+    first_seq bigint;
+    bodies bytea[];
+    body bytea;
     head bytea;
 BEGIN
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    FOR item IN
-        SELECT x.value FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-        ORDER BY x.n
-    LOOP
-        next_seq := nextval('"chat_events_0_seq"');
-        seqs := seqs || next_seq;
-        body := (item -> 'd')::text;
-        head := sha256(
-            head
-            || int8send(next_seq)
-            || uuid_send((item ->> 'i')::uuid)
-            || uuid_send((item ->> 'p')::uuid)
-            || int4send((item ->> 's')::integer)
-            || int4send((item ->> 'a')::integer)
+    -- The lock serialises appenders, so a block of sequence values is ours.
+    first_seq := nextval('"chat_events_0_seq"');
+    IF size > 1 THEN
+        PERFORM setval('"chat_events_0_seq"', first_seq + size - 1);
+    END IF;
+    SELECT
+        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(
+            int8send(first_seq + x.n - 1)
+            || uuid_send((x.value ->> 0)::uuid)
+            || uuid_send((x.value ->> 1)::uuid)
+            || int4send((x.value ->> 2)::integer)
+            || int4send((x.value ->> 3)::integer)
             || timestamptz_send(stamp)
-            || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(convert_to(body, 'UTF8')))
-                    || convert_to(body, 'UTF8') END
-        );
+            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(p.body)) || p.body END
+            ORDER BY x.n
+        )
+    INTO seqs, bodies
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    CROSS JOIN LATERAL (
+        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
+    ) AS p;
+    hashes := '{}';
+    FOREACH body IN ARRAY bodies LOOP
+        head := sha256(head || body);
         hashes := hashes || head;
     END LOOP;
-    INSERT INTO "chat_events_0" (
-        "seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash"
-    )
+    INSERT INTO "chat_events_0" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq,
-        (x.value ->> 'i')::uuid,
-        (x.value ->> 'p')::uuid,
-        (x.value ->> 's')::integer,
-        (x.value ->> 'a')::integer,
-        x.value -> 'd',
+        (x.value ->> 0)::uuid,
+        (x.value ->> 1)::uuid,
+        (x.value ->> 2)::integer,
+        (x.value ->> 3)::integer,
+        nullif(x.value -> 4, 'null'::jsonb),
         stamp,
         r.hash
-    FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-    JOIN jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n) USING (n)
-    ORDER BY n;
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
     INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
-    SELECT (x.value ->> 'i')::uuid, k.value::uuid
+    SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements_text(x.value -> 'l' -> 'ancestors') AS k(value);
+        jsonb_array_elements_text(x.value -> 5 -> 'ancestors') AS k(value);
     INSERT INTO "chat_events_0_mentions" ("event_id", "mentioned_id", "type")
-    SELECT (x.value ->> 'i')::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+    SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements(x.value -> 'l' -> 'mentions') AS k(value);
+        jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
     RETURN QUERY
         SELECT r.seq, stamp, r.hash
         FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
@@ -768,65 +822,119 @@ CREATE OR REPLACE TRIGGER "chat_events_1_mentions_no_truncate"
     BEFORE TRUNCATE ON "chat_events_1_mentions"
     FOR EACH STATEMENT EXECUTE FUNCTION "chat_events_reject_change"();
 
+CREATE OR REPLACE FUNCTION "chat_events_1_append_one"(
+    p_id uuid,
+    p_parent_id uuid,
+    p_schema integer,
+    p_action integer,
+    p_payload jsonb,
+    p_links jsonb
+)
+RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    stamp timestamptz := now();
+    next_seq bigint;
+    head bytea;
+    body bytea := convert_to(p_payload::text, 'UTF8');
+BEGIN
+    LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
+    SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
+    next_seq := nextval('"chat_events_1_seq"');
+    head := sha256(
+        coalesce(head, decode(repeat('00', 32), 'hex'))
+        || int8send(next_seq)
+        || uuid_send(p_id)
+        || uuid_send(p_parent_id)
+        || int4send(p_schema)
+        || int4send(p_action)
+        || timestamptz_send(stamp)
+        || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(body)) || body END
+    );
+    INSERT INTO "chat_events_1" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
+    VALUES (
+        next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
+    );
+    IF p_links IS NOT NULL THEN
+        INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
+        SELECT p_id, k.value::uuid
+        FROM jsonb_array_elements_text(p_links -> 'ancestors') AS k(value);
+        INSERT INTO "chat_events_1_mentions" ("event_id", "mentioned_id", "type")
+        SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+        FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
+    END IF;
+    r_seq := next_seq;
+    r_inserted_at := stamp;
+    r_hash := head;
+    RETURN NEXT;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION "chat_events_1_append"(batch jsonb)
 RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    item jsonb;
-    next_seq bigint;
     stamp timestamptz := now();
-    seqs bigint[] := '{}';
-    hashes bytea[] := '{}';
-    body text;
+    seqs bigint[];
+    hashes bytea[];
+    size integer := jsonb_array_length(batch);
+    first_seq bigint;
+    bodies bytea[];
+    body bytea;
     head bytea;
 BEGIN
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    FOR item IN
-        SELECT x.value FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-        ORDER BY x.n
-    LOOP
-        next_seq := nextval('"chat_events_1_seq"');
-        seqs := seqs || next_seq;
-        body := (item -> 'd')::text;
-        head := sha256(
-            head
-            || int8send(next_seq)
-            || uuid_send((item ->> 'i')::uuid)
-            || uuid_send((item ->> 'p')::uuid)
-            || int4send((item ->> 's')::integer)
-            || int4send((item ->> 'a')::integer)
+    -- The lock serialises appenders, so a block of sequence values is ours.
+    first_seq := nextval('"chat_events_1_seq"');
+    IF size > 1 THEN
+        PERFORM setval('"chat_events_1_seq"', first_seq + size - 1);
+    END IF;
+    SELECT
+        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(
+            int8send(first_seq + x.n - 1)
+            || uuid_send((x.value ->> 0)::uuid)
+            || uuid_send((x.value ->> 1)::uuid)
+            || int4send((x.value ->> 2)::integer)
+            || int4send((x.value ->> 3)::integer)
             || timestamptz_send(stamp)
-            || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(convert_to(body, 'UTF8')))
-                    || convert_to(body, 'UTF8') END
-        );
+            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(p.body)) || p.body END
+            ORDER BY x.n
+        )
+    INTO seqs, bodies
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    CROSS JOIN LATERAL (
+        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
+    ) AS p;
+    hashes := '{}';
+    FOREACH body IN ARRAY bodies LOOP
+        head := sha256(head || body);
         hashes := hashes || head;
     END LOOP;
-    INSERT INTO "chat_events_1" (
-        "seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash"
-    )
+    INSERT INTO "chat_events_1" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq,
-        (x.value ->> 'i')::uuid,
-        (x.value ->> 'p')::uuid,
-        (x.value ->> 's')::integer,
-        (x.value ->> 'a')::integer,
-        x.value -> 'd',
+        (x.value ->> 0)::uuid,
+        (x.value ->> 1)::uuid,
+        (x.value ->> 2)::integer,
+        (x.value ->> 3)::integer,
+        nullif(x.value -> 4, 'null'::jsonb),
         stamp,
         r.hash
-    FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-    JOIN jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n) USING (n)
-    ORDER BY n;
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
     INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
-    SELECT (x.value ->> 'i')::uuid, k.value::uuid
+    SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements_text(x.value -> 'l' -> 'ancestors') AS k(value);
+        jsonb_array_elements_text(x.value -> 5 -> 'ancestors') AS k(value);
     INSERT INTO "chat_events_1_mentions" ("event_id", "mentioned_id", "type")
-    SELECT (x.value ->> 'i')::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+    SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements(x.value -> 'l' -> 'mentions') AS k(value);
+        jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
     RETURN QUERY
         SELECT r.seq, stamp, r.hash
         FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
@@ -934,65 +1042,119 @@ CREATE OR REPLACE TRIGGER "chat_events_2_mentions_no_truncate"
     BEFORE TRUNCATE ON "chat_events_2_mentions"
     FOR EACH STATEMENT EXECUTE FUNCTION "chat_events_reject_change"();
 
+CREATE OR REPLACE FUNCTION "chat_events_2_append_one"(
+    p_id uuid,
+    p_parent_id uuid,
+    p_schema integer,
+    p_action integer,
+    p_payload jsonb,
+    p_links jsonb
+)
+RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    stamp timestamptz := now();
+    next_seq bigint;
+    head bytea;
+    body bytea := convert_to(p_payload::text, 'UTF8');
+BEGIN
+    LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
+    SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
+    next_seq := nextval('"chat_events_2_seq"');
+    head := sha256(
+        coalesce(head, decode(repeat('00', 32), 'hex'))
+        || int8send(next_seq)
+        || uuid_send(p_id)
+        || uuid_send(p_parent_id)
+        || int4send(p_schema)
+        || int4send(p_action)
+        || timestamptz_send(stamp)
+        || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(body)) || body END
+    );
+    INSERT INTO "chat_events_2" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
+    VALUES (
+        next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
+    );
+    IF p_links IS NOT NULL THEN
+        INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
+        SELECT p_id, k.value::uuid
+        FROM jsonb_array_elements_text(p_links -> 'ancestors') AS k(value);
+        INSERT INTO "chat_events_2_mentions" ("event_id", "mentioned_id", "type")
+        SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+        FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
+    END IF;
+    r_seq := next_seq;
+    r_inserted_at := stamp;
+    r_hash := head;
+    RETURN NEXT;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION "chat_events_2_append"(batch jsonb)
 RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    item jsonb;
-    next_seq bigint;
     stamp timestamptz := now();
-    seqs bigint[] := '{}';
-    hashes bytea[] := '{}';
-    body text;
+    seqs bigint[];
+    hashes bytea[];
+    size integer := jsonb_array_length(batch);
+    first_seq bigint;
+    bodies bytea[];
+    body bytea;
     head bytea;
 BEGIN
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    FOR item IN
-        SELECT x.value FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-        ORDER BY x.n
-    LOOP
-        next_seq := nextval('"chat_events_2_seq"');
-        seqs := seqs || next_seq;
-        body := (item -> 'd')::text;
-        head := sha256(
-            head
-            || int8send(next_seq)
-            || uuid_send((item ->> 'i')::uuid)
-            || uuid_send((item ->> 'p')::uuid)
-            || int4send((item ->> 's')::integer)
-            || int4send((item ->> 'a')::integer)
+    -- The lock serialises appenders, so a block of sequence values is ours.
+    first_seq := nextval('"chat_events_2_seq"');
+    IF size > 1 THEN
+        PERFORM setval('"chat_events_2_seq"', first_seq + size - 1);
+    END IF;
+    SELECT
+        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(
+            int8send(first_seq + x.n - 1)
+            || uuid_send((x.value ->> 0)::uuid)
+            || uuid_send((x.value ->> 1)::uuid)
+            || int4send((x.value ->> 2)::integer)
+            || int4send((x.value ->> 3)::integer)
             || timestamptz_send(stamp)
-            || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(convert_to(body, 'UTF8')))
-                    || convert_to(body, 'UTF8') END
-        );
+            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(p.body)) || p.body END
+            ORDER BY x.n
+        )
+    INTO seqs, bodies
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    CROSS JOIN LATERAL (
+        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
+    ) AS p;
+    hashes := '{}';
+    FOREACH body IN ARRAY bodies LOOP
+        head := sha256(head || body);
         hashes := hashes || head;
     END LOOP;
-    INSERT INTO "chat_events_2" (
-        "seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash"
-    )
+    INSERT INTO "chat_events_2" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq,
-        (x.value ->> 'i')::uuid,
-        (x.value ->> 'p')::uuid,
-        (x.value ->> 's')::integer,
-        (x.value ->> 'a')::integer,
-        x.value -> 'd',
+        (x.value ->> 0)::uuid,
+        (x.value ->> 1)::uuid,
+        (x.value ->> 2)::integer,
+        (x.value ->> 3)::integer,
+        nullif(x.value -> 4, 'null'::jsonb),
         stamp,
         r.hash
-    FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-    JOIN jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n) USING (n)
-    ORDER BY n;
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
     INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
-    SELECT (x.value ->> 'i')::uuid, k.value::uuid
+    SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements_text(x.value -> 'l' -> 'ancestors') AS k(value);
+        jsonb_array_elements_text(x.value -> 5 -> 'ancestors') AS k(value);
     INSERT INTO "chat_events_2_mentions" ("event_id", "mentioned_id", "type")
-    SELECT (x.value ->> 'i')::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+    SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements(x.value -> 'l' -> 'mentions') AS k(value);
+        jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
     RETURN QUERY
         SELECT r.seq, stamp, r.hash
         FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
@@ -1100,65 +1262,119 @@ CREATE OR REPLACE TRIGGER "chat_events_3_mentions_no_truncate"
     BEFORE TRUNCATE ON "chat_events_3_mentions"
     FOR EACH STATEMENT EXECUTE FUNCTION "chat_events_reject_change"();
 
+CREATE OR REPLACE FUNCTION "chat_events_3_append_one"(
+    p_id uuid,
+    p_parent_id uuid,
+    p_schema integer,
+    p_action integer,
+    p_payload jsonb,
+    p_links jsonb
+)
+RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    stamp timestamptz := now();
+    next_seq bigint;
+    head bytea;
+    body bytea := convert_to(p_payload::text, 'UTF8');
+BEGIN
+    LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
+    SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
+    next_seq := nextval('"chat_events_3_seq"');
+    head := sha256(
+        coalesce(head, decode(repeat('00', 32), 'hex'))
+        || int8send(next_seq)
+        || uuid_send(p_id)
+        || uuid_send(p_parent_id)
+        || int4send(p_schema)
+        || int4send(p_action)
+        || timestamptz_send(stamp)
+        || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(body)) || body END
+    );
+    INSERT INTO "chat_events_3" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
+    VALUES (
+        next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
+    );
+    IF p_links IS NOT NULL THEN
+        INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
+        SELECT p_id, k.value::uuid
+        FROM jsonb_array_elements_text(p_links -> 'ancestors') AS k(value);
+        INSERT INTO "chat_events_3_mentions" ("event_id", "mentioned_id", "type")
+        SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+        FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
+    END IF;
+    r_seq := next_seq;
+    r_inserted_at := stamp;
+    r_hash := head;
+    RETURN NEXT;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION "chat_events_3_append"(batch jsonb)
 RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    item jsonb;
-    next_seq bigint;
     stamp timestamptz := now();
-    seqs bigint[] := '{}';
-    hashes bytea[] := '{}';
-    body text;
+    seqs bigint[];
+    hashes bytea[];
+    size integer := jsonb_array_length(batch);
+    first_seq bigint;
+    bodies bytea[];
+    body bytea;
     head bytea;
 BEGIN
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    FOR item IN
-        SELECT x.value FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-        ORDER BY x.n
-    LOOP
-        next_seq := nextval('"chat_events_3_seq"');
-        seqs := seqs || next_seq;
-        body := (item -> 'd')::text;
-        head := sha256(
-            head
-            || int8send(next_seq)
-            || uuid_send((item ->> 'i')::uuid)
-            || uuid_send((item ->> 'p')::uuid)
-            || int4send((item ->> 's')::integer)
-            || int4send((item ->> 'a')::integer)
+    -- The lock serialises appenders, so a block of sequence values is ours.
+    first_seq := nextval('"chat_events_3_seq"');
+    IF size > 1 THEN
+        PERFORM setval('"chat_events_3_seq"', first_seq + size - 1);
+    END IF;
+    SELECT
+        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(
+            int8send(first_seq + x.n - 1)
+            || uuid_send((x.value ->> 0)::uuid)
+            || uuid_send((x.value ->> 1)::uuid)
+            || int4send((x.value ->> 2)::integer)
+            || int4send((x.value ->> 3)::integer)
             || timestamptz_send(stamp)
-            || CASE WHEN body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(convert_to(body, 'UTF8')))
-                    || convert_to(body, 'UTF8') END
-        );
+            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(p.body)) || p.body END
+            ORDER BY x.n
+        )
+    INTO seqs, bodies
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    CROSS JOIN LATERAL (
+        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
+    ) AS p;
+    hashes := '{}';
+    FOREACH body IN ARRAY bodies LOOP
+        head := sha256(head || body);
         hashes := hashes || head;
     END LOOP;
-    INSERT INTO "chat_events_3" (
-        "seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash"
-    )
+    INSERT INTO "chat_events_3" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq,
-        (x.value ->> 'i')::uuid,
-        (x.value ->> 'p')::uuid,
-        (x.value ->> 's')::integer,
-        (x.value ->> 'a')::integer,
-        x.value -> 'd',
+        (x.value ->> 0)::uuid,
+        (x.value ->> 1)::uuid,
+        (x.value ->> 2)::integer,
+        (x.value ->> 3)::integer,
+        nullif(x.value -> 4, 'null'::jsonb),
         stamp,
         r.hash
-    FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-    JOIN jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n) USING (n)
-    ORDER BY n;
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
     INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
-    SELECT (x.value ->> 'i')::uuid, k.value::uuid
+    SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements_text(x.value -> 'l' -> 'ancestors') AS k(value);
+        jsonb_array_elements_text(x.value -> 5 -> 'ancestors') AS k(value);
     INSERT INTO "chat_events_3_mentions" ("event_id", "mentioned_id", "type")
-    SELECT (x.value ->> 'i')::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+    SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements(x.value -> 'l' -> 'mentions') AS k(value);
+        jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
     RETURN QUERY
         SELECT r.seq, stamp, r.hash
         FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
@@ -1170,6 +1386,10 @@ $fn$;
 
 _MIGRATE_LOCK: Final = 8587250033829338361
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
+_OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]
+_Item: TypeAlias = EventChangeset | PendingEvent
+_Links: TypeAlias = EventLinks | None
+_ItemWithLinks: TypeAlias = _Item | tuple[_Item, EventLinks]
 
 
 def _columns(alias: str) -> sql.Composed:
@@ -1189,13 +1409,16 @@ def migrate(conn: psycopg.Connection[_Row]) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Statements:
+    append_one: bytes
     append: bytes
     events_for: bytes
     previous: bytes
     linked: Mapping[str, bytes]
 
 
-def _statements(table: str, append: str, links: Mapping[str, str]) -> _Statements:
+def _statements(
+    table: str, append_one: str, append: str, links: Mapping[str, str]
+) -> _Statements:
     ident = sql.Identifier(table)
     select = sql.SQL("SELECT {} FROM {} AS e").format(_columns("e"), ident)
     linked = {
@@ -1215,6 +1438,12 @@ def _statements(table: str, append: str, links: Mapping[str, str]) -> _Statement
         for name, link_table in links.items()
     }
     return _Statements(
+        append_one=sql.SQL(
+            "SELECT r_seq, r_inserted_at, r_hash"
+            " FROM {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)"
+        )
+        .format(sql.Identifier(append_one))
+        .as_bytes(None),
         append=sql.SQL("SELECT r_seq, r_inserted_at, r_hash FROM {}(%s::jsonb)")
         .format(sql.Identifier(append))
         .as_bytes(None),
@@ -1232,6 +1461,7 @@ _SQL: Final[Mapping[str, _Statements]] = types.MappingProxyType(
     {
         "chat_events_0": _statements(
             "chat_events_0",
+            "chat_events_0_append_one",
             "chat_events_0_append",
             {
                 "ancestors": "chat_events_0_ancestors",
@@ -1240,6 +1470,7 @@ _SQL: Final[Mapping[str, _Statements]] = types.MappingProxyType(
         ),
         "chat_events_1": _statements(
             "chat_events_1",
+            "chat_events_1_append_one",
             "chat_events_1_append",
             {
                 "ancestors": "chat_events_1_ancestors",
@@ -1248,6 +1479,7 @@ _SQL: Final[Mapping[str, _Statements]] = types.MappingProxyType(
         ),
         "chat_events_2": _statements(
             "chat_events_2",
+            "chat_events_2_append_one",
             "chat_events_2_append",
             {
                 "ancestors": "chat_events_2_ancestors",
@@ -1256,6 +1488,7 @@ _SQL: Final[Mapping[str, _Statements]] = types.MappingProxyType(
         ),
         "chat_events_3": _statements(
             "chat_events_3",
+            "chat_events_3_append_one",
             "chat_events_3_append",
             {
                 "ancestors": "chat_events_3_ancestors",
@@ -1281,17 +1514,20 @@ def _checked(item: EventChangeset | PendingEvent) -> PendingEvent:
     return item
 
 
+_JSON: Final = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+)
+
+
 def _payload_text(payload: JsonObject | RawJson | None) -> str | None:
     if payload is None:
         return None
     if isinstance(payload, RawJson):
         return payload.text
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    return _JSON.encode(payload)
 
 
-def _link_targets(links: EventLinks | None) -> str:
-    if not links:
-        return ""
+def _link_targets(links: EventLinks) -> dict[str, list[str] | list[tuple[str, int]]]:
     unknown = sorted(set(links) - set(Link.__members__))
     if unknown:
         raise InvalidEvent([(f"links.{unknown[0]}", "unknown link")])
@@ -1308,7 +1544,7 @@ def _link_targets(links: EventLinks | None) -> str:
             targets_2,
             "mentions",
         )
-    return ',"l":' + json.dumps(encoded)
+    return encoded
 
 
 def _target_id(target: object, name: str) -> str:
@@ -1338,22 +1574,28 @@ def _typed_target(target: object, name: str) -> tuple[str, int]:
     return _target_id(target[0], name), link_type
 
 
-def _encode(event: PendingEvent, links: EventLinks | None) -> str:
-    """One batch element: the JSON object the append function reads."""
-    head = (
-        '{"i":"'
-        + str(event.id)
-        + '","p":"'
-        + str(event.parent_id)
-        + '","s":'
-        + str(int(event.schema))
-        + ',"a":'
-        + str(int(event.action))
-    )
-    body = _payload_text(event.payload)
-    if body is not None:
-        head += ',"d":' + body
-    return head + _link_targets(links) + "}"
+def _encode(event: PendingEvent, links: _Links) -> str:
+    """One batch element, `[id, parent_id, schema, action, payload, links?]`."""
+    item: list[object] = [
+        str(event.id),
+        str(event.parent_id),
+        int(event.schema),
+        int(event.action),
+    ]
+    payload = event.payload
+    if not isinstance(payload, RawJson):
+        item.append(payload)
+        if links:
+            item.append(_link_targets(links))
+        return _JSON.encode(item)
+    text = _JSON.encode(item)[:-1] + "," + payload.text
+    if links:
+        text += "," + _JSON.encode(_link_targets(links))
+    return text + "]"
+
+
+def _links_text(links: _Links) -> str | None:
+    return _JSON.encode(_link_targets(links)) if links else None
 
 
 def _stored(event: PendingEvent, row: TupleRow) -> Event:
@@ -1387,10 +1629,6 @@ def _event(table: str, row: TupleRow) -> Event:
     )
 
 
-_Item: TypeAlias = EventChangeset | PendingEvent
-_ItemWithLinks: TypeAlias = _Item | tuple[_Item, EventLinks]
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Batch:
     """Events grouped by physical table, tables in lock order (sorted by name)."""
@@ -1410,7 +1648,7 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     events: list[PendingEvent] = []
     encoded: dict[str, tuple[list[str], list[int]]] = {}
     for item in items:
-        links: EventLinks | None = None
+        links: _Links = None
         if isinstance(item, tuple):
             item, links = item
         event = _checked(item)
@@ -1425,10 +1663,10 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     return _Batch(events, tables)
 
 
-def _lock_timeout(batch: _Batch) -> ChainLockTimeout:
-    tables = ", ".join(t for t, _, _ in batch.tables)
+def _lock_timeout(tables: Iterable[str]) -> ChainLockTimeout:
+    names = ", ".join(tables)
     return ChainLockTimeout(
-        f"timed out waiting for the chain lock on {tables} (lock_timeout);"
+        f"timed out waiting for the chain lock on {names} (lock_timeout);"
         " nothing was written"
     )
 
@@ -1454,7 +1692,34 @@ def insert(
     opened, it is part of that transaction. The append function takes the table's
     chain lock, reads the chain head by `seq` and hashes the stored values.
     """
-    return insert_many(conn, [(event, links) if links else event])[0]
+    pending = _checked(event)
+    params = _one(pending, links)
+    statement = _SQL[pending.table].append_one
+    cur = conn.cursor(row_factory=tuple_row)
+    try:
+        if conn.autocommit or conn.info.transaction_status != _IDLE:
+            row = cur.execute(statement, params).fetchone()
+        else:
+            conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
+            try:
+                row = cur.execute(statement, params).fetchone()
+            finally:
+                conn.autocommit = False
+    except psycopg.errors.LockNotAvailable as exc:
+        raise _lock_timeout([pending.table]) from exc
+    assert row is not None
+    return _stored(pending, row)
+
+
+def _one(event: PendingEvent, links: _Links) -> _OneParams:
+    return (
+        event.id,
+        event.parent_id,
+        int(event.schema),
+        int(event.action),
+        _payload_text(event.payload),
+        _links_text(links),
+    )
 
 
 def insert_many(
@@ -1484,7 +1749,7 @@ def insert_many(
         finally:
             conn.autocommit = autocommit
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout(batch) from exc
+        raise _lock_timeout(t for t, _, _ in batch.tables) from exc
 
 
 def _run(cur: psycopg.Cursor[TupleRow], batch: _Batch) -> list[list[TupleRow]]:
@@ -1503,7 +1768,24 @@ async def ainsert(
     links: EventLinks | None = None,
 ) -> Event:
     """`insert` on an AsyncConnection: the same SQL, the same guarantees."""
-    return (await ainsert_many(conn, [(event, links) if links else event]))[0]
+    pending = _checked(event)
+    params = _one(pending, links)
+    statement = _SQL[pending.table].append_one
+    cur = conn.cursor(row_factory=tuple_row)
+    try:
+        if conn.autocommit or conn.info.transaction_status != _IDLE:
+            await cur.execute(statement, params)
+        else:
+            await conn.set_autocommit(True)
+            try:
+                await cur.execute(statement, params)
+            finally:
+                await conn.set_autocommit(False)
+    except psycopg.errors.LockNotAvailable as exc:
+        raise _lock_timeout([pending.table]) from exc
+    row = await cur.fetchone()
+    assert row is not None
+    return _stored(pending, row)
 
 
 async def ainsert_many(
@@ -1527,7 +1809,7 @@ async def ainsert_many(
         finally:
             await conn.set_autocommit(autocommit)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout(batch) from exc
+        raise _lock_timeout(t for t, _, _ in batch.tables) from exc
 
 
 async def _arun(

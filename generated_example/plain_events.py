@@ -443,38 +443,57 @@ CREATE INDEX IF NOT EXISTS "plain_events_schema_idx" ON "plain_events" ("schema"
 
 CREATE INDEX IF NOT EXISTS "plain_events_inserted_at_idx" ON "plain_events" ("inserted_at");
 
+CREATE OR REPLACE FUNCTION "plain_events_append_one"(
+    p_id uuid,
+    p_parent_id uuid,
+    p_schema integer,
+    p_action integer,
+    p_payload jsonb,
+    p_links jsonb
+)
+RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    stamp timestamptz := now();
+    next_seq bigint;
+    head bytea;
+BEGIN
+    next_seq := nextval('"plain_events_seq"');
+    INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
+    VALUES (
+        next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp
+    );
+    r_seq := next_seq;
+    r_inserted_at := stamp;
+    r_hash := head;
+    RETURN NEXT;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION "plain_events_append"(batch jsonb)
 RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    item jsonb;
-    next_seq bigint;
     stamp timestamptz := now();
-    seqs bigint[] := '{}';
-    hashes bytea[] := '{}';
+    seqs bigint[];
+    hashes bytea[];
 BEGIN
-    FOR item IN
-        SELECT x.value FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-        ORDER BY x.n
-    LOOP
-        next_seq := nextval('"plain_events_seq"');
-        seqs := seqs || next_seq;
-        hashes := hashes || NULL::bytea;
-    END LOOP;
-    INSERT INTO "plain_events" (
-        "seq", "id", "parent_id", "schema", "action", "payload", "inserted_at"
-    )
+    SELECT
+        array_agg(nextval('"plain_events_seq"') ORDER BY x.n),
+        array_agg(NULL::bytea ORDER BY x.n)
+    INTO seqs, hashes
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n);
+    INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
     SELECT
         r.seq,
-        (x.value ->> 'i')::uuid,
-        (x.value ->> 'p')::uuid,
-        (x.value ->> 's')::integer,
-        (x.value ->> 'a')::integer,
-        x.value -> 'd',
+        (x.value ->> 0)::uuid,
+        (x.value ->> 1)::uuid,
+        (x.value ->> 2)::integer,
+        (x.value ->> 3)::integer,
+        nullif(x.value -> 4, 'null'::jsonb),
         stamp
-    FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-    JOIN jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n) USING (n)
-    ORDER BY n;
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
     RETURN QUERY
         SELECT r.seq, stamp, r.hash
         FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
@@ -486,6 +505,10 @@ $fn$;
 
 _MIGRATE_LOCK: Final = 8349062300431592173
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
+_OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]
+_Item: TypeAlias = EventChangeset | PendingEvent
+_Links: TypeAlias = None
+_ItemWithLinks: TypeAlias = _Item
 
 
 def _columns(alias: str) -> sql.Composed:
@@ -505,17 +528,26 @@ def migrate(conn: psycopg.Connection[_Row]) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Statements:
+    append_one: bytes
     append: bytes
     events_for: bytes
     previous: bytes
     linked: Mapping[str, bytes]
 
 
-def _statements(table: str, append: str, links: Mapping[str, str]) -> _Statements:
+def _statements(
+    table: str, append_one: str, append: str, links: Mapping[str, str]
+) -> _Statements:
     ident = sql.Identifier(table)
     select = sql.SQL("SELECT {} FROM {} AS e").format(_columns("e"), ident)
     linked: dict[str, bytes] = {}
     return _Statements(
+        append_one=sql.SQL(
+            "SELECT r_seq, r_inserted_at, r_hash"
+            " FROM {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)"
+        )
+        .format(sql.Identifier(append_one))
+        .as_bytes(None),
         append=sql.SQL("SELECT r_seq, r_inserted_at, r_hash FROM {}(%s::jsonb)")
         .format(sql.Identifier(append))
         .as_bytes(None),
@@ -533,6 +565,7 @@ _SQL: Final[Mapping[str, _Statements]] = types.MappingProxyType(
     {
         "plain_events": _statements(
             "plain_events",
+            "plain_events_append_one",
             "plain_events_append",
             {},
         ),
@@ -555,32 +588,39 @@ def _checked(item: EventChangeset | PendingEvent) -> PendingEvent:
     return item
 
 
+_JSON: Final = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+)
+
+
 def _payload_text(payload: JsonObject | RawJson | None) -> str | None:
     if payload is None:
         return None
     if isinstance(payload, RawJson):
         return payload.text
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    return _JSON.encode(payload)
 
 
-def _encode(event: PendingEvent, links: None) -> str:
-    """One batch element: the JSON object the append function reads."""
-    head = (
-        '{"i":"'
-        + str(event.id)
-        + '","p":"'
-        + str(event.parent_id)
-        + '","s":'
-        + str(int(event.schema))
-        + ',"a":'
-        + str(int(event.action))
-    )
-    body = _payload_text(event.payload)
-    if body is not None:
-        head += ',"d":' + body
+def _encode(event: PendingEvent, links: _Links) -> str:
+    """One batch element, `[id, parent_id, schema, action, payload, links?]`."""
+    item: list[object] = [
+        str(event.id),
+        str(event.parent_id),
+        int(event.schema),
+        int(event.action),
+    ]
+    payload = event.payload
+    if not isinstance(payload, RawJson):
+        item.append(payload)
+        return _JSON.encode(item)
+    text = _JSON.encode(item)[:-1] + "," + payload.text
+    return text + "]"
+
+
+def _links_text(links: _Links) -> str | None:
     if links:
         raise InvalidEvent([("links", "this log declares no links")])
-    return head + "}"
+    return None
 
 
 def _stored(event: PendingEvent, row: TupleRow) -> Event:
@@ -614,10 +654,6 @@ def _event(table: str, row: TupleRow) -> Event:
     )
 
 
-_Item: TypeAlias = EventChangeset | PendingEvent
-_ItemWithLinks: TypeAlias = _Item
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Batch:
     """Events grouped by physical table, tables in lock order (sorted by name)."""
@@ -637,7 +673,7 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     events: list[PendingEvent] = []
     encoded: dict[str, tuple[list[str], list[int]]] = {}
     for item in items:
-        links = None
+        links: _Links = None
         event = _checked(item)
         parts, positions = encoded.setdefault(event.table, ([], []))
         parts.append(_encode(event, links))
@@ -650,10 +686,10 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     return _Batch(events, tables)
 
 
-def _lock_timeout(batch: _Batch) -> ChainLockTimeout:
-    tables = ", ".join(t for t, _, _ in batch.tables)
+def _lock_timeout(tables: Iterable[str]) -> ChainLockTimeout:
+    names = ", ".join(tables)
     return ChainLockTimeout(
-        f"timed out waiting for the chain lock on {tables} (lock_timeout);"
+        f"timed out waiting for the chain lock on {names} (lock_timeout);"
         " nothing was written"
     )
 
@@ -676,7 +712,34 @@ def insert(
     connection the event is committed on return; inside a transaction the caller
     opened, it is part of that transaction.
     """
-    return insert_many(conn, [event])[0]
+    pending = _checked(event)
+    params = _one(pending, None)
+    statement = _SQL[pending.table].append_one
+    cur = conn.cursor(row_factory=tuple_row)
+    try:
+        if conn.autocommit or conn.info.transaction_status != _IDLE:
+            row = cur.execute(statement, params).fetchone()
+        else:
+            conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
+            try:
+                row = cur.execute(statement, params).fetchone()
+            finally:
+                conn.autocommit = False
+    except psycopg.errors.LockNotAvailable as exc:
+        raise _lock_timeout([pending.table]) from exc
+    assert row is not None
+    return _stored(pending, row)
+
+
+def _one(event: PendingEvent, links: _Links) -> _OneParams:
+    return (
+        event.id,
+        event.parent_id,
+        int(event.schema),
+        int(event.action),
+        _payload_text(event.payload),
+        _links_text(links),
+    )
 
 
 def insert_many(
@@ -706,7 +769,7 @@ def insert_many(
         finally:
             conn.autocommit = autocommit
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout(batch) from exc
+        raise _lock_timeout(t for t, _, _ in batch.tables) from exc
 
 
 def _run(cur: psycopg.Cursor[TupleRow], batch: _Batch) -> list[list[TupleRow]]:
@@ -723,7 +786,24 @@ async def ainsert(
     event: EventChangeset | PendingEvent,
 ) -> Event:
     """`insert` on an AsyncConnection: the same SQL, the same guarantees."""
-    return (await ainsert_many(conn, [event]))[0]
+    pending = _checked(event)
+    params = _one(pending, None)
+    statement = _SQL[pending.table].append_one
+    cur = conn.cursor(row_factory=tuple_row)
+    try:
+        if conn.autocommit or conn.info.transaction_status != _IDLE:
+            await cur.execute(statement, params)
+        else:
+            await conn.set_autocommit(True)
+            try:
+                await cur.execute(statement, params)
+            finally:
+                await conn.set_autocommit(False)
+    except psycopg.errors.LockNotAvailable as exc:
+        raise _lock_timeout([pending.table]) from exc
+    row = await cur.fetchone()
+    assert row is not None
+    return _stored(pending, row)
 
 
 async def ainsert_many(
@@ -747,7 +827,7 @@ async def ainsert_many(
         finally:
             await conn.set_autocommit(autocommit)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout(batch) from exc
+        raise _lock_timeout(t for t, _, _ in batch.tables) from exc
 
 
 async def _arun(

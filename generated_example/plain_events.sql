@@ -27,38 +27,57 @@ CREATE INDEX IF NOT EXISTS "plain_events_schema_idx" ON "plain_events" ("schema"
 
 CREATE INDEX IF NOT EXISTS "plain_events_inserted_at_idx" ON "plain_events" ("inserted_at");
 
+CREATE OR REPLACE FUNCTION "plain_events_append_one"(
+    p_id uuid,
+    p_parent_id uuid,
+    p_schema integer,
+    p_action integer,
+    p_payload jsonb,
+    p_links jsonb
+)
+RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    stamp timestamptz := now();
+    next_seq bigint;
+    head bytea;
+BEGIN
+    next_seq := nextval('"plain_events_seq"');
+    INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
+    VALUES (
+        next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp
+    );
+    r_seq := next_seq;
+    r_inserted_at := stamp;
+    r_hash := head;
+    RETURN NEXT;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION "plain_events_append"(batch jsonb)
 RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    item jsonb;
-    next_seq bigint;
     stamp timestamptz := now();
-    seqs bigint[] := '{}';
-    hashes bytea[] := '{}';
+    seqs bigint[];
+    hashes bytea[];
 BEGIN
-    FOR item IN
-        SELECT x.value FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-        ORDER BY x.n
-    LOOP
-        next_seq := nextval('"plain_events_seq"');
-        seqs := seqs || next_seq;
-        hashes := hashes || NULL::bytea;
-    END LOOP;
-    INSERT INTO "plain_events" (
-        "seq", "id", "parent_id", "schema", "action", "payload", "inserted_at"
-    )
+    SELECT
+        array_agg(nextval('"plain_events_seq"') ORDER BY x.n),
+        array_agg(NULL::bytea ORDER BY x.n)
+    INTO seqs, hashes
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n);
+    INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
     SELECT
         r.seq,
-        (x.value ->> 'i')::uuid,
-        (x.value ->> 'p')::uuid,
-        (x.value ->> 's')::integer,
-        (x.value ->> 'a')::integer,
-        x.value -> 'd',
+        (x.value ->> 0)::uuid,
+        (x.value ->> 1)::uuid,
+        (x.value ->> 2)::integer,
+        (x.value ->> 3)::integer,
+        nullif(x.value -> 4, 'null'::jsonb),
         stamp
-    FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-    JOIN jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n) USING (n)
-    ORDER BY n;
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
     RETURN QUERY
         SELECT r.seq, stamp, r.hash
         FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)

@@ -24,6 +24,7 @@ BUILTIN_ACTIONS: tuple[tuple[str, int], ...] = (
     ("savepoint", 4),
 )
 MAX_IDENTIFIER_BYTES = 63
+EVENT_COLUMNS = ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
 RESERVED_LINK_COLUMNS = frozenset({"event_id", "type"})
 
 
@@ -100,6 +101,7 @@ class TablePlan:
     sequence: Name
     sequence_literal: str  # the sequence as a regclass literal, for nextval()
     append: Name
+    append_one: Name
     pkey: Name
     parent_fkey: Name
     seq_key: Name
@@ -136,6 +138,7 @@ class Plan:
     links: tuple[LinkPlan, ...]  # by name
     tables: tuple[TablePlan, ...]  # one per physical events table
 
+    insert_columns: str  # the quoted column list of an event INSERT
     shard_tables_py: str  # the SHARD_TABLES assignment, formatted as ruff would
     link_tables_py: str  # the LINK_TABLES assignment, formatted as ruff would
 
@@ -352,6 +355,7 @@ def _tables(
                 sequence=sequence,
                 sequence_literal="'" + sequence.q + "'",
                 append=names.make(f"{table}_append", where, relation=False),
+                append_one=names.make(f"{table}_append_one", where, relation=False),
                 pkey=names.make(f"{table}_pkey", where),
                 parent_fkey=names.make(f"{table}_parent_fkey", where, relation=False),
                 seq_key=names.make(f"{table}_seq_key", where),
@@ -411,6 +415,9 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         shard=shard,
         links=links,
         tables=tables,
+        insert_columns=", ".join(
+            quote(c) for c in (*EVENT_COLUMNS, *(("hash",) if spec.hashed else ()))
+        ),
         shard_tables_py=tuple_assignment(
             "SHARD_TABLES: Final[tuple[str, ...]]", [t.table.raw for t in tables]
         ),

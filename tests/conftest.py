@@ -16,7 +16,7 @@ EXAMPLE = ROOT / "generated_example"
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    """Admin conninfo of `$DATABASE_URL`, else of an embedded server for this session."""
+    """Admin conninfo: `$DATABASE_URL`, else an embedded server for this session."""
     with server() as url:
         yield url
 
