@@ -17,6 +17,7 @@ import json
 import math
 import os
 import threading
+import time
 import types
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -184,19 +185,34 @@ class EventChangeset:
 
 
 _uuid7_lock = threading.Lock()
-_uuid7_last = 0
+_uuid7_state = [0]  # the last value handed out (48-bit ms << 74 | 74 random bits)
+_uuid7_pool = bytearray()  # random bytes drawn from os.urandom in bulk
+
+
+def _uuid7_after_fork() -> None:
+    _uuid7_pool.clear()  # a child must never replay its parent's random bytes
+    _uuid7_state[0] = 0
+
+
+os.register_at_fork(after_in_child=_uuid7_after_fork)
 
 
 def uuid7() -> uuid.UUID:
     """A new UUIDv7 (RFC 9562): time-ordered, strictly increasing in this process."""
-    global _uuid7_last
     with _uuid7_lock:
-        millis = datetime.datetime.now(datetime.UTC).timestamp() * 1000
-        candidate = (int(millis) << 74) | int.from_bytes(os.urandom(10)) >> 6
-        _uuid7_last = max(candidate, _uuid7_last + 1)
-        value = _uuid7_last
-    head, rand_a, rand_b = value >> 74, (value >> 62) & 0xFFF, value & (2**62 - 1)
-    return uuid.UUID(int=head << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b)
+        if len(_uuid7_pool) < 10:
+            _uuid7_pool.extend(os.urandom(4000))
+        rand = int.from_bytes(_uuid7_pool[-10:]) >> 6
+        del _uuid7_pool[-10:]
+        value = max((time.time_ns() // 1_000_000) << 74 | rand, _uuid7_state[0] + 1)
+        _uuid7_state[0] = value
+    return uuid.UUID(
+        int=(value >> 74) << 80
+        | 0x7 << 76
+        | ((value >> 62) & 0xFFF) << 64
+        | 0b10 << 62
+        | (value & (2**62 - 1))
+    )
 
 
 def table_for(parent_id: uuid.UUID) -> str:
@@ -588,33 +604,39 @@ def _checked(item: EventChangeset | PendingEvent) -> PendingEvent:
     return item
 
 
-_JSON: Final = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":")
-)
-
-
 def _payload_text(payload: JsonObject | RawJson | None) -> str | None:
     if payload is None:
         return None
     if isinstance(payload, RawJson):
         return payload.text
-    return _JSON.encode(payload)
+    return json.dumps(payload)
 
 
-def _encode(event: PendingEvent, links: _Links) -> str:
-    """One batch element, `[id, parent_id, schema, action, payload, links?]`."""
+def _row(event: PendingEvent, links: _Links) -> list[object] | str:
+    """One batch element, `[id, parent_id, schema, action, payload, links?]`.
+
+    A RawJson payload is spliced in as text (the JSON text it already is).
+    """
     item: list[object] = [
-        str(event.id),
-        str(event.parent_id),
+        event.id.hex,
+        event.parent_id.hex,
         int(event.schema),
         int(event.action),
     ]
     payload = event.payload
+    tail: list[object] = []
     if not isinstance(payload, RawJson):
-        item.append(payload)
-        return _JSON.encode(item)
-    text = _JSON.encode(item)[:-1] + "," + payload.text
-    return text + "]"
+        return [*item, payload, *tail]
+    text = json.dumps(item)[:-1] + "," + payload.text
+    return text + ("," + json.dumps(tail)[1:] if tail else "]")
+
+
+def _dump(rows: list[list[object] | str]) -> str:
+    """The JSON array the append function reads; one encoder call when possible."""
+    if all(isinstance(row, list) for row in rows):
+        return json.dumps(rows)
+    parts = [row if isinstance(row, str) else json.dumps(row) for row in rows]
+    return "[" + ",".join(parts) + "]"
 
 
 def _links_text(links: _Links) -> str | None:
@@ -671,16 +693,16 @@ class _Batch:
 
 def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     events: list[PendingEvent] = []
-    encoded: dict[str, tuple[list[str], list[int]]] = {}
+    encoded: dict[str, tuple[list[list[object] | str], list[int]]] = {}
     for item in items:
         links: _Links = None
         event = _checked(item)
         parts, positions = encoded.setdefault(event.table, ([], []))
-        parts.append(_encode(event, links))
+        parts.append(_row(event, links))
         positions.append(len(events))
         events.append(event)
     tables = [
-        (table, "[" + ",".join(parts) + "]", positions)
+        (table, _dump(parts), positions)
         for table, (parts, positions) in sorted(encoded.items())
     ]
     return _Batch(events, tables)
