@@ -345,9 +345,12 @@ def changeset(
         given: Mapping[str, object] = attrs or {}
     else:
         base, given = {}, first
-    errors: list[tuple[str, str]] = [
-        (field, "unknown field") for field in sorted(set(given) - _FIELDS)
-    ]
+    errors: list[tuple[str, str]] = []
+    if not isinstance(given, Mapping):
+        errors.append(("attrs", f"must be a mapping, got {type(given).__name__}"))
+        given = {}
+    for field in sorted(set(given) - _FIELDS, key=str):
+        errors.append((str(field), "unknown field"))
     merged = {**base, **given}
     event_id = _cast_uuid(merged["id"], "id", errors) if "id" in merged else uuid7()
     parent_id = (

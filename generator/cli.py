@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from generator import __version__
-from generator.codegen import Job, generate
+from generator.codegen import Job, display_path, generate
 from generator.config import Config, ConfigError, load_config
 from generator.errors import SpecError
-from generator.output import compare, remove_orphans, write_all
+from generator.output import Owners, compare, remove_orphans, write_all
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 
@@ -90,8 +90,11 @@ def _run(args: argparse.Namespace) -> int:
         )
         return EXIT_ERROR
     files = generate(jobs, config.root)
+    owners = Owners(
+        config.root, frozenset(display_path(job.spec, config.root) for job in jobs)
+    )
     if args.command == "check":
-        drift = compare(files, cwd)
+        drift = compare(files, cwd, owners)
         if drift.clean:
             print(f"spectorgen: {len(files)} generated files up to date")
             return EXIT_OK
@@ -106,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
         print("spectorgen: run `spectorgen generate` to update", file=sys.stderr)
         return EXIT_DRIFT
     changed = write_all(files)
-    removed = remove_orphans(files)
+    removed = remove_orphans(files, owners)
     for path in changed:
         print(f"wrote {path}")
     for path in removed:

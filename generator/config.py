@@ -57,7 +57,12 @@ def load_config(cwd: Path) -> Config:
         raise ConfigError(f"{pyproject}: [tool.spectorgen] out must be a string")
     specs: list[Path] = []
     for pattern in patterns:
-        matches = sorted(root.glob(pattern))
+        try:
+            matches = sorted(p for p in root.glob(pattern) if p.is_file())
+        except (ValueError, NotImplementedError) as exc:
+            raise ConfigError(
+                f"{pyproject}: [tool.spectorgen] specs: bad glob {pattern!r}: {exc}"
+            ) from None
         if not matches:
             raise ConfigError(
                 f"{pyproject}: [tool.spectorgen] specs: {pattern!r} matches no file"

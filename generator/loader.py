@@ -50,6 +50,9 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+MAX_VALUES = 10_000  # no real spec comes close; alias bombs do
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
         self.loader = loader
@@ -57,51 +60,74 @@ class _Builder:
         self.values: dict[Path, tuple[int, int]] = {}
         self.keys: dict[Path, tuple[int, int]] = {}
         self.errors: list[Diagnostic] = []
+        self.active: set[int] = set()  # collections being built: alias cycles
 
-    def build(self, node: yaml.Node, path: Path) -> Raw:
-        self.values[path] = _mark(node)
-        if isinstance(node, yaml.MappingNode):
-            out: dict[str, Raw] = {}
-            for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node)
-                line, column = _mark(key_node)
-                if not isinstance(key, str):
-                    where = format_location(path)
-                    self.errors.append(
-                        Diagnostic(
-                            self.file,
-                            line,
-                            column,
-                            where,
-                            f"key {key!r} is not a string",
-                        )
-                    )
-                    continue
-                if key in out:
-                    where = format_location((*path, key))
-                    self.errors.append(
-                        Diagnostic(self.file, line, column, where, "duplicate key")
-                    )
-                    continue
-                self.keys[(*path, key)] = (line, column)
-                out[key] = self.build(value_node, (*path, key))
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self.loader.construct_object(node)
-        if value is None or isinstance(value, bool | int | float | str):
-            return value
+    def error(self, node: yaml.Node, path: Path, message: str) -> None:
         line, column = _mark(node)
         self.errors.append(
-            Diagnostic(
-                self.file,
-                line,
-                column,
-                format_location(path),
-                f"unsupported YAML value of type {type(value).__name__}",
-            )
+            Diagnostic(self.file, line, column, format_location(path), message)
         )
+
+    def build(self, node: yaml.Node, path: Path) -> Raw:
+        if len(self.values) >= MAX_VALUES:
+            raise _TooLarge(node)
+        self.values[path] = _mark(node)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in self.active:
+                self.error(node, path, "recursive YAML alias")
+                return None
+            self.active.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path)
+                return [
+                    self.build(item, (*path, i)) for i, item in enumerate(node.value)
+                ]
+            finally:
+                self.active.discard(id(node))
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError:
+            raise
+        except Exception as exc:  # PyYAML raises bare errors for bad tagged scalars
+            self.error(node, path, f"invalid value: {exc}")
+            return None
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        self.error(node, path, f"unsupported YAML value of type {type(value).__name__}")
         return None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> Raw:
+        out: dict[str, Raw] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            if key in out:
+                self.error(key_node, (*path, key), "duplicate key")
+                continue
+            self.keys[(*path, key)] = _mark(key_node)
+            out[key] = self.build(value_node, (*path, key))
+        return out
+
+    def _key(self, node: yaml.Node, path: Path) -> str | None:
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                key = self.loader.construct_object(node, deep=True)
+            except Exception as exc:
+                self.error(node, path, f"invalid key: {exc}")
+                return None
+            if isinstance(key, str):
+                return key
+            self.error(node, path, f"key {key!r} is not a string")
+            return None
+        self.error(node, path, "a key must be a plain string")
+        return None
+
+
+class _TooLarge(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
 
 
 def load(path: FilePath, display: str) -> Loaded:
@@ -119,32 +145,46 @@ def load(path: FilePath, display: str) -> Loaded:
     return parse(text, display)
 
 
+def _fail(display: str, line: int, column: int, message: str) -> SpecError:
+    return SpecError([Diagnostic(display, line, column, "<document>", message)])
+
+
 def parse(text: bytes, display: str) -> Loaded:
-    """Parse spec text (already read) into data and marks."""
-    loader = yaml.SafeLoader(text.decode("utf-8", errors="replace"))
+    """Parse spec text (already read) into data and marks; SpecError on any problem."""
+    try:
+        source = text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(
+            display, 1, 1, f"the spec is not UTF-8 text ({exc.reason})"
+        ) from None
+    try:
+        loader = yaml.SafeLoader(source)
+    except yaml.reader.ReaderError as exc:
+        line, column = _position(source, exc.position)
+        raise _fail(display, line, column, f"malformed YAML: {exc.reason}") from None
+    builder = _Builder(loader, display)
     try:
         node = loader.get_single_node()
-        if node is None:
-            raise SpecError(
-                [Diagnostic(display, 1, 1, "<document>", "the spec is empty")]
-            )
-        builder = _Builder(loader, display)
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.value == ""):
+            raise _fail(display, 1, 1, "the spec is empty")
         data = builder.build(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "malformed YAML"
-        raise SpecError(
-            [
-                Diagnostic(
-                    display, line, column, "<document>", f"malformed YAML: {problem}"
-                )
-            ]
-        ) from None
+        raise _fail(display, line, column, f"malformed YAML: {problem}") from None
+    except yaml.reader.ReaderError as exc:
+        line, column = _position(source, exc.position)
+        raise _fail(display, line, column, f"malformed YAML: {exc.reason}") from None
     except yaml.YAMLError as exc:
-        raise SpecError(
-            [Diagnostic(display, 1, 1, "<document>", f"malformed YAML: {exc}")]
+        raise _fail(display, 1, 1, f"malformed YAML: {exc}") from None
+    except _TooLarge as exc:
+        line, column = _mark(exc.node)
+        raise _fail(
+            display, line, column, f"the spec has more than {MAX_VALUES} values"
         ) from None
+    except RecursionError:
+        raise _fail(display, 1, 1, "the spec is nested too deeply") from None
     finally:
         loader.dispose()
     if builder.errors:
@@ -152,6 +192,11 @@ def parse(text: bytes, display: str) -> Loaded:
     if not isinstance(data, dict):
         raise SpecError([_document_error(display, node, "the spec must be a mapping")])
     return Loaded(text, data, Marks(display, builder.values, builder.keys))
+
+
+def _position(source: str, offset: int) -> tuple[int, int]:
+    before = source[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
 def _document_error(display: str, node: yaml.Node, message: str) -> Diagnostic:

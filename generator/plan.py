@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from psycopg import sql
 
-from generator.errors import Diagnostic, Path, SpecError
+from generator.errors import Diagnostic, Path, SpecError, format_location
 from generator.loader import Loaded
 from generator.spec import Spec
 
@@ -169,7 +169,13 @@ def _schemas(spec: Spec, check: _Checker) -> tuple[SchemaPlan, ...]:
             )
         seen.setdefault(schema.name, i)
         index = counter if schema.index is None else schema.index
-        if index < counter:
+        if index == counter - 1:
+            check.error(
+                ("schemas", i, "index"),
+                f"{index} is the index of the previous schema; the lowest free"
+                f" index is {counter}",
+            )
+        elif index < counter:
             check.error(
                 ("schemas", i, "index"),
                 f"{index} is lower than a previous schema's index ({counter - 1})",
@@ -197,6 +203,7 @@ def _actions(
 ) -> tuple[tuple[ActionPlan, ...], tuple[AliasPlan, ...]]:
     declared = sorted({a for s in schemas for a in s.actions})
     builtin = dict(BUILTIN_ACTIONS)
+    rejected: set[str] = set()  # aliases already reported: no second diagnostic
     for key, value in sorted(spec.aliases.items()):
         if key not in declared:
             check.error(
@@ -204,19 +211,26 @@ def _actions(
                 f"{key!r} is not a custom action declared by any schema",
                 key=True,
             )
-        if value in declared or value in builtin:
+        if value in builtin:
+            check.error(
+                ("aliases", key),
+                f"{value!r} is a built-in action: its code cannot be taken over",
+            )
+            rejected.add(key)
+        elif value in declared:
             check.error(
                 ("aliases", key),
                 f"{value!r} is itself a declared action:"
                 " two actions would share one code",
             )
+            rejected.add(key)
     actions = [ActionPlan(name, code, None) for name, code in BUILTIN_ACTIONS]
     owners: dict[int, str] = {code: name for name, code in BUILTIN_ACTIONS}
     for name in declared:
         legacy = spec.aliases.get(name)
         code = action_code(legacy or name)
         where: Path = ("aliases", name) if legacy else _first_declaration(spec, name)
-        if code in owners:
+        if code in owners and name not in rejected:
             check.error(
                 where,
                 f"action {name!r} has code {code},"
@@ -264,6 +278,7 @@ def _shard(spec: Spec, check: _Checker) -> tuple[ShardPlan, list[tuple[str, Path
     for i, table in enumerate(shard.tables):
         if table in seen:
             check.error(("shard", "tables", i), f"duplicate table {table!r}")
+            continue
         seen.add(table)
         where: Path = ("shard", "tables", i)
         tables.append((table, where))
@@ -285,7 +300,8 @@ def _links(spec: Spec, check: _Checker) -> tuple[LinkPlan, ...]:
                 f"link table {link.table!r} is also used"
                 f" by link {tables[link.table]!r}",
             )
-        tables.setdefault(link.table, name)
+            continue
+        tables[link.table] = name
         out.append(
             LinkPlan(name, link.table, _name(link.column), link.typed, link.constrained)
         )
@@ -309,10 +325,11 @@ class _Names:
             )
         elif relation and raw in self.relations:
             self.check.error(
-                where, f"derived name {raw!r} collides with {self.relations[raw]}"
+                where,
+                f"derived name {raw!r} is also derived from {self.relations[raw]}",
             )
         if relation:
-            self.relations.setdefault(raw, repr(raw))
+            self.relations.setdefault(raw, format_location(where))
         return _name(raw)
 
 

@@ -23,8 +23,10 @@ SNAKE_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 FUNCTION_PATH = re.compile(
     r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 )
-# Names that would shadow enum machinery or module attributes in generated code.
-RESERVED_MEMBER_NAMES = frozenset({"name", "value", "mro"})
+# Enum members that would shadow enum machinery or int/str attributes break the
+# generated enums (at run time or under mypy); refuse them up front.
+INT_ENUM_RESERVED = frozenset({"name", "value", "mro", *dir(int)})
+STR_ENUM_RESERVED = frozenset({"name", "value", "mro", *dir(str)})
 
 
 MAX_NAME_LENGTH = 40  # keeps every generated line within ruff's 88 columns
@@ -39,8 +41,20 @@ def _python_name(value: str) -> str:
         raise ValueError(f"{value!r} is a Python keyword")
     if value.startswith("_"):
         raise ValueError(f"{value!r} must not start with an underscore")
-    if value in RESERVED_MEMBER_NAMES:
-        raise ValueError(f"{value!r} is reserved by Python's enum module")
+    return value
+
+
+def _int_member(value: str) -> str:
+    if value in INT_ENUM_RESERVED:
+        raise ValueError(
+            f"{value!r} is reserved: it would shadow an int/enum attribute"
+        )
+    return value
+
+
+def _str_member(value: str) -> str:
+    if value in STR_ENUM_RESERVED:
+        raise ValueError(f"{value!r} is reserved: it would shadow a str/enum attribute")
     return value
 
 
@@ -72,6 +86,9 @@ def _function_path(value: str) -> str:
 
 PythonName = Annotated[str, AfterValidator(_python_name)]
 SnakeName = Annotated[str, AfterValidator(_snake_name)]
+SchemaName = Annotated[str, AfterValidator(_python_name), AfterValidator(_int_member)]
+ActionName = Annotated[str, AfterValidator(_snake_name), AfterValidator(_int_member)]
+LinkName = Annotated[str, AfterValidator(_snake_name), AfterValidator(_str_member)]
 SqlName = Annotated[str, AfterValidator(_sql_name)]
 FunctionPath = Annotated[str, AfterValidator(_function_path)]
 
@@ -83,9 +100,9 @@ class _Model(BaseModel):
 class SchemaSpec(_Model):
     """One evented schema; `index` pins its stored integer."""
 
-    name: PythonName
+    name: SchemaName
     index: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
-    actions: list[SnakeName] = Field(default_factory=list)
+    actions: list[ActionName] = Field(default_factory=list)
 
 
 def _schema_shorthand(value: object) -> object:
@@ -120,6 +137,6 @@ class Spec(_Model):
         list[Annotated[SchemaSpec, BeforeValidator(_schema_shorthand)]],
         Field(min_length=1),
     ]
-    aliases: dict[SnakeName, SnakeName] = Field(default_factory=dict)
+    aliases: dict[ActionName, ActionName] = Field(default_factory=dict)
     shard: ShardSpec | None = None
-    links: dict[SnakeName, LinkSpec] = Field(default_factory=dict)
+    links: dict[LinkName, LinkSpec] = Field(default_factory=dict)
