@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import decimal
 import enum
 import hashlib
 import json
 import math
 import os
+import sys
 import threading
 import time
 import types
@@ -280,6 +282,15 @@ def _check_json(value: object, path: str, errors: list[tuple[str, str]]) -> None
     elif isinstance(value, float):
         if not math.isfinite(value):
             errors.append((path, f"{value!r} is not a JSON number"))
+    elif isinstance(value, int) and value.bit_length() > _BIG_INT_BITS:
+        try:
+            digits = len(str(abs(value)))
+        except ValueError:
+            digits = sys.get_int_max_str_digits() + 1
+        if digits > min(sys.get_int_max_str_digits() or digits, _NUMERIC_DIGITS):
+            errors.append((path, f"an integer of {digits}+ digits cannot be encoded"))
+    elif isinstance(value, decimal.Decimal):
+        _check_decimal(value, path, errors)
     elif isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
@@ -294,6 +305,22 @@ def _check_json(value: object, path: str, errors: list[tuple[str, str]]) -> None
         errors.append((path, f"{type(value).__name__} is not JSON"))
 
 
+_BIG_INT_BITS: Final = 13_000  # below 4300 digits, the smallest str() limit
+_NUMERIC_DIGITS: Final = 131_072  # PostgreSQL numeric: digits before the point
+_NUMERIC_SCALE: Final = 16_383  # and after it
+
+
+def _check_decimal(
+    value: decimal.Decimal, path: str, errors: list[tuple[str, str]]
+) -> None:
+    """A number from RawJson text must fit PostgreSQL's numeric type."""
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        errors.append((path, f"{value} is not a JSON number"))
+    elif len(digits) + exponent > _NUMERIC_DIGITS or -exponent > _NUMERIC_SCALE:
+        errors.append((path, "the number is out of PostgreSQL's numeric range"))
+
+
 def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -305,7 +332,12 @@ def _cast_payload(
         return None
     if isinstance(value, RawJson):
         try:
-            parsed = json.loads(value.text, parse_constant=_reject_constant)
+            parsed = json.loads(
+                value.text,
+                parse_constant=_reject_constant,
+                parse_float=decimal.Decimal,
+                parse_int=decimal.Decimal,
+            )
         except ValueError as exc:
             errors.append(("payload", f"invalid JSON: {exc}"))
             return None
@@ -516,6 +548,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'blog_events'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
     next_seq := nextval('"blog_events_seq"');
     head := sha256(
@@ -554,6 +594,14 @@ DECLARE
     head bytea;
 BEGIN
     LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'blog_events'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -794,11 +842,12 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     return _Batch(events, tables)
 
 
-def _lock_timeout(tables: Iterable[str]) -> ChainLockTimeout:
+def _lock_timeout(tables: Iterable[str], enclosing: bool) -> ChainLockTimeout:
     names = ", ".join(tables)
+    detail = "; roll back the enclosing transaction" if enclosing else ""
     return ChainLockTimeout(
         f"timed out waiting for the chain lock on {names} (lock_timeout);"
-        " nothing was written"
+        f" nothing was written{detail}"
     )
 
 
@@ -825,17 +874,19 @@ def insert(
     params = _one(pending, None)
     statement = _SQL[pending.table].append_one
     cur = conn.cursor(row_factory=tuple_row)
+    enclosing = conn.info.transaction_status != _IDLE
     try:
-        if conn.autocommit or conn.info.transaction_status != _IDLE:
+        if conn.autocommit or enclosing:
             row = cur.execute(statement, params).fetchone()
         else:
             conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
             try:
                 row = cur.execute(statement, params).fetchone()
             finally:
-                conn.autocommit = False
+                if not conn.broken:
+                    conn.autocommit = False
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout([pending.table]) from exc
+        raise _lock_timeout([pending.table], enclosing) from exc
     assert row is not None
     return _stored(pending, row)
 
@@ -865,8 +916,9 @@ def insert_many(
     if not batch.tables:
         return []
     cur = conn.cursor(row_factory=tuple_row)
+    enclosing = conn.info.transaction_status != _IDLE
     try:
-        if conn.info.transaction_status != _IDLE:
+        if enclosing:
             return _results(batch, _run(cur, batch))
         if len(batch.tables) > 1:
             with conn.transaction():
@@ -876,9 +928,10 @@ def insert_many(
         try:
             return _results(batch, _run(cur, batch))
         finally:
-            conn.autocommit = autocommit
+            if not conn.broken:
+                conn.autocommit = autocommit
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout(t for t, _, _ in batch.tables) from exc
+        raise _lock_timeout((t for t, _, _ in batch.tables), enclosing) from exc
 
 
 def _run(cur: psycopg.Cursor[TupleRow], batch: _Batch) -> list[list[TupleRow]]:
@@ -899,17 +952,19 @@ async def ainsert(
     params = _one(pending, None)
     statement = _SQL[pending.table].append_one
     cur = conn.cursor(row_factory=tuple_row)
+    enclosing = conn.info.transaction_status != _IDLE
     try:
-        if conn.autocommit or conn.info.transaction_status != _IDLE:
+        if conn.autocommit or enclosing:
             await cur.execute(statement, params)
         else:
             await conn.set_autocommit(True)
             try:
                 await cur.execute(statement, params)
             finally:
-                await conn.set_autocommit(False)
+                if not conn.broken:
+                    await conn.set_autocommit(False)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout([pending.table]) from exc
+        raise _lock_timeout([pending.table], enclosing) from exc
     row = await cur.fetchone()
     assert row is not None
     return _stored(pending, row)
@@ -923,8 +978,9 @@ async def ainsert_many(
     if not batch.tables:
         return []
     cur = conn.cursor(row_factory=tuple_row)
+    enclosing = conn.info.transaction_status != _IDLE
     try:
-        if conn.info.transaction_status != _IDLE:
+        if enclosing:
             return _results(batch, await _arun(cur, batch))
         if len(batch.tables) > 1:
             async with conn.transaction():
@@ -934,9 +990,10 @@ async def ainsert_many(
         try:
             return _results(batch, await _arun(cur, batch))
         finally:
-            await conn.set_autocommit(autocommit)
+            if not conn.broken:
+                await conn.set_autocommit(autocommit)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout(t for t, _, _ in batch.tables) from exc
+        raise _lock_timeout((t for t, _, _ in batch.tables), enclosing) from exc
 
 
 async def _arun(
@@ -987,15 +1044,20 @@ def event_hash(
     parent_id: uuid.UUID,
     schema: int,
     action: int,
-    inserted_at: datetime.datetime,
+    inserted_at: datetime.datetime | int,
     payload_text: str | None,
 ) -> bytes:
     """SHA-256 over the previous hash and every stored column (docs/hash-chain.md).
 
     `payload_text` is the payload as PostgreSQL prints the stored jsonb
     (`payload::text`), so the hash never depends on how the client wrote it.
+    `inserted_at` is a datetime, or PostgreSQL's stored microseconds since
+    2000-01-01 UTC (which also covers `infinity`, beyond datetime's range).
     """
-    micros = (inserted_at - _PG_EPOCH) // datetime.timedelta(microseconds=1)
+    if isinstance(inserted_at, int):
+        micros = inserted_at
+    else:
+        micros = (inserted_at - _PG_EPOCH) // datetime.timedelta(microseconds=1)
     if payload_text is None:
         body = _NULL_PAYLOAD
     else:
@@ -1090,7 +1152,7 @@ class ChainRow:
     schema: int
     action: int
     payload_text: str | None
-    inserted_at: datetime.datetime
+    inserted_at: int  # microseconds since 2000-01-01 UTC, exactly as stored
     hash: bytes
 
 
@@ -1161,7 +1223,8 @@ _HEAD: Final[Mapping[str, bytes]] = types.MappingProxyType(
 _ROWS: Final[Mapping[str, bytes]] = types.MappingProxyType(
     {
         table: sql.SQL(
-            "SELECT seq, id, parent_id, schema, action, payload::text, inserted_at,"
+            "SELECT seq, id, parent_id, schema, action, payload::text,"
+            " ('x' || encode(timestamptz_send(inserted_at), 'hex'))::bit(64)::bigint,"
             " hash FROM {} ORDER BY seq"
         )
         .format(sql.Identifier(table))

@@ -61,6 +61,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'blog_events'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
     next_seq := nextval('"blog_events_seq"');
     head := sha256(
@@ -99,6 +107,14 @@ DECLARE
     head bytea;
 BEGIN
     LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'blog_events'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.

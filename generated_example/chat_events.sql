@@ -129,6 +129,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'chat_events_0'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
     next_seq := nextval('"chat_events_0_seq"');
     head := sha256(
@@ -175,6 +183,14 @@ DECLARE
     head bytea;
 BEGIN
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'chat_events_0'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -349,6 +365,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'chat_events_1'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
     next_seq := nextval('"chat_events_1_seq"');
     head := sha256(
@@ -395,6 +419,14 @@ DECLARE
     head bytea;
 BEGIN
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'chat_events_1'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -569,6 +601,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'chat_events_2'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
     next_seq := nextval('"chat_events_2_seq"');
     head := sha256(
@@ -615,6 +655,14 @@ DECLARE
     head bytea;
 BEGIN
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'chat_events_2'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -789,6 +837,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'chat_events_3'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
     next_seq := nextval('"chat_events_3_seq"');
     head := sha256(
@@ -835,6 +891,14 @@ DECLARE
     head bytea;
 BEGIN
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale.
+        RAISE EXCEPTION
+            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'chat_events_3'
+            USING ERRCODE = 'feature_not_supported',
+            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+    END IF;
     SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.

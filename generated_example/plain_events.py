@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import decimal
 import enum
 import json
 import math
 import os
+import sys
 import threading
 import time
 import types
@@ -260,6 +262,15 @@ def _check_json(value: object, path: str, errors: list[tuple[str, str]]) -> None
     elif isinstance(value, float):
         if not math.isfinite(value):
             errors.append((path, f"{value!r} is not a JSON number"))
+    elif isinstance(value, int) and value.bit_length() > _BIG_INT_BITS:
+        try:
+            digits = len(str(abs(value)))
+        except ValueError:
+            digits = sys.get_int_max_str_digits() + 1
+        if digits > min(sys.get_int_max_str_digits() or digits, _NUMERIC_DIGITS):
+            errors.append((path, f"an integer of {digits}+ digits cannot be encoded"))
+    elif isinstance(value, decimal.Decimal):
+        _check_decimal(value, path, errors)
     elif isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
@@ -274,6 +285,22 @@ def _check_json(value: object, path: str, errors: list[tuple[str, str]]) -> None
         errors.append((path, f"{type(value).__name__} is not JSON"))
 
 
+_BIG_INT_BITS: Final = 13_000  # below 4300 digits, the smallest str() limit
+_NUMERIC_DIGITS: Final = 131_072  # PostgreSQL numeric: digits before the point
+_NUMERIC_SCALE: Final = 16_383  # and after it
+
+
+def _check_decimal(
+    value: decimal.Decimal, path: str, errors: list[tuple[str, str]]
+) -> None:
+    """A number from RawJson text must fit PostgreSQL's numeric type."""
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        errors.append((path, f"{value} is not a JSON number"))
+    elif len(digits) + exponent > _NUMERIC_DIGITS or -exponent > _NUMERIC_SCALE:
+        errors.append((path, "the number is out of PostgreSQL's numeric range"))
+
+
 def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -285,7 +312,12 @@ def _cast_payload(
         return None
     if isinstance(value, RawJson):
         try:
-            parsed = json.loads(value.text, parse_constant=_reject_constant)
+            parsed = json.loads(
+                value.text,
+                parse_constant=_reject_constant,
+                parse_float=decimal.Decimal,
+                parse_int=decimal.Decimal,
+            )
         except ValueError as exc:
             errors.append(("payload", f"invalid JSON: {exc}"))
             return None
@@ -711,11 +743,12 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     return _Batch(events, tables)
 
 
-def _lock_timeout(tables: Iterable[str]) -> ChainLockTimeout:
+def _lock_timeout(tables: Iterable[str], enclosing: bool) -> ChainLockTimeout:
     names = ", ".join(tables)
+    detail = "; roll back the enclosing transaction" if enclosing else ""
     return ChainLockTimeout(
         f"timed out waiting for the chain lock on {names} (lock_timeout);"
-        " nothing was written"
+        f" nothing was written{detail}"
     )
 
 
@@ -741,17 +774,19 @@ def insert(
     params = _one(pending, None)
     statement = _SQL[pending.table].append_one
     cur = conn.cursor(row_factory=tuple_row)
+    enclosing = conn.info.transaction_status != _IDLE
     try:
-        if conn.autocommit or conn.info.transaction_status != _IDLE:
+        if conn.autocommit or enclosing:
             row = cur.execute(statement, params).fetchone()
         else:
             conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
             try:
                 row = cur.execute(statement, params).fetchone()
             finally:
-                conn.autocommit = False
+                if not conn.broken:
+                    conn.autocommit = False
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout([pending.table]) from exc
+        raise _lock_timeout([pending.table], enclosing) from exc
     assert row is not None
     return _stored(pending, row)
 
@@ -781,8 +816,9 @@ def insert_many(
     if not batch.tables:
         return []
     cur = conn.cursor(row_factory=tuple_row)
+    enclosing = conn.info.transaction_status != _IDLE
     try:
-        if conn.info.transaction_status != _IDLE:
+        if enclosing:
             return _results(batch, _run(cur, batch))
         if len(batch.tables) > 1:
             with conn.transaction():
@@ -792,9 +828,10 @@ def insert_many(
         try:
             return _results(batch, _run(cur, batch))
         finally:
-            conn.autocommit = autocommit
+            if not conn.broken:
+                conn.autocommit = autocommit
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout(t for t, _, _ in batch.tables) from exc
+        raise _lock_timeout((t for t, _, _ in batch.tables), enclosing) from exc
 
 
 def _run(cur: psycopg.Cursor[TupleRow], batch: _Batch) -> list[list[TupleRow]]:
@@ -815,17 +852,19 @@ async def ainsert(
     params = _one(pending, None)
     statement = _SQL[pending.table].append_one
     cur = conn.cursor(row_factory=tuple_row)
+    enclosing = conn.info.transaction_status != _IDLE
     try:
-        if conn.autocommit or conn.info.transaction_status != _IDLE:
+        if conn.autocommit or enclosing:
             await cur.execute(statement, params)
         else:
             await conn.set_autocommit(True)
             try:
                 await cur.execute(statement, params)
             finally:
-                await conn.set_autocommit(False)
+                if not conn.broken:
+                    await conn.set_autocommit(False)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout([pending.table]) from exc
+        raise _lock_timeout([pending.table], enclosing) from exc
     row = await cur.fetchone()
     assert row is not None
     return _stored(pending, row)
@@ -839,8 +878,9 @@ async def ainsert_many(
     if not batch.tables:
         return []
     cur = conn.cursor(row_factory=tuple_row)
+    enclosing = conn.info.transaction_status != _IDLE
     try:
-        if conn.info.transaction_status != _IDLE:
+        if enclosing:
             return _results(batch, await _arun(cur, batch))
         if len(batch.tables) > 1:
             async with conn.transaction():
@@ -850,9 +890,10 @@ async def ainsert_many(
         try:
             return _results(batch, await _arun(cur, batch))
         finally:
-            await conn.set_autocommit(autocommit)
+            if not conn.broken:
+                await conn.set_autocommit(autocommit)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout(t for t, _, _ in batch.tables) from exc
+        raise _lock_timeout((t for t, _, _ in batch.tables), enclosing) from exc
 
 
 async def _arun(

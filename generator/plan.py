@@ -100,6 +100,7 @@ class TablePlan:
     table: Name
     sequence: Name
     sequence_literal: str  # the sequence as a regclass literal, for nextval()
+    table_literal: str  # the table name as an SQL string literal, for messages
     append: Name
     append_one: Name
     pkey: Name
@@ -371,6 +372,7 @@ def _tables(
                 table=names.make(table, where),
                 sequence=sequence,
                 sequence_literal="'" + sequence.q + "'",
+                table_literal="'" + table + "'",
                 append=names.make(f"{table}_append", where, relation=False),
                 append_one=names.make(f"{table}_append_one", where, relation=False),
                 pkey=names.make(f"{table}_pkey", where),

@@ -1,0 +1,105 @@
+"""`ainsert` and `ainsert_many` on psycopg.AsyncConnection match the sync API."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+
+from generated_example import blog_events as blog
+from generated_example import chat_events as chat
+from tests import dbkit
+from tests.dbkit import Conn
+
+pytestmark = pytest.mark.db
+
+
+def test_ainsert_and_ainsert_many(database: str, conn: Conn) -> None:
+    blog.migrate(conn)
+
+    async def scenario() -> tuple[list[blog.Event], blog.Event]:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        async with aconn:
+            post = blog.changeset({"schema": "Post", "action": "insert"})
+            first = await blog.ainsert(aconn, post)
+            assert aconn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert not aconn.autocommit
+            assert dbkit.count(database, "blog_events") == 1  # committed on return
+            more = await blog.ainsert_many(
+                aconn,
+                [
+                    blog.changeset(first, {"action": "publish", "payload": {"n": n}})
+                    for n in range(3)
+                ],
+            )
+            async with aconn.transaction():
+                inside = await blog.ainsert(
+                    aconn, blog.changeset(first, {"action": "soft_delete"})
+                )
+                assert dbkit.count(database, "blog_events") == 4
+            assert dbkit.count(database, "blog_events") == 5
+            async with aconn.transaction():
+                await blog.ainsert(aconn, blog.changeset(first, {"action": "update"}))
+                raise psycopg.Rollback()
+            return [first, *more, inside], first
+
+    events, first = asyncio.run(scenario())
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert blog.events_for(conn, first.id) == events
+    previous = blog.GENESIS
+    for event in events:
+        assert event.hash == blog.event_hash(
+            previous,
+            seq=event.seq,
+            id=event.id,
+            parent_id=event.parent_id,
+            schema=event.schema,
+            action=event.action,
+            inserted_at=event.inserted_at,
+            payload_text=dbkit.payload_text(database, event.table, event.id),
+        )
+        previous = event.hash
+    report = blog.verify_chain(conn)
+    assert report.ok and report.count == 5
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn))
+
+
+def test_ainsert_many_over_shards_with_links(database: str, conn: Conn) -> None:
+    chat.migrate(conn)
+    roots = [
+        chat.changeset(
+            {"id": dbkit.shard_uuid(n), "schema": "Chat", "action": "insert"}
+        )
+        for n in (3, 0, 2, 1)
+    ]
+
+    async def scenario() -> list[chat.Event]:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        async with aconn:
+            stored = await chat.ainsert_many(aconn, roots)
+            replies: list[chat.Event] = []
+            for root in stored:
+                attrs: chat.EventAttrs = {"schema": "Message", "action": "insert"}
+                replies.append(
+                    await chat.ainsert(
+                        aconn,
+                        chat.changeset(root, attrs),
+                        links={"ancestors": [root], "mentions": [(root, 3)]},
+                    )
+                )
+            return [*stored, *replies]
+
+    events = asyncio.run(scenario())
+    for root, reply in zip(events[:4], events[4:], strict=True):
+        assert root.table == reply.table == chat.table_for(root.id)
+        assert (root.seq, reply.seq) == (1, 2)
+        assert chat.events_for(conn, root.id) == [root, reply]
+        assert chat.linked(conn, reply, chat.Link.ancestors) == [root]
+        assert chat.linked(conn, reply, chat.Link.mentions, link_type=3) == [root]
+    for table in chat.SHARD_TABLES:
+        assert dbkit.count(database, table) == 2
+        assert dbkit.count(database, f"{table}_ancestors") == 1
+    report = chat.verify_chain(conn)
+    assert report.ok and report.count == 8
+    dbkit.assert_same_reports(report, chat.verify_chain_locally(conn))

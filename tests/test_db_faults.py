@@ -1,0 +1,154 @@
+"""Faults: a writer killed mid-batch, a chain lock that cannot be had in time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+
+from generated_example import blog_events as blog
+from generated_example import chat_events as chat
+from tests import dbkit
+from tests.dbkit import Conn
+
+pytestmark = pytest.mark.db
+
+
+def _user(n: int) -> blog.EventChangeset:
+    return blog.changeset({"schema": "User", "action": "insert", "payload": {"n": n}})
+
+
+def _chat(n: int) -> chat.EventChangeset:
+    attrs: chat.EventAttrs = {"id": dbkit.shard_uuid(n % 4), "schema": "Chat"}
+    return chat.changeset({**attrs, "action": "insert", "payload": {"n": n}})
+
+
+def _kill_when_appending(database: str, pid: int) -> None:
+    dbkit.wait_for(database, pid, dbkit.is_appending, timeout=60)
+    time.sleep(0.05)
+    assert dbkit.scalar(database, "SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.mark.parametrize("log", ["blog_events", "chat_events"])
+def test_connection_killed_mid_batch_leaves_all_or_nothing(
+    database: str, conn: Conn, log: str
+) -> None:
+    module = blog if log == "blog_events" else chat
+    module.migrate(conn)
+    if module is blog:
+        blog.insert_many(conn, [_user(n) for n in range(3)])
+    else:
+        chat.insert_many(conn, [_chat(n) for n in range(3)])
+    size = 50_000 if module is blog else 24_000
+    victim = psycopg.connect(database)
+
+    def batch() -> int:
+        if module is blog:
+            return len(blog.insert_many(victim, [_user(n) for n in range(size)]))
+        return len(chat.insert_many(victim, [_chat(n) for n in range(size)]))
+
+    with ThreadPoolExecutor(1) as pool:
+        work = pool.submit(batch)
+        before = sum(dbkit.count(database, t) for t in module.SHARD_TABLES)
+        _kill_when_appending(database, victim.info.backend_pid)
+        with pytest.raises(psycopg.OperationalError):
+            work.result(timeout=60)
+    victim.close()
+    after = sum(dbkit.count(database, t) for t in module.SHARD_TABLES)
+    assert after - before in (0, size)
+    report = module.verify_chain(conn)
+    assert report.ok and report.count == after
+    assert module.verify_chain_locally(conn) == report
+    conn.commit()
+    if module is blog:
+        assert blog.insert(conn, _user(-1)).seq > 3
+    else:
+        assert chat.insert(conn, _chat(4)).seq > 1  # shard 0 had an event
+    assert module.verify_chain(conn).ok
+
+
+def _holding_lock(database: str, *tables: str) -> Conn:
+    holder = psycopg.connect(database)
+    for table in tables:
+        holder.execute(f'LOCK TABLE "{table}" IN EXCLUSIVE MODE')
+    return holder
+
+
+def _impatient(database: str) -> Conn:
+    waiter = psycopg.connect(database)
+    waiter.execute("SET lock_timeout = '200ms'")
+    waiter.commit()
+    return waiter
+
+
+def test_lock_timeout_raises_chain_lock_timeout(database: str, conn: Conn) -> None:
+    blog.migrate(conn)
+    blog.insert(conn, _user(0))
+    holder = _holding_lock(database, "blog_events")
+    try:
+        with _impatient(database) as waiter:
+            started = time.monotonic()
+            with pytest.raises(blog.ChainLockTimeout) as raised:
+                blog.insert(waiter, _user(1))
+            assert time.monotonic() - started < 5
+            message = str(raised.value)
+            assert "blog_events" in message and "lock" in message
+            assert "nothing was written" in message
+            assert isinstance(raised.value, TimeoutError)
+            assert isinstance(raised.value.__cause__, psycopg.errors.LockNotAvailable)
+            assert waiter.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert not waiter.autocommit
+            with pytest.raises(blog.ChainLockTimeout):
+                blog.insert_many(waiter, [_user(2), _user(3)])
+            with pytest.raises(blog.ChainLockTimeout), waiter.transaction():
+                blog.insert(waiter, _user(4))
+            assert waiter.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert dbkit.count(database, "blog_events") == 1  # readers still read
+    finally:
+        holder.close()
+    assert dbkit.count(database, "blog_events") == 1
+    report = blog.verify_chain(conn)
+    assert report.ok and report.count == 1
+    assert blog.insert(conn, _user(5)).seq > 1
+
+
+def test_lock_timeout_on_one_shard_writes_no_shard(database: str, conn: Conn) -> None:
+    chat.migrate(conn)
+    holder = _holding_lock(database, "chat_events_2")
+    try:
+        with _impatient(database) as waiter:
+            with pytest.raises(chat.ChainLockTimeout, match="chat_events_2"):
+                chat.insert_many(waiter, [_chat(n) for n in range(8)])
+            with pytest.raises(chat.ChainLockTimeout):
+                chat.insert(waiter, _chat(2))
+            chat.insert(waiter, _chat(1))  # another shard's chain is free
+    finally:
+        holder.close()
+    counts = {t: dbkit.count(database, t) for t in chat.SHARD_TABLES}
+    assert counts == {t: int(t == "chat_events_1") for t in chat.SHARD_TABLES}
+    assert chat.verify_chain(conn).ok
+
+
+def test_async_lock_timeout(database: str, conn: Conn) -> None:
+    blog.migrate(conn)
+    holder = _holding_lock(database, "blog_events")
+
+    async def scenario() -> None:
+        aconn = await psycopg.AsyncConnection.connect(database, autocommit=True)
+        async with aconn:
+            await aconn.execute("SET lock_timeout = '200ms'")
+            await aconn.set_autocommit(False)
+            with pytest.raises(blog.ChainLockTimeout, match="blog_events"):
+                await blog.ainsert(aconn, _user(1))
+            with pytest.raises(blog.ChainLockTimeout):
+                await blog.ainsert_many(aconn, [_user(2), _user(3)])
+            assert aconn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        holder.close()
+    assert dbkit.count(database, "blog_events") == 0

@@ -1,0 +1,262 @@
+"""No false alarms on what jsonb rewrites; clear errors on what jsonb cannot store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from generated_example import blog_events as blog
+from generated_example import chat_events as chat
+from tests import dbkit
+from tests.dbkit import Conn
+
+pytestmark = pytest.mark.db
+
+Payload = blog.JsonObject | blog.RawJson | None
+
+
+def _nested(depth: int, leaf: blog.JsonValue) -> blog.JsonObject:
+    value: blog.JsonValue = leaf
+    for level in range(depth):
+        value = {"d": value} if level % 2 else [value, level]
+    return {"deep": value}
+
+
+CORPUS: list[Payload] = [
+    None,
+    {},
+    {"b": 1, "a": 2, "c": {"z": 0, "y": [3, 2, 1]}, "aa": None, "": "empty key"},
+    {"t": True, "f": False, "n": None, "e": [], "o": {}, "s": "", "l": [[], {}]},
+    {"big": 2**64 + 1, "neg": -(2**70), "huge": 10**40, "max": 2**63 - 1},
+    {"f": 0.1, "g": 1e-7, "h": 1.7976931348623157e308, "i": 5e-324, "j": -2.5},
+    {"z": -0.0, "p": 1.5, "hundred": 100.0, "third": 1 / 3},
+    {"emoji": "😀🎉", "k😀": "astral key", "é": "ü", "cjk": "漢字", "rtl": "שלום"},
+    {"ctl": "\n\t\r\x01\x1f\x7f", "q": '"\\/', "ls": "\u2028\u2029", "nc": "\ufffe"},
+    _nested(100, "bottom"),
+    blog.RawJson('{"b": 1, "a": 2}'),
+    blog.RawJson('{"a": 1, "a": 2, "b": {"c": 3, "c": [4]}}'),
+    blog.RawJson('{"n": 1e2, "m": 1E+2, "o": 1.50, "z": -0.0, "y": -0, "w": 0.10e1}'),
+    blog.RawJson('{"big": 123456789012345678901234567890, "f": 1.0000000000000001}'),
+    blog.RawJson('{"tiny": 1e-400, "x": 12345678901234567890.12345678901234567890}'),
+    blog.RawJson(r'{"e": "\u00e9", "s": "\ud83d\ude00", "\u00e9k": "\u0041\/"}'),
+    blog.RawJson(' \n{ "spaced" :\t[ 1 , 2 , { } , [ ] ] }\n '),
+    blog.RawJson("{}"),
+    blog.RawJson('{"deep": ' + "[" * 100 + "]" * 100 + "}"),
+]
+
+
+def _insertable(payload: Payload) -> blog.EventChangeset:
+    return blog.changeset({"schema": "Post", "action": "insert", "payload": payload})
+
+
+def _expected(payload: Payload) -> blog.JsonObject | None:
+    if isinstance(payload, blog.RawJson):
+        parsed: blog.JsonObject = json.loads(payload.text)
+        return parsed
+    return payload
+
+
+def _same_json(left: object, right: object) -> bool:
+    """JSON equality where numbers compare as numbers (jsonb keeps no float type)."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(
+            _same_json(left[k], right[k]) for k in left
+        )
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(
+            _same_json(a, b) for a, b in zip(left, right, strict=True)
+        )
+    numbers = (int, float)
+    if isinstance(left, float | int) and isinstance(right, numbers):
+        if isinstance(left, bool) or isinstance(right, bool):
+            return left is right
+        return left == right or float(left) == float(right)
+    return left == right
+
+
+def _check_log(conn: Conn, count: int) -> None:
+    report = blog.verify_chain(conn)
+    assert report.ok, report.breaks
+    assert report.count == count
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn))
+    conn.commit()
+
+
+def test_corpus_one_by_one_verifies(database: str, conn: Conn) -> None:
+    blog.migrate(conn)
+    for payload in CORPUS:
+        event = blog.insert(conn, _insertable(payload))
+        (stored,) = blog.events_for(conn, event.id)
+        assert _same_json(stored.payload, _expected(payload)), payload
+        assert _same_json(event.payload, _expected(payload))
+        text = dbkit.payload_text(database, "blog_events", event.id)
+        assert (text is None) == (payload is None)
+        conn.commit()
+    _check_log(conn, len(CORPUS))
+
+
+def test_corpus_in_one_batch_over_shards_verifies(conn: Conn) -> None:
+    chat.migrate(conn)
+    items = [
+        chat.changeset(
+            {
+                "id": dbkit.shard_uuid(n % 4),
+                "schema": "Chat",
+                "action": "insert",
+                "payload": (
+                    chat.RawJson(payload.text)
+                    if isinstance(payload, blog.RawJson)
+                    else payload
+                ),
+            }
+        )
+        for n, payload in enumerate(CORPUS)
+    ]
+    stored = chat.insert_many(conn, items)
+    assert [e.id for e in stored] == [item.id for item in items]
+    report = chat.verify_chain(conn)
+    assert report.ok and report.count == len(CORPUS)
+    dbkit.assert_same_reports(report, chat.verify_chain_locally(conn))
+
+
+def _nul_in_raw_key() -> blog.RawJson:
+    return blog.RawJson('{"\\u0000": 1}')
+
+
+INVALID: list[object] = [
+    {"k": "a\x00b"},
+    {"a\x00": 1},
+    {"list": [1, {"deep": "\x00"}]},
+    {"f": float("nan")},
+    {"f": float("inf")},
+    {"f": [float("-inf")]},
+    {"s": "\ud800"},
+    {"\udc00": 1},
+    {"pair": "\ud83d\ude00"},  # two lone surrogates are not an emoji in Python
+    {1: "not a string key"},
+    {"set": {1, 2}},
+    {"bytes": b"x"},
+    blog.RawJson('{"s": "\\u0000"}'),
+    _nul_in_raw_key(),
+    blog.RawJson('{"s": "\\ud800"}'),
+    blog.RawJson('{"s": "\\udc00\\ud800"}'),
+    blog.RawJson('{"n": NaN}'),
+    blog.RawJson('{"n": Infinity}'),
+    blog.RawJson('{"n": -Infinity}'),
+    blog.RawJson("[1, 2]"),
+    blog.RawJson('"text"'),
+    blog.RawJson("null"),
+    blog.RawJson("{bad"),
+    blog.RawJson('{"a": 1} {"b": 2}'),
+    blog.RawJson('{"a": 1}, "l": {"ancestors": []}'),
+    blog.RawJson('{"raw": "a\x00b"}'),
+]
+
+
+@pytest.mark.parametrize("payload", INVALID, ids=repr)
+def test_what_jsonb_cannot_store_is_an_invalid_event(
+    database: str, conn: Conn, payload: object
+) -> None:
+    blog.migrate(conn)
+    blog.insert(conn, _insertable({"before": 1}))
+    cs = _insertable(cast(Payload, payload))
+    assert not cs.valid
+    assert any(field.startswith("payload") for field, _ in cs.errors), cs.errors
+    with pytest.raises(blog.InvalidEvent, match="payload"):
+        cs.apply()
+    with pytest.raises(blog.InvalidEvent):
+        blog.insert(conn, cs)
+    pending = blog.PendingEvent(
+        blog.uuid7(),
+        blog.uuid7(),
+        blog.Schema.User,
+        blog.Action.insert,
+        cast(Payload, payload),
+        "blog_events",
+    )
+    with pytest.raises(blog.InvalidEvent):
+        blog.insert(conn, pending)
+    with pytest.raises(blog.InvalidEvent):
+        blog.insert_many(conn, [_insertable({"ok": 1}), pending])
+    assert dbkit.count(database, "blog_events") == 1
+    _check_log(conn, 1)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [blog.RawJson('{"n": 1e-1000000}'), {"n": 10**5000}],
+    ids=["raw-1e-1000000", "int-5001-digits"],
+)
+def test_numbers_beyond_reach_are_stored_or_invalid_events(
+    database: str, conn: Conn, payload: Payload
+) -> None:
+    """Either the event is stored and verifies, or InvalidEvent says why: no other
+    error, and nothing half-written."""
+    blog.migrate(conn)
+    try:
+        blog.insert(conn, _insertable(payload))
+    except blog.InvalidEvent:
+        stored = 0
+    else:
+        stored = 1
+    assert dbkit.count(database, "blog_events") == stored
+    _check_log(conn, stored)
+
+
+_strings = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+    max_size=12,
+)
+_scalars: st.SearchStrategy[Any] = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _strings
+)
+_values: st.SearchStrategy[Any] = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(_strings, inner, max_size=4)
+    ),
+    max_leaves=16,
+)
+_payloads: st.SearchStrategy[dict[str, Any]] = st.dictionaries(
+    _strings, _values, max_size=5
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    payload=_payloads,
+    raw=st.booleans(),
+    ascii_only=st.booleans(),
+    indent=st.sampled_from([None, 0, 2]),
+)
+def test_random_payloads_verify(
+    conn: Conn,
+    payload: dict[str, Any],
+    raw: bool,
+    ascii_only: bool,
+    indent: int | None,
+) -> None:
+    blog.migrate(conn)
+    given_as: Payload = payload
+    if raw:
+        text = json.dumps(payload, ensure_ascii=ascii_only, indent=indent)
+        given_as = blog.RawJson(text)
+    event = blog.insert(conn, _insertable(given_as))
+    (stored,) = blog.events_for(conn, event.id)
+    assert _same_json(stored.payload, payload)
+    report = blog.verify_chain(conn)
+    assert report.ok, report.breaks
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn))
+    conn.commit()

@@ -1,0 +1,187 @@
+"""Sharded logs and links: routing, one chain per shard, link tables, `linked`."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from generated_example import chat_events as chat
+from generated_example import region_events as region
+from generated_example.sharding import region_table
+from tests import dbkit
+from tests.dbkit import Conn
+
+pytestmark = pytest.mark.db
+
+
+def _record(conn: Conn, record_id: uuid.UUID) -> chat.Event:
+    attrs: chat.EventAttrs = {"id": record_id, "schema": "Chat", "action": "insert"}
+    return chat.insert(conn, chat.changeset(attrs))
+
+
+def _message(
+    conn: Conn, parent: chat.Event, links: chat.EventLinks | None = None
+) -> chat.Event:
+    attrs: chat.EventAttrs = {"schema": "Message", "action": "insert"}
+    return chat.insert(conn, chat.changeset(parent, attrs), links=links)
+
+
+def test_events_go_to_table_for_parent_and_chain_per_shard(
+    database: str, conn: Conn
+) -> None:
+    chat.migrate(conn)
+    expected = dict.fromkeys(chat.SHARD_TABLES, 0)
+    firsts: dict[str, chat.Event] = {}
+    for n in (3, 1, 0, 2, 1, 3, 3):
+        root = _record(conn, dbkit.shard_uuid(n))
+        child = _message(conn, root)
+        for event in (root, child):
+            assert event.table == chat.table_for(root.id) == f"chat_events_{n}"
+            firsts.setdefault(event.table, event)
+        expected[root.table] += 2
+    for table, n in expected.items():
+        assert dbkit.count(database, table) == n
+        assert firsts[table].seq == 1
+        assert firsts[table].hash == chat.event_hash(
+            chat.GENESIS,
+            seq=1,
+            id=firsts[table].id,
+            parent_id=firsts[table].parent_id,
+            schema=firsts[table].schema,
+            action=firsts[table].action,
+            inserted_at=firsts[table].inserted_at,
+            payload_text=None,
+        )
+        report = chat.verify_chain(conn, table)
+        assert report.ok and report.count == n
+        assert [t.table for t in report.tables] == [table]
+        assert report.tables[0].head == chat.chain_head(conn, table)
+        assert report.tables[0].head.seq == n
+    report = chat.verify_chain(conn)
+    assert report.ok and report.count == sum(expected.values())
+    dbkit.assert_same_reports(report, chat.verify_chain_locally(conn))
+
+
+def test_links_land_in_the_shards_link_tables(database: str, conn: Conn) -> None:
+    chat.migrate(conn)
+    assert len(chat.LINK_TABLES) == 8
+    root = _record(conn, dbkit.shard_uuid(2))
+    other = _record(conn, dbkit.shard_uuid(2))
+    reply = _message(
+        conn, root, {"ancestors": [root], "mentions": [(other.id, 7), (root, 1)]}
+    )
+    assert (
+        chat.link_table_for(root.id, chat.Link.ancestors) == "chat_events_2_ancestors"
+    )
+    assert chat.link_table_for(root.id, chat.Link.mentions) == "chat_events_2_mentions"
+    for table in chat.LINK_TABLES:
+        expected = {"chat_events_2_ancestors": 1, "chat_events_2_mentions": 2}
+        assert dbkit.count(database, table) == expected.get(table, 0)
+    assert dbkit.rows(
+        database,
+        "SELECT event_id, mentioned_id, type FROM chat_events_2_mentions ORDER BY type",
+    ) == [(reply.id, root.id, 1), (reply.id, other.id, 7)]
+    assert chat.linked(conn, reply, chat.Link.ancestors) == [root]
+    assert chat.linked(conn, reply, chat.Link.mentions) == [root, other]
+    assert chat.linked(conn, reply, chat.Link.mentions, link_type=7) == [other]
+    assert chat.linked(conn, reply, chat.Link.mentions, link_type=8) == []
+    assert chat.linked(conn, root, chat.Link.ancestors) == []
+
+
+def test_constrained_link_across_parents_is_rejected(database: str, conn: Conn) -> None:
+    chat.migrate(conn)
+    mine = _record(conn, dbkit.shard_uuid(1))
+    same_shard = _record(conn, dbkit.shard_uuid(1))
+    elsewhere = _record(conn, dbkit.shard_uuid(3))
+    before = {
+        t: dbkit.count(database, t) for t in (*chat.SHARD_TABLES, *chat.LINK_TABLES)
+    }
+    with pytest.raises(psycopg.errors.IntegrityError, match="different parents"):
+        _message(conn, mine, {"ancestors": [same_shard]})
+    with pytest.raises(psycopg.errors.IntegrityError, match="different parents"):
+        chat.insert_many(
+            conn,
+            [
+                chat.changeset(mine, {"action": "update"}),
+                (
+                    chat.changeset(mine, {"schema": "Message", "action": "edit"}),
+                    {"ancestors": [mine]},
+                ),
+                (
+                    chat.changeset(mine, {"schema": "Message", "action": "react"}),
+                    {"ancestors": [same_shard]},
+                ),
+            ],
+        )
+    with pytest.raises(psycopg.errors.IntegrityError):
+        _message(conn, mine, {"ancestors": [elsewhere]})  # not even in this shard
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    after = {
+        t: dbkit.count(database, t) for t in (*chat.SHARD_TABLES, *chat.LINK_TABLES)
+    }
+    assert after == before
+    report = chat.verify_chain(conn)
+    assert report.ok and report.count == 3
+    assert _message(conn, mine, {"ancestors": [mine]}).seq > 2
+
+
+def test_unconstrained_typed_link_across_parents_is_accepted(conn: Conn) -> None:
+    chat.migrate(conn)
+    mine = _record(conn, dbkit.shard_uuid(0))
+    theirs = _record(conn, dbkit.shard_uuid(0))
+    assert mine.parent_id != theirs.parent_id
+    mention = _message(conn, mine, {"mentions": [(theirs, 42)]})
+    assert chat.linked(conn, mention, chat.Link.mentions) == [theirs]
+    assert chat.linked(conn, mention, chat.Link.mentions, link_type=42) == [theirs]
+    assert chat.verify_chain(conn).ok
+
+
+def test_a_tree_reads_back_its_ancestors(conn: Conn) -> None:
+    chat.migrate(conn)
+    root = _record(conn, dbkit.shard_uuid(3))
+    paths: list[list[chat.Event]] = [[root]]
+    frontier = [[root]]
+    for _ in range(3):  # three levels of two children each: 15 events
+        grown = []
+        for path in frontier:
+            for _ in range(2):
+                node = _message(conn, root, {"ancestors": path})
+                grown.append([*path, node])
+        paths += grown
+        frontier = grown
+    assert len(paths) == 15
+    for *ancestors, node in paths:
+        assert chat.linked(conn, node, chat.Link.ancestors) == ancestors
+    everything = [path[-1] for path in paths]
+    assert chat.events_for(conn, root.id) == sorted(everything, key=lambda e: e.seq)
+    last = max(everything, key=lambda e: e.seq)
+    assert chat.previous_events(conn, last) == chat.events_for(conn, root.id)
+    assert chat.verify_chain(conn, "chat_events_3").count == 15
+
+
+def test_region_log_routes_by_its_function(database: str, conn: Conn) -> None:
+    region.migrate(conn)
+    counts = dict.fromkeys(region.SHARD_TABLES, 0)
+    for first in (0, 1, 2, 3, 4, 254, 255):
+        record_id = uuid.UUID(bytes=bytes([first]) + uuid.uuid4().bytes[1:])
+        attrs: region.EventAttrs = {
+            "id": record_id,
+            "schema": "Invoice",
+            "action": "insert",
+        }
+        account = region.insert(conn, region.changeset(attrs))
+        paid = region.insert(
+            conn, region.changeset(account, {"action": "pay", "payload": {"eur": 5}})
+        )
+        table = region_table(record_id)
+        assert account.table == paid.table == region.table_for(record_id) == table
+        assert table == ("region_events_us" if first % 2 else "region_events_eu")
+        counts[table] += 2
+    for table, n in counts.items():
+        assert dbkit.count(database, table) == n
+        assert region.verify_chain(conn, table).count == n
+    report = region.verify_chain(conn)
+    assert report.ok
+    dbkit.assert_same_reports(report, region.verify_chain_locally(conn))
