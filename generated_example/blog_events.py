@@ -650,7 +650,7 @@ BEGIN
         ORDER BY r.n;
 END
 $fn$;
-"""  # noqa: E501
+"""  # noqa: E501, RUF100
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
 _MIGRATE_LOCK: Final = -6948438934863047789

@@ -551,7 +551,7 @@ BEGIN
         ORDER BY r.n;
 END
 $fn$;
-"""  # noqa: E501
+"""  # noqa: E501, RUF100
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
 _MIGRATE_LOCK: Final = 8349062300431592173

@@ -11,8 +11,6 @@ import dataclasses
 import hashlib
 from collections.abc import Callable
 
-from psycopg import sql
-
 from generator.errors import Diagnostic, Path, SpecError, format_location
 from generator.loader import Loaded
 from generator.spec import Spec
@@ -36,8 +34,13 @@ def action_code(name: str) -> int:
 
 
 def quote(name: str) -> str:
-    """An identifier quoted by psycopg, exactly as it will reach PostgreSQL."""
-    return sql.Identifier(name).as_string(None)
+    """An identifier quoted exactly as psycopg's `sql.Identifier` quotes it.
+
+    The generated module composes its runtime statements with `psycopg.sql`; the
+    DDL is fixed text, quoted here the same way (the suite checks they agree),
+    so that the generator itself never needs libpq.
+    """
+    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,20 @@
+"""The generator quotes SQL names exactly as psycopg's sql.Identifier does."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from psycopg import sql
+
+from generator.plan import quote
+from generator.spec import SQL_IDENTIFIER
+
+
+@given(st.from_regex(SQL_IDENTIFIER, fullmatch=True))
+def test_quote_matches_psycopg_for_spec_identifiers(name: str) -> None:
+    assert quote(name) == sql.Identifier(name).as_string(None)
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1))
+def test_quote_matches_psycopg_for_any_text(name: str) -> None:
+    assert quote(name) == sql.Identifier(name).as_string(None)
