@@ -12,6 +12,7 @@ Regenerate with `spectorgen generate`; review the diff like any other code.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import decimal
@@ -1077,8 +1078,7 @@ def insert_many(
         if enclosing:
             return _results(batch, _run(cur, batch))
         if len(batch.tables) > 1:
-            with conn.transaction():
-                return _results(batch, _run(cur, batch))
+            return _results(batch, _pipelined(conn, batch, enclosing))
         autocommit = conn.autocommit
         conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
         try:
@@ -1091,12 +1091,24 @@ def insert_many(
 
 
 def _run(cur: psycopg.Cursor[TupleRow], batch: _Batch) -> list[list[TupleRow]]:
-    if (lock := batch.lock) is not None:
-        cur.execute(lock)
-    return [
-        cur.execute(_SQL[table].append, (text,)).fetchall()
-        for table, text, _ in batch.tables
-    ]
+    table, text, _ = batch.tables[0]
+    return [cur.execute(_SQL[table].append, (text,)).fetchall()]
+
+
+def _pipelined(
+    conn: psycopg.Connection[_Row], batch: _Batch, enclosing: bool
+) -> list[list[TupleRow]]:
+    """Several tables in one round trip: (BEGIN,) LOCK, each append, (COMMIT)."""
+    cursors = [conn.cursor(row_factory=tuple_row) for _ in batch.tables]
+    scope: contextlib.AbstractContextManager[object] = (
+        contextlib.nullcontext() if enclosing else conn.transaction()
+    )
+    with conn.pipeline(), scope:
+        if (lock := batch.lock) is not None:
+            conn.cursor().execute(lock)
+        for cur, (table, text, _) in zip(cursors, batch.tables, strict=True):
+            cur.execute(_SQL[table].append, (text,))
+    return [cur.fetchall() for cur in cursors]
 
 
 async def ainsert(
@@ -1139,8 +1151,7 @@ async def ainsert_many(
         if enclosing:
             return _results(batch, await _arun(cur, batch))
         if len(batch.tables) > 1:
-            async with conn.transaction():
-                return _results(batch, await _arun(cur, batch))
+            return _results(batch, await _apipelined(conn, batch, enclosing))
         autocommit = conn.autocommit
         await conn.set_autocommit(True)
         try:
@@ -1155,13 +1166,25 @@ async def ainsert_many(
 async def _arun(
     cur: psycopg.AsyncCursor[TupleRow], batch: _Batch
 ) -> list[list[TupleRow]]:
-    if (lock := batch.lock) is not None:
-        await cur.execute(lock)
-    rows: list[list[TupleRow]] = []
-    for table, text, _ in batch.tables:
-        await cur.execute(_SQL[table].append, (text,))
-        rows.append(await cur.fetchall())
-    return rows
+    table, text, _ = batch.tables[0]
+    await cur.execute(_SQL[table].append, (text,))
+    return [await cur.fetchall()]
+
+
+async def _apipelined(
+    conn: psycopg.AsyncConnection[_Row], batch: _Batch, enclosing: bool
+) -> list[list[TupleRow]]:
+    """`_pipelined` on an AsyncConnection."""
+    cursors = [conn.cursor(row_factory=tuple_row) for _ in batch.tables]
+    scope: contextlib.AbstractAsyncContextManager[object] = (
+        contextlib.nullcontext() if enclosing else conn.transaction()
+    )
+    async with conn.pipeline(), scope:
+        if (lock := batch.lock) is not None:
+            await conn.cursor().execute(lock)
+        for cur, (table, text, _) in zip(cursors, batch.tables, strict=True):
+            await cur.execute(_SQL[table].append, (text,))
+    return [await cur.fetchall() for cur in cursors]
 
 
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:
