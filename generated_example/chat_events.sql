@@ -170,10 +170,15 @@ END
 $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_0_append"(batch jsonb)
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
+    ids uuid[];
+    parents uuid[];
+    schemas integer[];
+    actions integer[];
+    payloads jsonb[];
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
@@ -199,23 +204,37 @@ BEGIN
         PERFORM setval('"chat_events_0_seq"', first_seq + size - 1);
     END IF;
     SELECT
+        array_agg(v.id ORDER BY x.n),
+        array_agg(v.parent_id ORDER BY x.n),
+        array_agg(v.schema ORDER BY x.n),
+        array_agg(v.action ORDER BY x.n),
+        array_agg(v.payload ORDER BY x.n),
         array_agg(first_seq + x.n - 1 ORDER BY x.n),
         array_agg(
             int8send(first_seq + x.n - 1)
-            || uuid_send((x.value ->> 0)::uuid)
-            || uuid_send((x.value ->> 1)::uuid)
-            || int4send((x.value ->> 2)::integer)
-            || int4send((x.value ->> 3)::integer)
+            || uuid_send(v.id)
+            || uuid_send(v.parent_id)
+            || int4send(v.schema)
+            || int4send(v.action)
             || timestamptz_send(stamp)
-            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(p.body)) || p.body END
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
         )
-    INTO seqs, bodies
+    INTO ids, parents, schemas, actions, payloads, seqs, bodies
     FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
     CROSS JOIN LATERAL (
-        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
-    ) AS p;
+        SELECT
+            (x.value ->> 0)::uuid AS id,
+            (x.value ->> 1)::uuid AS parent_id,
+            (x.value ->> 2)::integer AS "schema",
+            (x.value ->> 3)::integer AS "action",
+            nullif(x.value -> 4, 'null'::jsonb) AS payload
+        OFFSET 0
+    ) AS v
+    CROSS JOIN LATERAL (
+        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+    ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
@@ -223,16 +242,10 @@ BEGIN
     END LOOP;
     INSERT INTO "chat_events_0" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
-        r.seq,
-        (x.value ->> 0)::uuid,
-        (x.value ->> 1)::uuid,
-        (x.value ->> 2)::integer,
-        (x.value ->> 3)::integer,
-        nullif(x.value -> 4, 'null'::jsonb),
-        stamp,
-        r.hash
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
+        r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
+    FROM unnest(
+        seqs, ids, parents, schemas, actions, payloads, hashes
+    ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(batch) AS x(value),
@@ -241,10 +254,7 @@ BEGIN
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(batch) AS x(value),
         jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
-    RETURN QUERY
-        SELECT r.seq, stamp, r.hash
-        FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-        ORDER BY r.n;
+    RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_1_seq" AS bigint;
@@ -406,10 +416,15 @@ END
 $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_1_append"(batch jsonb)
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
+    ids uuid[];
+    parents uuid[];
+    schemas integer[];
+    actions integer[];
+    payloads jsonb[];
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
@@ -435,23 +450,37 @@ BEGIN
         PERFORM setval('"chat_events_1_seq"', first_seq + size - 1);
     END IF;
     SELECT
+        array_agg(v.id ORDER BY x.n),
+        array_agg(v.parent_id ORDER BY x.n),
+        array_agg(v.schema ORDER BY x.n),
+        array_agg(v.action ORDER BY x.n),
+        array_agg(v.payload ORDER BY x.n),
         array_agg(first_seq + x.n - 1 ORDER BY x.n),
         array_agg(
             int8send(first_seq + x.n - 1)
-            || uuid_send((x.value ->> 0)::uuid)
-            || uuid_send((x.value ->> 1)::uuid)
-            || int4send((x.value ->> 2)::integer)
-            || int4send((x.value ->> 3)::integer)
+            || uuid_send(v.id)
+            || uuid_send(v.parent_id)
+            || int4send(v.schema)
+            || int4send(v.action)
             || timestamptz_send(stamp)
-            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(p.body)) || p.body END
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
         )
-    INTO seqs, bodies
+    INTO ids, parents, schemas, actions, payloads, seqs, bodies
     FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
     CROSS JOIN LATERAL (
-        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
-    ) AS p;
+        SELECT
+            (x.value ->> 0)::uuid AS id,
+            (x.value ->> 1)::uuid AS parent_id,
+            (x.value ->> 2)::integer AS "schema",
+            (x.value ->> 3)::integer AS "action",
+            nullif(x.value -> 4, 'null'::jsonb) AS payload
+        OFFSET 0
+    ) AS v
+    CROSS JOIN LATERAL (
+        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+    ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
@@ -459,16 +488,10 @@ BEGIN
     END LOOP;
     INSERT INTO "chat_events_1" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
-        r.seq,
-        (x.value ->> 0)::uuid,
-        (x.value ->> 1)::uuid,
-        (x.value ->> 2)::integer,
-        (x.value ->> 3)::integer,
-        nullif(x.value -> 4, 'null'::jsonb),
-        stamp,
-        r.hash
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
+        r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
+    FROM unnest(
+        seqs, ids, parents, schemas, actions, payloads, hashes
+    ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(batch) AS x(value),
@@ -477,10 +500,7 @@ BEGIN
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(batch) AS x(value),
         jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
-    RETURN QUERY
-        SELECT r.seq, stamp, r.hash
-        FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-        ORDER BY r.n;
+    RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_2_seq" AS bigint;
@@ -642,10 +662,15 @@ END
 $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_2_append"(batch jsonb)
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
+    ids uuid[];
+    parents uuid[];
+    schemas integer[];
+    actions integer[];
+    payloads jsonb[];
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
@@ -671,23 +696,37 @@ BEGIN
         PERFORM setval('"chat_events_2_seq"', first_seq + size - 1);
     END IF;
     SELECT
+        array_agg(v.id ORDER BY x.n),
+        array_agg(v.parent_id ORDER BY x.n),
+        array_agg(v.schema ORDER BY x.n),
+        array_agg(v.action ORDER BY x.n),
+        array_agg(v.payload ORDER BY x.n),
         array_agg(first_seq + x.n - 1 ORDER BY x.n),
         array_agg(
             int8send(first_seq + x.n - 1)
-            || uuid_send((x.value ->> 0)::uuid)
-            || uuid_send((x.value ->> 1)::uuid)
-            || int4send((x.value ->> 2)::integer)
-            || int4send((x.value ->> 3)::integer)
+            || uuid_send(v.id)
+            || uuid_send(v.parent_id)
+            || int4send(v.schema)
+            || int4send(v.action)
             || timestamptz_send(stamp)
-            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(p.body)) || p.body END
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
         )
-    INTO seqs, bodies
+    INTO ids, parents, schemas, actions, payloads, seqs, bodies
     FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
     CROSS JOIN LATERAL (
-        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
-    ) AS p;
+        SELECT
+            (x.value ->> 0)::uuid AS id,
+            (x.value ->> 1)::uuid AS parent_id,
+            (x.value ->> 2)::integer AS "schema",
+            (x.value ->> 3)::integer AS "action",
+            nullif(x.value -> 4, 'null'::jsonb) AS payload
+        OFFSET 0
+    ) AS v
+    CROSS JOIN LATERAL (
+        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+    ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
@@ -695,16 +734,10 @@ BEGIN
     END LOOP;
     INSERT INTO "chat_events_2" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
-        r.seq,
-        (x.value ->> 0)::uuid,
-        (x.value ->> 1)::uuid,
-        (x.value ->> 2)::integer,
-        (x.value ->> 3)::integer,
-        nullif(x.value -> 4, 'null'::jsonb),
-        stamp,
-        r.hash
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
+        r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
+    FROM unnest(
+        seqs, ids, parents, schemas, actions, payloads, hashes
+    ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(batch) AS x(value),
@@ -713,10 +746,7 @@ BEGIN
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(batch) AS x(value),
         jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
-    RETURN QUERY
-        SELECT r.seq, stamp, r.hash
-        FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-        ORDER BY r.n;
+    RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_3_seq" AS bigint;
@@ -878,10 +908,15 @@ END
 $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_3_append"(batch jsonb)
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
+    ids uuid[];
+    parents uuid[];
+    schemas integer[];
+    actions integer[];
+    payloads jsonb[];
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
@@ -907,23 +942,37 @@ BEGIN
         PERFORM setval('"chat_events_3_seq"', first_seq + size - 1);
     END IF;
     SELECT
+        array_agg(v.id ORDER BY x.n),
+        array_agg(v.parent_id ORDER BY x.n),
+        array_agg(v.schema ORDER BY x.n),
+        array_agg(v.action ORDER BY x.n),
+        array_agg(v.payload ORDER BY x.n),
         array_agg(first_seq + x.n - 1 ORDER BY x.n),
         array_agg(
             int8send(first_seq + x.n - 1)
-            || uuid_send((x.value ->> 0)::uuid)
-            || uuid_send((x.value ->> 1)::uuid)
-            || int4send((x.value ->> 2)::integer)
-            || int4send((x.value ->> 3)::integer)
+            || uuid_send(v.id)
+            || uuid_send(v.parent_id)
+            || int4send(v.schema)
+            || int4send(v.action)
             || timestamptz_send(stamp)
-            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(p.body)) || p.body END
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
         )
-    INTO seqs, bodies
+    INTO ids, parents, schemas, actions, payloads, seqs, bodies
     FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
     CROSS JOIN LATERAL (
-        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
-    ) AS p;
+        SELECT
+            (x.value ->> 0)::uuid AS id,
+            (x.value ->> 1)::uuid AS parent_id,
+            (x.value ->> 2)::integer AS "schema",
+            (x.value ->> 3)::integer AS "action",
+            nullif(x.value -> 4, 'null'::jsonb) AS payload
+        OFFSET 0
+    ) AS v
+    CROSS JOIN LATERAL (
+        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+    ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
@@ -931,16 +980,10 @@ BEGIN
     END LOOP;
     INSERT INTO "chat_events_3" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
-        r.seq,
-        (x.value ->> 0)::uuid,
-        (x.value ->> 1)::uuid,
-        (x.value ->> 2)::integer,
-        (x.value ->> 3)::integer,
-        nullif(x.value -> 4, 'null'::jsonb),
-        stamp,
-        r.hash
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
+        r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
+    FROM unnest(
+        seqs, ids, parents, schemas, actions, payloads, hashes
+    ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(batch) AS x(value),
@@ -949,9 +992,6 @@ BEGIN
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(batch) AS x(value),
         jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
-    RETURN QUERY
-        SELECT r.seq, stamp, r.hash
-        FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-        ORDER BY r.n;
+    RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;

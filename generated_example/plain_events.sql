@@ -55,32 +55,42 @@ END
 $fn$;
 
 CREATE OR REPLACE FUNCTION "plain_events_append"(batch jsonb)
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
+    ids uuid[];
+    parents uuid[];
+    schemas integer[];
+    actions integer[];
+    payloads jsonb[];
     seqs bigint[];
     hashes bytea[];
 BEGIN
     SELECT
-        array_agg(nextval('"plain_events_seq"') ORDER BY x.n),
-        array_agg(NULL::bytea ORDER BY x.n)
-    INTO seqs, hashes
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n);
+        array_agg(v.id ORDER BY x.n),
+        array_agg(v.parent_id ORDER BY x.n),
+        array_agg(v.schema ORDER BY x.n),
+        array_agg(v.action ORDER BY x.n),
+        array_agg(v.payload ORDER BY x.n),
+        array_agg(nextval('"plain_events_seq"') ORDER BY x.n)
+    INTO ids, parents, schemas, actions, payloads, seqs
+    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    CROSS JOIN LATERAL (
+        SELECT
+            (x.value ->> 0)::uuid AS id,
+            (x.value ->> 1)::uuid AS parent_id,
+            (x.value ->> 2)::integer AS "schema",
+            (x.value ->> 3)::integer AS "action",
+            nullif(x.value -> 4, 'null'::jsonb) AS payload
+        OFFSET 0
+    ) AS v;
     INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
     SELECT
-        r.seq,
-        (x.value ->> 0)::uuid,
-        (x.value ->> 1)::uuid,
-        (x.value ->> 2)::integer,
-        (x.value ->> 3)::integer,
-        nullif(x.value -> 4, 'null'::jsonb),
-        stamp
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
-    RETURN QUERY
-        SELECT r.seq, stamp, r.hash
-        FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-        ORDER BY r.n;
+        r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp
+    FROM unnest(
+        seqs, ids, parents, schemas, actions, payloads
+    ) AS r(seq, id, parent_id, "schema", "action", payload);
+    RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;

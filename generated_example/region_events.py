@@ -580,10 +580,15 @@ END
 $fn$;
 
 CREATE OR REPLACE FUNCTION "region_events_eu_append"(batch jsonb)
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
+    ids uuid[];
+    parents uuid[];
+    schemas integer[];
+    actions integer[];
+    payloads jsonb[];
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
@@ -609,23 +614,37 @@ BEGIN
         PERFORM setval('"region_events_eu_seq"', first_seq + size - 1);
     END IF;
     SELECT
+        array_agg(v.id ORDER BY x.n),
+        array_agg(v.parent_id ORDER BY x.n),
+        array_agg(v.schema ORDER BY x.n),
+        array_agg(v.action ORDER BY x.n),
+        array_agg(v.payload ORDER BY x.n),
         array_agg(first_seq + x.n - 1 ORDER BY x.n),
         array_agg(
             int8send(first_seq + x.n - 1)
-            || uuid_send((x.value ->> 0)::uuid)
-            || uuid_send((x.value ->> 1)::uuid)
-            || int4send((x.value ->> 2)::integer)
-            || int4send((x.value ->> 3)::integer)
+            || uuid_send(v.id)
+            || uuid_send(v.parent_id)
+            || int4send(v.schema)
+            || int4send(v.action)
             || timestamptz_send(stamp)
-            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(p.body)) || p.body END
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
         )
-    INTO seqs, bodies
+    INTO ids, parents, schemas, actions, payloads, seqs, bodies
     FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
     CROSS JOIN LATERAL (
-        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
-    ) AS p;
+        SELECT
+            (x.value ->> 0)::uuid AS id,
+            (x.value ->> 1)::uuid AS parent_id,
+            (x.value ->> 2)::integer AS "schema",
+            (x.value ->> 3)::integer AS "action",
+            nullif(x.value -> 4, 'null'::jsonb) AS payload
+        OFFSET 0
+    ) AS v
+    CROSS JOIN LATERAL (
+        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+    ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
@@ -633,20 +652,11 @@ BEGIN
     END LOOP;
     INSERT INTO "region_events_eu" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
-        r.seq,
-        (x.value ->> 0)::uuid,
-        (x.value ->> 1)::uuid,
-        (x.value ->> 2)::integer,
-        (x.value ->> 3)::integer,
-        nullif(x.value -> 4, 'null'::jsonb),
-        stamp,
-        r.hash
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
-    RETURN QUERY
-        SELECT r.seq, stamp, r.hash
-        FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-        ORDER BY r.n;
+        r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
+    FROM unnest(
+        seqs, ids, parents, schemas, actions, payloads, hashes
+    ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
+    RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
 CREATE SEQUENCE IF NOT EXISTS "region_events_us_seq" AS bigint;
@@ -732,10 +742,15 @@ END
 $fn$;
 
 CREATE OR REPLACE FUNCTION "region_events_us_append"(batch jsonb)
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
+    ids uuid[];
+    parents uuid[];
+    schemas integer[];
+    actions integer[];
+    payloads jsonb[];
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
@@ -761,23 +776,37 @@ BEGIN
         PERFORM setval('"region_events_us_seq"', first_seq + size - 1);
     END IF;
     SELECT
+        array_agg(v.id ORDER BY x.n),
+        array_agg(v.parent_id ORDER BY x.n),
+        array_agg(v.schema ORDER BY x.n),
+        array_agg(v.action ORDER BY x.n),
+        array_agg(v.payload ORDER BY x.n),
         array_agg(first_seq + x.n - 1 ORDER BY x.n),
         array_agg(
             int8send(first_seq + x.n - 1)
-            || uuid_send((x.value ->> 0)::uuid)
-            || uuid_send((x.value ->> 1)::uuid)
-            || int4send((x.value ->> 2)::integer)
-            || int4send((x.value ->> 3)::integer)
+            || uuid_send(v.id)
+            || uuid_send(v.parent_id)
+            || int4send(v.schema)
+            || int4send(v.action)
             || timestamptz_send(stamp)
-            || CASE WHEN p.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(p.body)) || p.body END
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
         )
-    INTO seqs, bodies
+    INTO ids, parents, schemas, actions, payloads, seqs, bodies
     FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
     CROSS JOIN LATERAL (
-        SELECT convert_to(nullif(x.value -> 4, 'null'::jsonb)::text, 'UTF8') AS body
-    ) AS p;
+        SELECT
+            (x.value ->> 0)::uuid AS id,
+            (x.value ->> 1)::uuid AS parent_id,
+            (x.value ->> 2)::integer AS "schema",
+            (x.value ->> 3)::integer AS "action",
+            nullif(x.value -> 4, 'null'::jsonb) AS payload
+        OFFSET 0
+    ) AS v
+    CROSS JOIN LATERAL (
+        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+    ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
@@ -785,20 +814,11 @@ BEGIN
     END LOOP;
     INSERT INTO "region_events_us" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
-        r.seq,
-        (x.value ->> 0)::uuid,
-        (x.value ->> 1)::uuid,
-        (x.value ->> 2)::integer,
-        (x.value ->> 3)::integer,
-        nullif(x.value -> 4, 'null'::jsonb),
-        stamp,
-        r.hash
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
-    JOIN unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n) USING (n);
-    RETURN QUERY
-        SELECT r.seq, stamp, r.hash
-        FROM unnest(seqs, hashes) WITH ORDINALITY AS r(seq, hash, n)
-        ORDER BY r.n;
+        r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
+    FROM unnest(
+        seqs, ids, parents, schemas, actions, payloads, hashes
+    ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
+    RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
 """  # noqa: E501, RUF100
@@ -849,7 +869,7 @@ def _statements(
         )
         .format(sql.Identifier(append_one))
         .as_bytes(None),
-        append=sql.SQL("SELECT r_seq, r_inserted_at, r_hash FROM {}(%s::jsonb)")
+        append=sql.SQL("SELECT r_seqs, r_inserted_at, r_hashes FROM {}(%s::jsonb)")
         .format(sql.Identifier(append))
         .as_bytes(None),
         events_for=sql.SQL("{} WHERE e.parent_id = %s ORDER BY e.seq")
@@ -1008,11 +1028,15 @@ def _lock_timeout(tables: Iterable[str], enclosing: bool) -> ChainLockTimeout:
     )
 
 
-def _results(batch: _Batch, rows: Sequence[Sequence[TupleRow]]) -> list[Event]:
+def _results(batch: _Batch, rows: Sequence[TupleRow | None]) -> list[Event]:
+    """Events in input order, from one `(seqs, inserted_at, hashes)` row per table."""
     out: list[Event | None] = [None] * len(batch.events)
-    for (_, _, positions), table_rows in zip(batch.tables, rows, strict=True):
-        for position, row in zip(positions, table_rows, strict=True):
-            out[position] = _stored(batch.events[position], row)
+    for (_, _, positions), row in zip(batch.tables, rows, strict=True):
+        assert row is not None
+        seqs, stamp, hashes = row
+        for i, position in enumerate(positions):
+            stored = (seqs[i], stamp, None if hashes is None else hashes[i])
+            out[position] = _stored(batch.events[position], stored)
     return [event for event in out if event is not None]
 
 
@@ -1090,14 +1114,14 @@ def insert_many(
         raise _lock_timeout((t for t, _, _ in batch.tables), enclosing) from exc
 
 
-def _run(cur: psycopg.Cursor[TupleRow], batch: _Batch) -> list[list[TupleRow]]:
+def _run(cur: psycopg.Cursor[TupleRow], batch: _Batch) -> list[TupleRow | None]:
     table, text, _ = batch.tables[0]
-    return [cur.execute(_SQL[table].append, (text,)).fetchall()]
+    return [cur.execute(_SQL[table].append, (text,), binary=True).fetchone()]
 
 
 def _pipelined(
     conn: psycopg.Connection[_Row], batch: _Batch, enclosing: bool
-) -> list[list[TupleRow]]:
+) -> list[TupleRow | None]:
     """Several tables in one round trip: (BEGIN,) LOCK, each append, (COMMIT)."""
     cursors = [conn.cursor(row_factory=tuple_row) for _ in batch.tables]
     scope: contextlib.AbstractContextManager[object] = (
@@ -1107,8 +1131,8 @@ def _pipelined(
         if (lock := batch.lock) is not None:
             conn.cursor().execute(lock)
         for cur, (table, text, _) in zip(cursors, batch.tables, strict=True):
-            cur.execute(_SQL[table].append, (text,))
-    return [cur.fetchall() for cur in cursors]
+            cur.execute(_SQL[table].append, (text,), binary=True)
+    return [cur.fetchone() for cur in cursors]
 
 
 async def ainsert(
@@ -1165,15 +1189,15 @@ async def ainsert_many(
 
 async def _arun(
     cur: psycopg.AsyncCursor[TupleRow], batch: _Batch
-) -> list[list[TupleRow]]:
+) -> list[TupleRow | None]:
     table, text, _ = batch.tables[0]
-    await cur.execute(_SQL[table].append, (text,))
-    return [await cur.fetchall()]
+    await cur.execute(_SQL[table].append, (text,), binary=True)
+    return [await cur.fetchone()]
 
 
 async def _apipelined(
     conn: psycopg.AsyncConnection[_Row], batch: _Batch, enclosing: bool
-) -> list[list[TupleRow]]:
+) -> list[TupleRow | None]:
     """`_pipelined` on an AsyncConnection."""
     cursors = [conn.cursor(row_factory=tuple_row) for _ in batch.tables]
     scope: contextlib.AbstractAsyncContextManager[object] = (
@@ -1183,8 +1207,8 @@ async def _apipelined(
         if (lock := batch.lock) is not None:
             await conn.cursor().execute(lock)
         for cur, (table, text, _) in zip(cursors, batch.tables, strict=True):
-            await cur.execute(_SQL[table].append, (text,))
-    return [await cur.fetchall() for cur in cursors]
+            await cur.execute(_SQL[table].append, (text,), binary=True)
+    return [await cur.fetchone() for cur in cursors]
 
 
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:
