@@ -52,7 +52,7 @@ CREATE OR REPLACE FUNCTION "blog_events_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -86,10 +86,7 @@ BEGIN
     VALUES (
         next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
     );
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 

@@ -672,7 +672,7 @@ CREATE OR REPLACE FUNCTION "chat_events_0_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -714,10 +714,7 @@ BEGIN
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
     END IF;
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 
@@ -918,7 +915,7 @@ CREATE OR REPLACE FUNCTION "chat_events_1_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -960,10 +957,7 @@ BEGIN
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
     END IF;
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 
@@ -1164,7 +1158,7 @@ CREATE OR REPLACE FUNCTION "chat_events_2_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -1206,10 +1200,7 @@ BEGIN
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
     END IF;
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 
@@ -1410,7 +1401,7 @@ CREATE OR REPLACE FUNCTION "chat_events_3_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -1452,10 +1443,7 @@ BEGIN
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
     END IF;
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 
@@ -1604,10 +1592,7 @@ def _statements(
         for name, link_table in links.items()
     }
     return _Statements(
-        append_one=sql.SQL(
-            "SELECT r_seq, r_inserted_at, r_hash"
-            " FROM {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)"
-        )
+        append_one=sql.SQL("SELECT {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)")
         .format(sql.Identifier(append_one))
         .as_bytes(None),
         append=sql.SQL("SELECT r_seqs, r_inserted_at, r_hashes FROM {}(%s::jsonb)")
@@ -1768,6 +1753,17 @@ def _links_text(links: _Links) -> str | None:
     return json.dumps(_link_targets(links)) if links else None
 
 
+_PG_EPOCH: Final = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+
+
+def _unpack(packed: bytes) -> TupleRow:
+    """`(seq, inserted_at, hash)` from the append function's packed bytes."""
+    micros = int.from_bytes(packed[8:16], "big", signed=True)
+    inserted_at = _PG_EPOCH + datetime.timedelta(microseconds=micros)
+    seq = int.from_bytes(packed[:8], "big", signed=True)
+    return (seq, inserted_at, packed[16:] or None)
+
+
 def _stored(event: PendingEvent, row: TupleRow) -> Event:
     payload = event.payload
     if isinstance(payload, RawJson):
@@ -1874,18 +1870,18 @@ def insert(
     enclosing = conn.info.transaction_status != _IDLE
     try:
         if conn.autocommit or enclosing:
-            row = cur.execute(statement, params).fetchone()
+            row = cur.execute(statement, params, binary=True).fetchone()
         else:
             conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
             try:
-                row = cur.execute(statement, params).fetchone()
+                row = cur.execute(statement, params, binary=True).fetchone()
             finally:
                 if not conn.broken:
                     conn.autocommit = False
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout([pending.table], enclosing) from exc
     assert row is not None
-    return _stored(pending, row)
+    return _stored(pending, _unpack(row[0]))
 
 
 def _one(event: PendingEvent, links: _Links) -> _OneParams:
@@ -1965,11 +1961,11 @@ async def ainsert(
     enclosing = conn.info.transaction_status != _IDLE
     try:
         if conn.autocommit or enclosing:
-            await cur.execute(statement, params)
+            await cur.execute(statement, params, binary=True)
         else:
             await conn.set_autocommit(True)
             try:
-                await cur.execute(statement, params)
+                await cur.execute(statement, params, binary=True)
             finally:
                 if not conn.broken:
                     await conn.set_autocommit(False)
@@ -1977,7 +1973,7 @@ async def ainsert(
         raise _lock_timeout([pending.table], enclosing) from exc
     row = await cur.fetchone()
     assert row is not None
-    return _stored(pending, row)
+    return _stored(pending, _unpack(row[0]))
 
 
 async def ainsert_many(
@@ -2063,7 +2059,6 @@ def linked(
 GENESIS: Final = bytes(32)
 """The previous hash of the first event of every chain."""
 
-_PG_EPOCH: Final = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 _NULL_PAYLOAD: Final = b"\xff\xff\xff\xff"
 _MISMATCH: Final = (
     "hash mismatch: the stored hash does not match this event's columns"

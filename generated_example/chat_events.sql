@@ -120,7 +120,7 @@ CREATE OR REPLACE FUNCTION "chat_events_0_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -162,10 +162,7 @@ BEGIN
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
     END IF;
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 
@@ -366,7 +363,7 @@ CREATE OR REPLACE FUNCTION "chat_events_1_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -408,10 +405,7 @@ BEGIN
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
     END IF;
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 
@@ -612,7 +606,7 @@ CREATE OR REPLACE FUNCTION "chat_events_2_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -654,10 +648,7 @@ BEGIN
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
     END IF;
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 
@@ -858,7 +849,7 @@ CREATE OR REPLACE FUNCTION "chat_events_3_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -900,10 +891,7 @@ BEGIN
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
     END IF;
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 

@@ -538,7 +538,7 @@ CREATE OR REPLACE FUNCTION "region_events_eu_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -572,10 +572,7 @@ BEGIN
     VALUES (
         next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
     );
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 
@@ -700,7 +697,7 @@ CREATE OR REPLACE FUNCTION "region_events_us_append_one"(
     p_payload jsonb,
     p_links jsonb
 )
-RETURNS TABLE (r_seq bigint, r_inserted_at timestamptz, r_hash bytea)
+RETURNS bytea  -- int8 seq || timestamptz inserted_at (|| the 32-byte hash)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -734,10 +731,7 @@ BEGIN
     VALUES (
         next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
     );
-    r_seq := next_seq;
-    r_inserted_at := stamp;
-    r_hash := head;
-    RETURN NEXT;
+    RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
 $fn$;
 
@@ -863,10 +857,7 @@ def _statements(
     select = sql.SQL("SELECT {} FROM {} AS e").format(_columns("e"), ident)
     linked: dict[str, bytes] = {}
     return _Statements(
-        append_one=sql.SQL(
-            "SELECT r_seq, r_inserted_at, r_hash"
-            " FROM {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)"
-        )
+        append_one=sql.SQL("SELECT {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)")
         .format(sql.Identifier(append_one))
         .as_bytes(None),
         append=sql.SQL("SELECT r_seqs, r_inserted_at, r_hashes FROM {}(%s::jsonb)")
@@ -954,6 +945,17 @@ def _links_text(links: _Links) -> str | None:
     if links:
         raise InvalidEvent([("links", "this log declares no links")])
     return None
+
+
+_PG_EPOCH: Final = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+
+
+def _unpack(packed: bytes) -> TupleRow:
+    """`(seq, inserted_at, hash)` from the append function's packed bytes."""
+    micros = int.from_bytes(packed[8:16], "big", signed=True)
+    inserted_at = _PG_EPOCH + datetime.timedelta(microseconds=micros)
+    seq = int.from_bytes(packed[:8], "big", signed=True)
+    return (seq, inserted_at, packed[16:] or None)
 
 
 def _stored(event: PendingEvent, row: TupleRow) -> Event:
@@ -1058,18 +1060,18 @@ def insert(
     enclosing = conn.info.transaction_status != _IDLE
     try:
         if conn.autocommit or enclosing:
-            row = cur.execute(statement, params).fetchone()
+            row = cur.execute(statement, params, binary=True).fetchone()
         else:
             conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
             try:
-                row = cur.execute(statement, params).fetchone()
+                row = cur.execute(statement, params, binary=True).fetchone()
             finally:
                 if not conn.broken:
                     conn.autocommit = False
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout([pending.table], enclosing) from exc
     assert row is not None
-    return _stored(pending, row)
+    return _stored(pending, _unpack(row[0]))
 
 
 def _one(event: PendingEvent, links: _Links) -> _OneParams:
@@ -1147,11 +1149,11 @@ async def ainsert(
     enclosing = conn.info.transaction_status != _IDLE
     try:
         if conn.autocommit or enclosing:
-            await cur.execute(statement, params)
+            await cur.execute(statement, params, binary=True)
         else:
             await conn.set_autocommit(True)
             try:
-                await cur.execute(statement, params)
+                await cur.execute(statement, params, binary=True)
             finally:
                 if not conn.broken:
                     await conn.set_autocommit(False)
@@ -1159,7 +1161,7 @@ async def ainsert(
         raise _lock_timeout([pending.table], enclosing) from exc
     row = await cur.fetchone()
     assert row is not None
-    return _stored(pending, row)
+    return _stored(pending, _unpack(row[0]))
 
 
 async def ainsert_many(
@@ -1231,7 +1233,6 @@ def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]
 GENESIS: Final = bytes(32)
 """The previous hash of the first event of every chain."""
 
-_PG_EPOCH: Final = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 _NULL_PAYLOAD: Final = b"\xff\xff\xff\xff"
 _MISMATCH: Final = (
     "hash mismatch: the stored hash does not match this event's columns"
