@@ -1360,13 +1360,15 @@ class ChainRow:
     hash: bytes
 
 
-def _hash_sql(alias: str) -> sql.Composed:
-    """event_hash in SQL, over the stored columns of `alias` and its lag(hash)."""
+def _hash_sql(alias: str, body: sql.Composable) -> sql.Composed:
+    """event_hash in SQL, over the stored columns of `alias` and its lag(hash).
+
+    `body` is the payload's UTF-8 text, computed once per row by the caller.
+    """
 
     def col(name: str) -> sql.Identifier:
         return sql.Identifier(alias, name)
 
-    payload = sql.SQL("convert_to({}::text, 'UTF8')").format(col("payload"))
     return sql.SQL(
         "sha256(coalesce(lag({hash}) OVER (ORDER BY {seq}),"
         " decode(repeat('00', 32), 'hex'))"
@@ -1384,7 +1386,7 @@ def _hash_sql(alias: str) -> sql.Composed:
         action=col("action"),
         inserted_at=col("inserted_at"),
         payload=col("payload"),
-        body=payload,
+        body=body,
     )
 
 
@@ -1393,14 +1395,15 @@ def _verify_sql(table: str) -> bytes:
     return (
         sql.SQL(
             "WITH c AS (SELECT e.seq, e.hash IS NOT DISTINCT FROM {expected} AS ok"
-            " FROM {table} AS e),"
+            " FROM {table} AS e CROSS JOIN LATERAL"
+            " (SELECT convert_to(e.payload::text, 'UTF8') AS body OFFSET 0) AS p),"
             " s AS (SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,"
             " max(c.seq) AS last FROM c)"
             " SELECT s.n, s.bad, b.id, s.last, h.hash FROM s"
             " LEFT JOIN {table} AS b ON b.seq = s.bad"
             " LEFT JOIN {table} AS h ON h.seq = s.last"
         )
-        .format(expected=_hash_sql("e"), table=ident)
+        .format(expected=_hash_sql("e", sql.SQL("p.body")), table=ident)
         .as_bytes(None)
     )
 
