@@ -233,8 +233,10 @@ def _actions(
     for name in declared:
         legacy = spec.aliases.get(name)
         code = action_code(legacy or name)
-        where: Path = ("aliases", name) if legacy else _first_declaration(spec, name)
         if code in owners and name not in rejected:
+            where: Path = (
+                ("aliases", name) if legacy else _first_declaration(spec, name)
+            )
             check.error(
                 where,
                 f"action {name!r} has code {code},"
@@ -251,6 +253,7 @@ def _actions(
 
 
 def _first_declaration(spec: Spec, action: str) -> Path:
+    """Where a colliding action is declared (looked up only to report an error)."""
     for i, schema in enumerate(spec.schemas):
         if action in schema.actions:
             return ("schemas", i, "actions", schema.actions.index(action))
