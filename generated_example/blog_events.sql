@@ -92,7 +92,9 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION "blog_events_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+AS $fn$
 DECLARE
     stamp timestamptz := now();
     ids uuid[];

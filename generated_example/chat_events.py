@@ -720,7 +720,9 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_0_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+AS $fn$
 DECLARE
     stamp timestamptz := now();
     ids uuid[];
@@ -963,7 +965,9 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_1_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+AS $fn$
 DECLARE
     stamp timestamptz := now();
     ids uuid[];
@@ -1206,7 +1210,9 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_2_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+AS $fn$
 DECLARE
     stamp timestamptz := now();
     ids uuid[];
@@ -1449,7 +1455,9 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_3_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+AS $fn$
 DECLARE
     stamp timestamptz := now();
     ids uuid[];

@@ -168,7 +168,9 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_0_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+AS $fn$
 DECLARE
     stamp timestamptz := now();
     ids uuid[];
@@ -411,7 +413,9 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_1_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+AS $fn$
 DECLARE
     stamp timestamptz := now();
     ids uuid[];
@@ -654,7 +658,9 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_2_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+AS $fn$
 DECLARE
     stamp timestamptz := now();
     ids uuid[];
@@ -897,7 +903,9 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION "chat_events_3_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+AS $fn$
 DECLARE
     stamp timestamptz := now();
     ids uuid[];
