@@ -104,7 +104,9 @@ ALLOWED_ACTIONS: Final[Mapping[Schema, frozenset[Action]]] = types.MappingProxyT
 JsonValue: TypeAlias = (
     "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 )
+"""Any JSON value, as `json.loads` returns it."""
 JsonObject: TypeAlias = dict[str, JsonValue]
+"""A payload: a JSON object."""
 _Row = TypeVar("_Row")
 _Enum = TypeVar("_Enum", Schema, Action)
 
@@ -444,8 +446,13 @@ class LinkInfo:
 
 
 SPEC_PATH: Final = "generated_example/specs/blog_events.yaml"
+"""The spec this module was generated from, relative to its project."""
+
 SPEC_SHA256: Final = "cc5306b9541544eafbf736508349b432073c75e4ae7acae5d75bc2d9a1d75600"
+"""The SHA-256 of that spec's bytes: `spectorgen check` compares against it."""
+
 GENERATOR_VERSION: Final = "0.1.0"
+"""The spectorgen version that generated this module."""
 
 _METADATA: Final[Mapping[str, object]] = types.MappingProxyType(
     {
@@ -896,7 +903,7 @@ def insert(
     params = _one(pending, None)
     statement = _SQL[pending.table].append_one
     cur = conn.cursor(row_factory=tuple_row)
-    enclosing = conn.info.transaction_status != _IDLE
+    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if conn.autocommit or enclosing:
             row = cur.execute(statement, params, binary=True).fetchone()
@@ -938,7 +945,7 @@ def insert_many(
     if not batch.tables:
         return []
     cur = conn.cursor(row_factory=tuple_row)
-    enclosing = conn.info.transaction_status != _IDLE
+    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if enclosing:
             return _results(batch, _run(cur, batch))
@@ -985,7 +992,7 @@ async def ainsert(
     params = _one(pending, None)
     statement = _SQL[pending.table].append_one
     cur = conn.cursor(row_factory=tuple_row)
-    enclosing = conn.info.transaction_status != _IDLE
+    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if conn.autocommit or enclosing:
             await cur.execute(statement, params, binary=True)
@@ -1011,7 +1018,7 @@ async def ainsert_many(
     if not batch.tables:
         return []
     cur = conn.cursor(row_factory=tuple_row)
-    enclosing = conn.info.transaction_status != _IDLE
+    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if enclosing:
             return _results(batch, await _arun(cur, batch))

@@ -133,7 +133,9 @@ _TYPED_LINKS: Final[frozenset[Link]] = frozenset(
 JsonValue: TypeAlias = (
     "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 )
+"""Any JSON value, as `json.loads` returns it."""
 JsonObject: TypeAlias = dict[str, JsonValue]
+"""A payload: a JSON object."""
 _Row = TypeVar("_Row")
 _Enum = TypeVar("_Enum", Schema, Action)
 
@@ -493,8 +495,13 @@ class LinkInfo:
 
 
 SPEC_PATH: Final = "generated_example/specs/chat_events.yaml"
+"""The spec this module was generated from, relative to its project."""
+
 SPEC_SHA256: Final = "6eb3c435a383d4bd7bda329d600ac6f634874ef241bf699665a82fe0218cac0c"
+"""The SHA-256 of that spec's bytes: `spectorgen check` compares against it."""
+
 GENERATOR_VERSION: Final = "0.1.0"
+"""The spectorgen version that generated this module."""
 
 _METADATA: Final[Mapping[str, object]] = types.MappingProxyType(
     {
@@ -1875,7 +1882,7 @@ def insert(
     params = _one(pending, links)
     statement = _SQL[pending.table].append_one
     cur = conn.cursor(row_factory=tuple_row)
-    enclosing = conn.info.transaction_status != _IDLE
+    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if conn.autocommit or enclosing:
             row = cur.execute(statement, params, binary=True).fetchone()
@@ -1917,7 +1924,7 @@ def insert_many(
     if not batch.tables:
         return []
     cur = conn.cursor(row_factory=tuple_row)
-    enclosing = conn.info.transaction_status != _IDLE
+    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if enclosing:
             return _results(batch, _run(cur, batch))
@@ -1966,7 +1973,7 @@ async def ainsert(
     params = _one(pending, links)
     statement = _SQL[pending.table].append_one
     cur = conn.cursor(row_factory=tuple_row)
-    enclosing = conn.info.transaction_status != _IDLE
+    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if conn.autocommit or enclosing:
             await cur.execute(statement, params, binary=True)
@@ -1992,7 +1999,7 @@ async def ainsert_many(
     if not batch.tables:
         return []
     cur = conn.cursor(row_factory=tuple_row)
-    enclosing = conn.info.transaction_status != _IDLE
+    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if enclosing:
             return _results(batch, await _arun(cur, batch))
