@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bench.env import Config
+from bench.limits import LIMITS
 from bench.stats import Figure, ScenarioResult, Summary, Target
 
 
@@ -75,6 +76,16 @@ def console(results: Sequence[ScenarioResult]) -> str:
     return "\n".join(parts)
 
 
+def _limits(targets: Sequence[Target]) -> list[str]:
+    """A section naming what limits each scenario with a missed target."""
+    missed = sorted({t.scenario for t in targets if not t.met and t.scenario in LIMITS})
+    if not missed:
+        return []
+    lines = ["## What limits the missed targets", ""]
+    lines += [f"- `{name}`: {LIMITS[name]}" for name in missed]
+    return [*lines, ""]
+
+
 def markdown(
     results: Sequence[ScenarioResult],
     env: Mapping[str, str],
@@ -101,6 +112,7 @@ def markdown(
         "",
         _md_table(TARGET_HEADER, [_target_row(t) for t in targets]),
         "",
+        *_limits(targets),
         "## Environment",
         "",
         _md_table(("Item", "Value"), [[k, v] for k, v in env.items()]),
