@@ -5,8 +5,10 @@
 
 Every change to a record is an event row (schema, action, payload) appended to
 `chat_events` (sharded by parent id).
+
 Each physical table keeps a SHA-256 hash chain: editing, deleting or reordering a
 stored event breaks it, and `verify_chain` says where.
+
 Regenerate with `spectorgen generate`; review the diff like any other code.
 """
 

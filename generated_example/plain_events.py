@@ -5,6 +5,7 @@
 
 Every change to a record is an event row (schema, action, payload) appended to
 `plain_events`.
+
 Regenerate with `spectorgen generate`; review the diff like any other code.
 """
 
