@@ -18,6 +18,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from generated_example import blog_events as blog
+
 Conn: TypeAlias = psycopg.Connection[TupleRow]
 Query: TypeAlias = str | sql.SQL | sql.Composed
 
@@ -129,3 +131,23 @@ def is_waiting_for_lock(row: TupleRow) -> bool:
 
 def is_appending(row: TupleRow) -> bool:
     return bool(row[0] == "active" and "_append" in str(row[2]))
+
+
+def assert_recomputed_chain(database: str, events: Sequence[blog.Event]) -> bytes:
+    """Each event's hash equals event_hash over its stored columns; the last hash."""
+    previous = blog.GENESIS
+    for event in events:
+        assert event.hash is not None and len(event.hash) == 32
+        assert event.hash != previous
+        assert event.hash == blog.event_hash(
+            previous,
+            seq=event.seq,
+            id=event.id,
+            parent_id=event.parent_id,
+            schema=event.schema,
+            action=event.action,
+            inserted_at=event.inserted_at,
+            payload_text=payload_text(database, event.table, event.id),
+        )
+        previous = event.hash
+    return previous
