@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
 
 from generator.errors import Diagnostic, Path, SpecError, format_location
 from generator.loader import Loaded
@@ -352,7 +351,7 @@ def _tables(
         for link in links:
             lwhere: Path = ("links", link.name, "table")
             lt = f"{table}_{link.table}" if sharded else link.table
-            make: Callable[..., Name] = names.make
+            make = names.make
             link_plans.append(
                 LinkTablePlan(
                     link=link,
