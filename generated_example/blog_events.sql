@@ -70,9 +70,10 @@ BEGIN
             HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
+    head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"blog_events_seq"');
     head := sha256(
-        coalesce(head, decode(repeat('00', 32), 'hex'))
+        head
         || int8send(next_seq)
         || uuid_send(p_id)
         || uuid_send(p_parent_id)

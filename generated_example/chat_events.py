@@ -699,9 +699,10 @@ BEGIN
             HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
+    head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_0_seq"');
     head := sha256(
-        coalesce(head, decode(repeat('00', 32), 'hex'))
+        head
         || int8send(next_seq)
         || uuid_send(p_id)
         || uuid_send(p_parent_id)
@@ -944,9 +945,10 @@ BEGIN
             HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
+    head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_1_seq"');
     head := sha256(
-        coalesce(head, decode(repeat('00', 32), 'hex'))
+        head
         || int8send(next_seq)
         || uuid_send(p_id)
         || uuid_send(p_parent_id)
@@ -1189,9 +1191,10 @@ BEGIN
             HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
+    head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_2_seq"');
     head := sha256(
-        coalesce(head, decode(repeat('00', 32), 'hex'))
+        head
         || int8send(next_seq)
         || uuid_send(p_id)
         || uuid_send(p_parent_id)
@@ -1434,9 +1437,10 @@ BEGIN
             HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
+    head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_3_seq"');
     head := sha256(
-        coalesce(head, decode(repeat('00', 32), 'hex'))
+        head
         || int8send(next_seq)
         || uuid_send(p_id)
         || uuid_send(p_parent_id)

@@ -565,9 +565,10 @@ BEGIN
             HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "region_events_eu" AS e ORDER BY e."seq" DESC LIMIT 1;
+    head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"region_events_eu_seq"');
     head := sha256(
-        coalesce(head, decode(repeat('00', 32), 'hex'))
+        head
         || int8send(next_seq)
         || uuid_send(p_id)
         || uuid_send(p_parent_id)
@@ -726,9 +727,10 @@ BEGIN
             HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "region_events_us" AS e ORDER BY e."seq" DESC LIMIT 1;
+    head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"region_events_us_seq"');
     head := sha256(
-        coalesce(head, decode(repeat('00', 32), 'hex'))
+        head
         || int8send(next_seq)
         || uuid_send(p_id)
         || uuid_send(p_parent_id)
