@@ -45,9 +45,14 @@ def steps(ctx: Context) -> int:
     return loads + cfg.total_rounds * len(VARIANTS)
 
 
-def _plan(conn: psycopg.Connection[TupleRow], query: sql.Composable) -> str:
+def _plan(
+    conn: psycopg.Connection[TupleRow],
+    query: sql.Composable,
+    params: list[int] | None = None,
+) -> str:
     """A one-line summary of the plan's top nodes and parallel workers."""
-    row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) {}").format(query)).fetchone()
+    explain = sql.SQL("EXPLAIN (FORMAT JSON) {}").format(query)
+    row = conn.execute(explain, params).fetchone()
     assert row is not None
     raw: Any = row[0]
     doc: Any = json.loads(raw) if isinstance(raw, str) else raw
@@ -103,11 +108,17 @@ def run(ctx: Context) -> ScenarioResult:
                 ctx.tick(f"{NAME} {variant}")
                 if round_no >= cfg.warmup:
                     rates[variant].append(total / seconds)
-        # The generated module's own query, when it still keeps it in `_VERIFY`.
-        queries: Any = getattr(blog_events, "_VERIFY", {})
-        if isinstance(verify_sql := queries.get("blog_events"), bytes):
-            query = sql.SQL(verify_sql.decode())
-            result.notes.append(f"verify_chain plan: {_plan(conn, query)}")
+        # The generated module's own query: one verify call per seq range.
+        bounds = conn.execute(blog_events._BOUNDS["blog_events"]).fetchone()
+        assert bounds is not None
+        ranges = blog_events._ranges(*bounds)
+        query = sql.SQL(
+            blog_events._verify_sql("blog_events", len(ranges) // 2).decode()
+        )
+        result.notes.append(
+            f"verify_chain plan ({len(ranges) // 2} seq ranges):"
+            f" {_plan(conn, query, ranges)}"
+        )
         result.notes.append(f"scan plan: {_plan(conn, SCAN)}")
         size = conn.execute(
             b"SELECT pg_size_pretty(pg_total_relation_size('blog_events'))"

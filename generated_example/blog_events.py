@@ -670,6 +670,56 @@ BEGIN
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
+
+-- Checks the events with lo < seq <= hi against their stored predecessors.
+-- verify_chain splits a chain into ranges that parallel workers check at once.
+CREATE OR REPLACE FUNCTION "blog_events_verify"(
+    lo bigint,
+    hi bigint,
+    OUT n bigint,
+    OUT bad bigint,
+    OUT bad_id uuid,
+    OUT last bigint,
+    OUT last_hash bytea
+)
+LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
+WITH c AS (
+    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+        coalesce(
+            w.prev,
+            (SELECT p."hash" FROM "blog_events" AS p
+                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+            decode(repeat('00', 32), 'hex')
+        )
+        || w.pre
+    ) AS ok
+    FROM (
+        SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+            int8send(e."seq")
+            || uuid_send(e."id")
+            || uuid_send(e."parent_id")
+            || int4send(e."schema")
+            || int4send(e."action")
+            || timestamptz_send(e."inserted_at")
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+        FROM "blog_events" AS e
+        CROSS JOIN LATERAL (
+            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
+        ) AS t
+        WHERE e."seq" > lo AND e."seq" <= hi
+    ) AS w
+),
+s AS (
+    SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,
+        max(c.seq) AS last
+    FROM c
+)
+SELECT s.n, s.bad, b."id", s.last, h."hash"
+FROM s
+LEFT JOIN "blog_events" AS b ON b."seq" = s.bad
+LEFT JOIN "blog_events" AS h ON h."seq" = s.last
+$fn$;
 """  # noqa: E501, RUF100
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
@@ -1209,63 +1259,46 @@ class ChainRow:
     hash: bytes
 
 
-def _preimage_sql(alias: str, body: sql.Composable) -> sql.Composed:
-    """event_hash's pre-image after the previous hash, over `alias`'s columns.
+VERIFY_RANGE: Final = 50_000
+"""Sequence values per range that `verify_chain` checks as one unit of work.
 
-    `body` is the payload's UTF-8 text, computed once per row by the caller.
-    """
-
-    def col(name: str) -> sql.Identifier:
-        return sql.Identifier(alias, name)
-
-    return sql.SQL(
-        "int8send({seq}) || uuid_send({id}) || uuid_send({parent_id})"
-        " || int4send({schema}) || int4send({action})"
-        " || timestamptz_send({inserted_at})"
-        " || CASE WHEN {payload} IS NULL THEN decode('ffffffff', 'hex')"
-        " ELSE int4send(octet_length({body})) || {body} END"
-    ).format(
-        seq=col("seq"),
-        id=col("id"),
-        parent_id=col("parent_id"),
-        schema=col("schema"),
-        action=col("action"),
-        inserted_at=col("inserted_at"),
-        payload=col("payload"),
-        body=body,
-    )
-
-
-def _verify_sql(table: str) -> bytes:
-    """One pass: each row's hash against sha256(stored previous hash || pre-image).
-
-    The window only carries lag(hash) and the pre-image; hashing happens above
-    it, which measured 15% faster than hashing inside the window's projection.
-    """
-    ident = sql.Identifier(table)
-    return (
-        sql.SQL(
-            "WITH w AS (SELECT e.seq, e.hash,"
-            " lag(e.hash) OVER (ORDER BY e.seq) AS prev, {preimage} AS pre"
-            " FROM {table} AS e CROSS JOIN LATERAL"
-            " (SELECT convert_to(e.payload::text, 'UTF8') AS body OFFSET 0) AS p),"
-            " c AS (SELECT w.seq, w.hash IS NOT DISTINCT FROM"
-            " sha256(coalesce(w.prev, decode(repeat('00', 32), 'hex')) || w.pre) AS ok"
-            " FROM w),"
-            " s AS (SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,"
-            " max(c.seq) AS last FROM c)"
-            " SELECT s.n, s.bad, b.id, s.last, h.hash FROM s"
-            " LEFT JOIN {table} AS b ON b.seq = s.bad"
-            " LEFT JOIN {table} AS h ON h.seq = s.last"
-        )
-        .format(preimage=_preimage_sql("e", sql.SQL("p.body")), table=ident)
-        .as_bytes(None)
-    )
-
-
-_VERIFY: Final[Mapping[str, bytes]] = types.MappingProxyType(
-    {table: _verify_sql(table) for table in SHARD_TABLES}
+The ranges of a long chain are checked by PostgreSQL's parallel workers at once.
+"""
+_MAX_RANGES: Final = 256
+_VERIFY_FUNCTIONS: Final[Mapping[str, str]] = types.MappingProxyType(
+    {
+        "blog_events": "blog_events_verify",
+    }
 )
+_BOUNDS: Final[Mapping[str, bytes]] = types.MappingProxyType(
+    {
+        table: sql.SQL("SELECT min(seq) - 1, max(seq) FROM {}")
+        .format(sql.Identifier(table))
+        .as_bytes(None)
+        for table in SHARD_TABLES
+    }
+)
+
+
+def _ranges(low: int, high: int) -> list[int]:
+    """(low, high] cut into ranges of about VERIFY_RANGE, as [lo1, hi1, lo2, ...]."""
+    count = min(_MAX_RANGES, max(1, -(-(high - low) // VERIFY_RANGE)))
+    cuts = [low + (high - low) * i // count for i in range(count + 1)]
+    return [cut for i in range(count) for cut in cuts[i : i + 2]]
+
+
+def _verify_sql(table: str, ranges: int) -> bytes:
+    """One call of the table's verify function per range, as one UNION ALL.
+
+    Each call is a parallel-safe, costly function scan, so PostgreSQL runs the
+    calls in a Parallel Append over its workers.
+    """
+    call = sql.SQL("SELECT * FROM {}(%s, %s)").format(
+        sql.Identifier(_VERIFY_FUNCTIONS[table])
+    )
+    return sql.SQL(" UNION ALL ").join([call] * ranges).as_bytes(None)
+
+
 _HASH_AT: Final[Mapping[str, bytes]] = types.MappingProxyType(
     {
         table: sql.SQL("SELECT hash FROM {} WHERE seq = %s")
@@ -1344,7 +1377,7 @@ def verify_chain(
     *,
     anchors: Iterable[ChainHead] = (),
 ) -> ChainReport:
-    """Check every chain (or one table's) in the database, one pass per table.
+    """Check every chain (or one table's) in the database, in parallel ranges.
 
     Each event's stored hash must equal event_hash over its stored columns and the
     previous event's stored hash, so the first break is the first event that was
@@ -1355,11 +1388,22 @@ def verify_chain(
     cur = conn.cursor(row_factory=tuple_row)
     reports: list[TableReport] = []
     for name in _tables(table):
-        row = cur.execute(_VERIFY[name]).fetchone()
-        assert row is not None
-        count, bad, bad_id, last, last_hash = row
-        last = last or 0
-        head = ChainHead(name, last, last_hash or GENESIS)
+        bounds = cur.execute(_BOUNDS[name]).fetchone()
+        assert bounds is not None
+        count, head = 0, ChainHead(name, 0, GENESIS)
+        bad: int | None = None
+        bad_id: uuid.UUID | None = None
+        if bounds[1] is not None:
+            ranges = _ranges(*bounds)
+            for n, r_bad, r_bad_id, r_last, r_hash in cur.execute(
+                _verify_sql(name, len(ranges) // 2), ranges
+            ):
+                count += n
+                if r_bad is not None and (bad is None or r_bad < bad):
+                    bad, bad_id = r_bad, r_bad_id
+                if r_last is not None and r_last >= ranges[-1]:
+                    head = ChainHead(name, r_last, r_hash)
+        last = head.seq
         broken = None
         if bad is not None:
             broken = ChainBreak(name, bad, bad_id, _MISMATCH)

@@ -257,6 +257,56 @@ BEGIN
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
+
+-- Checks the events with lo < seq <= hi against their stored predecessors.
+-- verify_chain splits a chain into ranges that parallel workers check at once.
+CREATE OR REPLACE FUNCTION "chat_events_0_verify"(
+    lo bigint,
+    hi bigint,
+    OUT n bigint,
+    OUT bad bigint,
+    OUT bad_id uuid,
+    OUT last bigint,
+    OUT last_hash bytea
+)
+LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
+WITH c AS (
+    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+        coalesce(
+            w.prev,
+            (SELECT p."hash" FROM "chat_events_0" AS p
+                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+            decode(repeat('00', 32), 'hex')
+        )
+        || w.pre
+    ) AS ok
+    FROM (
+        SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+            int8send(e."seq")
+            || uuid_send(e."id")
+            || uuid_send(e."parent_id")
+            || int4send(e."schema")
+            || int4send(e."action")
+            || timestamptz_send(e."inserted_at")
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+        FROM "chat_events_0" AS e
+        CROSS JOIN LATERAL (
+            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
+        ) AS t
+        WHERE e."seq" > lo AND e."seq" <= hi
+    ) AS w
+),
+s AS (
+    SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,
+        max(c.seq) AS last
+    FROM c
+)
+SELECT s.n, s.bad, b."id", s.last, h."hash"
+FROM s
+LEFT JOIN "chat_events_0" AS b ON b."seq" = s.bad
+LEFT JOIN "chat_events_0" AS h ON h."seq" = s.last
+$fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_1_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "chat_events_1" (
@@ -502,6 +552,56 @@ BEGIN
         jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
+$fn$;
+
+-- Checks the events with lo < seq <= hi against their stored predecessors.
+-- verify_chain splits a chain into ranges that parallel workers check at once.
+CREATE OR REPLACE FUNCTION "chat_events_1_verify"(
+    lo bigint,
+    hi bigint,
+    OUT n bigint,
+    OUT bad bigint,
+    OUT bad_id uuid,
+    OUT last bigint,
+    OUT last_hash bytea
+)
+LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
+WITH c AS (
+    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+        coalesce(
+            w.prev,
+            (SELECT p."hash" FROM "chat_events_1" AS p
+                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+            decode(repeat('00', 32), 'hex')
+        )
+        || w.pre
+    ) AS ok
+    FROM (
+        SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+            int8send(e."seq")
+            || uuid_send(e."id")
+            || uuid_send(e."parent_id")
+            || int4send(e."schema")
+            || int4send(e."action")
+            || timestamptz_send(e."inserted_at")
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+        FROM "chat_events_1" AS e
+        CROSS JOIN LATERAL (
+            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
+        ) AS t
+        WHERE e."seq" > lo AND e."seq" <= hi
+    ) AS w
+),
+s AS (
+    SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,
+        max(c.seq) AS last
+    FROM c
+)
+SELECT s.n, s.bad, b."id", s.last, h."hash"
+FROM s
+LEFT JOIN "chat_events_1" AS b ON b."seq" = s.bad
+LEFT JOIN "chat_events_1" AS h ON h."seq" = s.last
 $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_2_seq" AS bigint;
 
@@ -749,6 +849,56 @@ BEGIN
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
+
+-- Checks the events with lo < seq <= hi against their stored predecessors.
+-- verify_chain splits a chain into ranges that parallel workers check at once.
+CREATE OR REPLACE FUNCTION "chat_events_2_verify"(
+    lo bigint,
+    hi bigint,
+    OUT n bigint,
+    OUT bad bigint,
+    OUT bad_id uuid,
+    OUT last bigint,
+    OUT last_hash bytea
+)
+LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
+WITH c AS (
+    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+        coalesce(
+            w.prev,
+            (SELECT p."hash" FROM "chat_events_2" AS p
+                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+            decode(repeat('00', 32), 'hex')
+        )
+        || w.pre
+    ) AS ok
+    FROM (
+        SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+            int8send(e."seq")
+            || uuid_send(e."id")
+            || uuid_send(e."parent_id")
+            || int4send(e."schema")
+            || int4send(e."action")
+            || timestamptz_send(e."inserted_at")
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+        FROM "chat_events_2" AS e
+        CROSS JOIN LATERAL (
+            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
+        ) AS t
+        WHERE e."seq" > lo AND e."seq" <= hi
+    ) AS w
+),
+s AS (
+    SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,
+        max(c.seq) AS last
+    FROM c
+)
+SELECT s.n, s.bad, b."id", s.last, h."hash"
+FROM s
+LEFT JOIN "chat_events_2" AS b ON b."seq" = s.bad
+LEFT JOIN "chat_events_2" AS h ON h."seq" = s.last
+$fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_3_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "chat_events_3" (
@@ -994,4 +1144,54 @@ BEGIN
         jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
+$fn$;
+
+-- Checks the events with lo < seq <= hi against their stored predecessors.
+-- verify_chain splits a chain into ranges that parallel workers check at once.
+CREATE OR REPLACE FUNCTION "chat_events_3_verify"(
+    lo bigint,
+    hi bigint,
+    OUT n bigint,
+    OUT bad bigint,
+    OUT bad_id uuid,
+    OUT last bigint,
+    OUT last_hash bytea
+)
+LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
+WITH c AS (
+    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+        coalesce(
+            w.prev,
+            (SELECT p."hash" FROM "chat_events_3" AS p
+                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+            decode(repeat('00', 32), 'hex')
+        )
+        || w.pre
+    ) AS ok
+    FROM (
+        SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+            int8send(e."seq")
+            || uuid_send(e."id")
+            || uuid_send(e."parent_id")
+            || int4send(e."schema")
+            || int4send(e."action")
+            || timestamptz_send(e."inserted_at")
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+        FROM "chat_events_3" AS e
+        CROSS JOIN LATERAL (
+            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
+        ) AS t
+        WHERE e."seq" > lo AND e."seq" <= hi
+    ) AS w
+),
+s AS (
+    SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,
+        max(c.seq) AS last
+    FROM c
+)
+SELECT s.n, s.bad, b."id", s.last, h."hash"
+FROM s
+LEFT JOIN "chat_events_3" AS b ON b."seq" = s.bad
+LEFT JOIN "chat_events_3" AS h ON h."seq" = s.last
 $fn$;

@@ -173,6 +173,56 @@ BEGIN
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
+
+-- Checks the events with lo < seq <= hi against their stored predecessors.
+-- verify_chain splits a chain into ranges that parallel workers check at once.
+CREATE OR REPLACE FUNCTION "region_events_eu_verify"(
+    lo bigint,
+    hi bigint,
+    OUT n bigint,
+    OUT bad bigint,
+    OUT bad_id uuid,
+    OUT last bigint,
+    OUT last_hash bytea
+)
+LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
+WITH c AS (
+    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+        coalesce(
+            w.prev,
+            (SELECT p."hash" FROM "region_events_eu" AS p
+                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+            decode(repeat('00', 32), 'hex')
+        )
+        || w.pre
+    ) AS ok
+    FROM (
+        SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+            int8send(e."seq")
+            || uuid_send(e."id")
+            || uuid_send(e."parent_id")
+            || int4send(e."schema")
+            || int4send(e."action")
+            || timestamptz_send(e."inserted_at")
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+        FROM "region_events_eu" AS e
+        CROSS JOIN LATERAL (
+            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
+        ) AS t
+        WHERE e."seq" > lo AND e."seq" <= hi
+    ) AS w
+),
+s AS (
+    SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,
+        max(c.seq) AS last
+    FROM c
+)
+SELECT s.n, s.bad, b."id", s.last, h."hash"
+FROM s
+LEFT JOIN "region_events_eu" AS b ON b."seq" = s.bad
+LEFT JOIN "region_events_eu" AS h ON h."seq" = s.last
+$fn$;
 CREATE SEQUENCE IF NOT EXISTS "region_events_us_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "region_events_us" (
@@ -334,4 +384,54 @@ BEGIN
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
+$fn$;
+
+-- Checks the events with lo < seq <= hi against their stored predecessors.
+-- verify_chain splits a chain into ranges that parallel workers check at once.
+CREATE OR REPLACE FUNCTION "region_events_us_verify"(
+    lo bigint,
+    hi bigint,
+    OUT n bigint,
+    OUT bad bigint,
+    OUT bad_id uuid,
+    OUT last bigint,
+    OUT last_hash bytea
+)
+LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
+WITH c AS (
+    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+        coalesce(
+            w.prev,
+            (SELECT p."hash" FROM "region_events_us" AS p
+                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+            decode(repeat('00', 32), 'hex')
+        )
+        || w.pre
+    ) AS ok
+    FROM (
+        SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+            int8send(e."seq")
+            || uuid_send(e."id")
+            || uuid_send(e."parent_id")
+            || int4send(e."schema")
+            || int4send(e."action")
+            || timestamptz_send(e."inserted_at")
+            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+        FROM "region_events_us" AS e
+        CROSS JOIN LATERAL (
+            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
+        ) AS t
+        WHERE e."seq" > lo AND e."seq" <= hi
+    ) AS w
+),
+s AS (
+    SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,
+        max(c.seq) AS last
+    FROM c
+)
+SELECT s.n, s.bad, b."id", s.last, h."hash"
+FROM s
+LEFT JOIN "region_events_us" AS b ON b."seq" = s.bad
+LEFT JOIN "region_events_us" AS h ON h."seq" = s.last
 $fn$;

@@ -105,6 +105,7 @@ class TablePlan:
     table_literal: str  # the table name as an SQL string literal, for messages
     append: Name
     append_one: Name
+    verify: Name  # checks one seq range of a hashed table's chain
     pkey: Name
     parent_fkey: Name
     seq_key: Name
@@ -380,6 +381,7 @@ def _tables(
                 table_literal="'" + table + "'",
                 append=names.make(f"{table}_append", where, relation=False),
                 append_one=names.make(f"{table}_append_one", where, relation=False),
+                verify=names.make(f"{table}_verify", where, relation=False),
                 pkey=names.make(f"{table}_pkey", where),
                 parent_fkey=names.make(f"{table}_parent_fkey", where, relation=False),
                 seq_key=names.make(f"{table}_seq_key", where),

@@ -217,10 +217,19 @@ CASES: dict[str, Case] = {
 }
 
 
+@pytest.mark.parametrize("range_size", [None, 3, 1])
 @pytest.mark.parametrize("case", CASES)
 def test_tampering_is_reported_at_the_first_affected_event(
-    database: str, conn: Conn, chain: Chain, case: str
+    database: str,
+    conn: Conn,
+    chain: Chain,
+    case: str,
+    range_size: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Also with the chain cut into many ranges, each checked on its own."""
+    if range_size is not None:
+        monkeypatch.setattr(blog, "VERIFY_RANGE", range_size)
     statements, seq, event_id = CASES[case](chain)
     _attack(database, "blog_events", statements)
     report = blog.verify_chain(conn)

@@ -1,0 +1,87 @@
+"""verify_chain cuts a long chain into seq ranges that parallel workers check.
+
+Each range is one call of the table's SQL verify function; the first event of a
+range is checked against the stored hash of the last event before the range.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from generated_example import blog_events as blog
+from tests import dbkit
+from tests.dbkit import Conn
+
+
+@given(
+    low=st.integers(-(2**40), 2**40),
+    span=st.integers(1, 10**9),
+    size=st.integers(1, 10**6),
+)
+def test_ranges_cover_the_span_without_gaps_or_overlaps(
+    low: int, span: int, size: int
+) -> None:
+    original = blog.VERIFY_RANGE
+    try:
+        blog.VERIFY_RANGE = size  # type: ignore[misc]
+        bounds = blog._ranges(low, low + span)
+    finally:
+        blog.VERIFY_RANGE = original  # type: ignore[misc]
+    pairs = list(zip(bounds[::2], bounds[1::2], strict=True))
+    assert pairs[0][0] == low and pairs[-1][1] == low + span
+    assert all(lo < hi for lo, hi in pairs)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(pairs))
+    assert len(pairs) <= blog._MAX_RANGES
+    if len(pairs) < blog._MAX_RANGES:
+        assert all(hi - lo <= size for lo, hi in pairs)
+
+
+@pytest.mark.db
+def test_a_long_chain_is_checked_range_by_range(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blog.migrate(conn)
+    rng = random.Random(7)
+    events = blog.insert_many(
+        conn,
+        [
+            blog.changeset(
+                {"schema": "Post", "action": "insert", "payload": {"n": rng.random()}}
+            )
+            for _ in range(1_000)
+        ],
+    )
+    whole = blog.verify_chain(conn)
+    monkeypatch.setattr(blog, "VERIFY_RANGE", 37)
+    ranged = blog.verify_chain(conn)
+    assert whole == ranged
+    assert ranged.ok and ranged.count == 1_000
+    (table,) = ranged.tables
+    assert table.head == blog.chain_head(conn, "blog_events")
+    assert (table.head.seq, table.head.hash) == (events[-1].seq, events[-1].hash)
+    dbkit.assert_same_reports(ranged, blog.verify_chain_locally(conn))
+
+
+@pytest.mark.db
+def test_ranges_are_planned_as_a_parallel_append(conn: Conn) -> None:
+    blog.migrate(conn)
+    with conn.transaction():
+        conn.execute(b"SET LOCAL max_parallel_workers_per_gather = 2")
+        bounds = blog._ranges(0, 400_000)
+        query = blog._verify_sql("blog_events", len(bounds) // 2)
+        row = conn.execute(b"EXPLAIN (FORMAT JSON) " + query, bounds).fetchone()
+    assert row is not None
+    raw: Any = row[0]
+    top = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+    assert top["Node Type"] == "Gather" and top["Workers Planned"] >= 1
+    (append,) = top["Plans"]
+    assert (append["Node Type"], append["Parallel Aware"]) == ("Append", True)
+    calls = {child["Function Name"] for child in append["Plans"]}
+    assert calls == {"blog_events_verify"} and len(append["Plans"]) == 8
