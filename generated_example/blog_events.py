@@ -28,8 +28,8 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Final, Literal, TypeAlias, TypedDict, TypeVar, overload
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Final, Literal, TypeAlias, TypedDict, TypeVar, cast, overload
 
 import psycopg
 from psycopg import sql
@@ -729,6 +729,7 @@ _OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | 
 _Item: TypeAlias = EventChangeset | PendingEvent
 _Links: TypeAlias = None
 _ItemWithLinks: TypeAlias = _Item
+_Targets: TypeAlias = dict[str, list[str]]  # never built: this log has no links
 
 
 def _columns(alias: str) -> sql.Composed:
@@ -810,33 +811,40 @@ def _payload_text(payload: JsonObject | RawJson | None) -> str | None:
         return None
     if isinstance(payload, RawJson):
         return payload.text
-    return json.dumps(payload)
+    return _encode(payload)
 
 
-def _row(event: PendingEvent, links: _Links) -> list[object] | str:
+_encode: Final = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
+"""Compact JSON: the server parses fewer bytes, and it never hashes this text."""
+
+
+def _row(event: PendingEvent, targets: _Targets | None) -> list[object] | str:
     """One batch element, `[id, parent_id, schema, action, payload, links?]`.
 
-    A RawJson payload is spliced in as text (the JSON text it already is).
+    `targets` are the event's links, already checked by `_link_targets`. A RawJson
+    payload is spliced in as text (the JSON text it already is).
     """
-    item: list[object] = [
-        event.id.hex,
-        event.parent_id.hex,
-        int(event.schema),
-        int(event.action),
-    ]
     payload = event.payload
-    tail: list[object] = []
+    tail: list[object] = [targets] if targets else []
     if not isinstance(payload, RawJson):
-        return [*item, payload, *tail]
-    text = json.dumps(item)[:-1] + "," + payload.text
-    return text + ("," + json.dumps(tail)[1:] if tail else "]")
+        return [
+            event.id.hex,
+            event.parent_id.hex,
+            int(event.schema),
+            int(event.action),
+            payload,
+            *tail,
+        ]
+    item = [event.id.hex, event.parent_id.hex, int(event.schema), int(event.action)]
+    text = _encode(item)[:-1] + "," + payload.text
+    return text + ("," + _encode(tail)[1:] if tail else "]")
 
 
 def _dump(rows: list[list[object] | str]) -> str:
     """The JSON array the append function reads; one encoder call when possible."""
     if all(isinstance(row, list) for row in rows):
-        return json.dumps(rows)
-    parts = [row if isinstance(row, str) else json.dumps(row) for row in rows]
+        return _encode(rows)
+    parts = [row if isinstance(row, str) else _encode(row) for row in rows]
     return "[" + ",".join(parts) + "]"
 
 
@@ -849,7 +857,7 @@ def _links_text(links: _Links) -> str | None:
 _PG_EPOCH: Final = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
-def _unpack(packed: bytes) -> TupleRow:
+def _unpack(packed: bytes) -> tuple[int, datetime.datetime, bytes | None]:
     """`(seq, inserted_at, hash)` from the append function's packed bytes."""
     micros = int.from_bytes(packed[8:16], "big", signed=True)
     inserted_at = _PG_EPOCH + datetime.timedelta(microseconds=micros)
@@ -857,7 +865,9 @@ def _unpack(packed: bytes) -> TupleRow:
     return (seq, inserted_at, packed[16:] or None)
 
 
-def _stored(event: PendingEvent, row: TupleRow) -> Event:
+def _stored(
+    event: PendingEvent, seq: int, inserted_at: datetime.datetime, hash: bytes | None
+) -> Event:
     payload = event.payload
     if isinstance(payload, RawJson):
         payload = json.loads(payload.text)
@@ -867,10 +877,10 @@ def _stored(event: PendingEvent, row: TupleRow) -> Event:
         event.schema,
         event.action,
         payload,
-        row[1],
-        row[2],
+        inserted_at,
+        hash,
         event.table,
-        row[0],
+        seq,
     )
 
 
@@ -888,36 +898,72 @@ def _event(table: str, row: TupleRow) -> Event:
     )
 
 
+BATCH_CHUNK: Final = 500
+"""Events per append call. A longer batch is streamed in chunks through one
+pipeline and one transaction: PostgreSQL stores one chunk while Python encodes
+the next, as COPY overlaps its client and server."""
+_FIRST_CHUNK: Final = 64
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Batch:
-    """Events grouped by physical table, tables in lock order (sorted by name)."""
+    """Checked events, and their positions grouped by table in lock order."""
 
     events: list[PendingEvent]
-    tables: list[tuple[str, str, list[int]]]  # table, JSON array, event positions
+    targets: list[_Targets | None]  # each event's checked links
+    tables: list[tuple[str, Sequence[int]]]  # sorted by name
 
     @property
     def lock(self) -> bytes | None:
         if not HASHED or len(self.tables) < 2:
             return None
-        names = sql.SQL(", ").join(sql.Identifier(t) for t, _, _ in self.tables)
+        names = sql.SQL(", ").join(sql.Identifier(t) for t, _ in self.tables)
         return sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names).as_bytes(None)
+
+    @property
+    def single(self) -> bool:
+        """One table, one chunk: one statement, atomic on its own."""
+        return len(self.tables) == 1 and len(self.events) <= BATCH_CHUNK
+
+    def whole(self) -> tuple[bytes, str]:
+        """(statement, JSON array) of a `single` batch."""
+        ((table, _),) = self.tables
+        rows = [_row(e, t) for e, t in zip(self.events, self.targets, strict=True)]
+        return _SQL[table].append, _dump(rows)
+
+    def chunks(self) -> Iterator[tuple[bytes, str, Sequence[int]]]:
+        """(statement, JSON array, event positions) per append call, in lock order.
+
+        Encoding is lazy, so it overlaps with the database storing earlier chunks.
+        """
+        events, targets = self.events, self.targets
+        # Small first chunks get the database started while the rest is encoded.
+        size = min(_FIRST_CHUNK, BATCH_CHUNK)
+        for table, positions in self.tables:
+            statement = _SQL[table].append
+            start = 0
+            while start < len(positions):
+                chunk = positions[start : start + size]
+                rows = [_row(events[i], targets[i]) for i in chunk]
+                yield statement, _dump(rows), chunk
+                start += size
+                size = min(2 * size, BATCH_CHUNK)
 
 
 def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
+    """Every item checked (before any database work) and grouped by table."""
     events: list[PendingEvent] = []
-    encoded: dict[str, tuple[list[list[object] | str], list[int]]] = {}
+    targets: list[_Targets | None] = []
     for item in items:
-        links: _Links = None
-        event = _checked(item)
-        parts, positions = encoded.setdefault(event.table, ([], []))
-        parts.append(_row(event, links))
-        positions.append(len(events))
-        events.append(event)
-    tables = [
-        (table, _dump(parts), positions)
-        for table, (parts, positions) in sorted(encoded.items())
-    ]
-    return _Batch(events, tables)
+        events.append(_checked(item))
+        targets.append(None)
+    tables = {event.table for event in events}
+    if len(tables) < 2:
+        return _Batch(events, targets, [(t, range(len(events))) for t in tables])
+    grouped: dict[str, list[int]] = {}
+    for position, event in enumerate(events):
+        grouped.setdefault(event.table, []).append(position)
+    return _Batch(events, targets, sorted(grouped.items()))
 
 
 def _lock_timeout(tables: Iterable[str], enclosing: bool) -> ChainLockTimeout:
@@ -929,16 +975,20 @@ def _lock_timeout(tables: Iterable[str], enclosing: bool) -> ChainLockTimeout:
     )
 
 
-def _results(batch: _Batch, rows: Sequence[TupleRow | None]) -> list[Event]:
-    """Events in input order, from one `(seqs, inserted_at, hashes)` row per table."""
-    out: list[Event | None] = [None] * len(batch.events)
-    for (_, _, positions), row in zip(batch.tables, rows, strict=True):
-        assert row is not None
-        seqs, stamp, hashes = row
-        for i, position in enumerate(positions):
-            stored = (seqs[i], stamp, None if hashes is None else hashes[i])
-            out[position] = _stored(batch.events[position], stored)
-    return [event for event in out if event is not None]
+def _collect(
+    batch: _Batch,
+    out: list[Event | None],
+    positions: Sequence[int],
+    row: TupleRow | None,
+) -> None:
+    """Fill `out` from one append call's `(seqs, inserted_at, hashes)` row."""
+    assert row is not None
+    seqs, stamp, hashes = row
+    if hashes is None:
+        hashes = [None] * len(seqs)
+    events = batch.events
+    for position, seq, hash in zip(positions, seqs, hashes, strict=True):
+        out[position] = _stored(events[position], seq, stamp, hash)
 
 
 def insert(
@@ -970,7 +1020,7 @@ def insert(
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout([pending.table], enclosing) from exc
     assert row is not None
-    return _stored(pending, _unpack(row[0]))
+    return _stored(pending, *_unpack(row[0]))
 
 
 def _one(event: PendingEvent, links: _Links) -> _OneParams:
@@ -987,53 +1037,70 @@ def _one(event: PendingEvent, links: _Links) -> _OneParams:
 def insert_many(
     conn: psycopg.Connection[_Row], items: Iterable[_ItemWithLinks]
 ) -> list[Event]:
-    """Store many events atomically, one statement per physical table.
+    """Store many events atomically; return them in input order.
 
-    Tables are locked in one fixed order (sorted by name), so concurrent batches
-    over the same shards cannot deadlock. Either every event is stored or none.
-    On an idle connection the batch is committed on return; inside a transaction
-    the caller opened, it is part of that transaction.
+    Every event is validated before any database work. Tables are locked in one
+    fixed order (sorted by name), so concurrent batches over the same shards
+    cannot deadlock. Either every event is stored or none. On an idle connection
+    the batch is committed on return; inside a transaction the caller opened, it
+    is part of that transaction. One table's batch of up to BATCH_CHUNK events is
+    one statement; a larger batch is streamed in chunks through one pipeline.
     """
     batch = _batch(items)
     if not batch.tables:
         return []
-    cur = conn.cursor(row_factory=tuple_row)
+    out: list[Event | None] = [None] * len(batch.events)
     enclosing = conn.pgconn.transaction_status != _IDLE
     try:
-        if enclosing:
-            return _results(batch, _run(cur, batch))
-        if len(batch.tables) > 1:
-            return _results(batch, _pipelined(conn, batch, enclosing))
-        autocommit = conn.autocommit
-        conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
-        try:
-            return _results(batch, _run(cur, batch))
-        finally:
-            if not conn.broken:
-                conn.autocommit = autocommit
+        if not batch.single:
+            _stream(conn, batch, out, enclosing)
+            return cast("list[Event]", out)
+        statement, text = batch.whole()
+        cur = conn.cursor(row_factory=tuple_row)
+        if enclosing or conn.autocommit:
+            row = cur.execute(statement, (text,), binary=True).fetchone()
+        else:
+            conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
+            try:
+                row = cur.execute(statement, (text,), binary=True).fetchone()
+            finally:
+                if not conn.broken:
+                    conn.autocommit = False
+        _collect(batch, out, range(len(out)), row)
+        return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout((t for t, _, _ in batch.tables), enclosing) from exc
+        raise _lock_timeout((t for t, _ in batch.tables), enclosing) from exc
 
 
-def _run(cur: psycopg.Cursor[TupleRow], batch: _Batch) -> list[TupleRow | None]:
-    table, text, _ = batch.tables[0]
-    return [cur.execute(_SQL[table].append, (text,), binary=True).fetchone()]
+def _stream(
+    conn: psycopg.Connection[_Row],
+    batch: _Batch,
+    out: list[Event | None],
+    enclosing: bool,
+) -> None:
+    """(BEGIN,) LOCK, every chunk's append, (COMMIT): one pipeline, one Sync.
 
-
-def _pipelined(
-    conn: psycopg.Connection[_Row], batch: _Batch, enclosing: bool
-) -> list[TupleRow | None]:
-    """Several tables in one round trip: (BEGIN,) LOCK, each append, (COMMIT)."""
-    cursors = [conn.cursor(row_factory=tuple_row) for _ in batch.tables]
+    Python encodes the next chunk and builds the previous chunk's events while
+    PostgreSQL stores the current one, so client and server work overlap.
+    """
     scope: contextlib.AbstractContextManager[object] = (
         contextlib.nullcontext() if enclosing else conn.transaction()
     )
+    previous: tuple[psycopg.Cursor[TupleRow], Sequence[int]] | None = None
     with conn.pipeline(), scope:
         if (lock := batch.lock) is not None:
             conn.cursor().execute(lock)
-        for cur, (table, text, _) in zip(cursors, batch.tables, strict=True):
-            cur.execute(_SQL[table].append, (text,), binary=True)
-    return [cur.fetchone() for cur in cursors]
+        for statement, text, positions in batch.chunks():
+            # Fetching waits for every queued result: read the previous chunk's
+            # before sending this one, then build its events while this one runs.
+            row = previous[0].fetchone() if previous is not None else None
+            cur = conn.cursor(row_factory=tuple_row)
+            cur.execute(statement, (text,), binary=True)
+            if previous is not None:
+                _collect(batch, out, previous[1], row)
+            previous = (cur, positions)
+    assert previous is not None
+    _collect(batch, out, previous[1], previous[0].fetchone())
 
 
 async def ainsert(
@@ -1060,7 +1127,7 @@ async def ainsert(
         raise _lock_timeout([pending.table], enclosing) from exc
     row = await cur.fetchone()
     assert row is not None
-    return _stored(pending, _unpack(row[0]))
+    return _stored(pending, *_unpack(row[0]))
 
 
 async def ainsert_many(
@@ -1070,46 +1137,52 @@ async def ainsert_many(
     batch = _batch(items)
     if not batch.tables:
         return []
-    cur = conn.cursor(row_factory=tuple_row)
+    out: list[Event | None] = [None] * len(batch.events)
     enclosing = conn.pgconn.transaction_status != _IDLE
     try:
-        if enclosing:
-            return _results(batch, await _arun(cur, batch))
-        if len(batch.tables) > 1:
-            return _results(batch, await _apipelined(conn, batch, enclosing))
-        autocommit = conn.autocommit
-        await conn.set_autocommit(True)
-        try:
-            return _results(batch, await _arun(cur, batch))
-        finally:
-            if not conn.broken:
-                await conn.set_autocommit(autocommit)
+        if not batch.single:
+            await _astream(conn, batch, out, enclosing)
+            return cast("list[Event]", out)
+        statement, text = batch.whole()
+        cur = conn.cursor(row_factory=tuple_row)
+        if enclosing or conn.autocommit:
+            await cur.execute(statement, (text,), binary=True)
+        else:
+            await conn.set_autocommit(True)
+            try:
+                await cur.execute(statement, (text,), binary=True)
+            finally:
+                if not conn.broken:
+                    await conn.set_autocommit(False)
+        _collect(batch, out, range(len(out)), await cur.fetchone())
+        return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout((t for t, _, _ in batch.tables), enclosing) from exc
+        raise _lock_timeout((t for t, _ in batch.tables), enclosing) from exc
 
 
-async def _arun(
-    cur: psycopg.AsyncCursor[TupleRow], batch: _Batch
-) -> list[TupleRow | None]:
-    table, text, _ = batch.tables[0]
-    await cur.execute(_SQL[table].append, (text,), binary=True)
-    return [await cur.fetchone()]
-
-
-async def _apipelined(
-    conn: psycopg.AsyncConnection[_Row], batch: _Batch, enclosing: bool
-) -> list[TupleRow | None]:
-    """`_pipelined` on an AsyncConnection."""
-    cursors = [conn.cursor(row_factory=tuple_row) for _ in batch.tables]
+async def _astream(
+    conn: psycopg.AsyncConnection[_Row],
+    batch: _Batch,
+    out: list[Event | None],
+    enclosing: bool,
+) -> None:
+    """`_stream` on an AsyncConnection."""
     scope: contextlib.AbstractAsyncContextManager[object] = (
         contextlib.nullcontext() if enclosing else conn.transaction()
     )
+    previous: tuple[psycopg.AsyncCursor[TupleRow], Sequence[int]] | None = None
     async with conn.pipeline(), scope:
         if (lock := batch.lock) is not None:
             await conn.cursor().execute(lock)
-        for cur, (table, text, _) in zip(cursors, batch.tables, strict=True):
-            await cur.execute(_SQL[table].append, (text,), binary=True)
-    return [await cur.fetchone() for cur in cursors]
+        for statement, text, positions in batch.chunks():
+            row = await previous[0].fetchone() if previous is not None else None
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(statement, (text,), binary=True)
+            if previous is not None:
+                _collect(batch, out, previous[1], row)
+            previous = (cur, positions)
+    assert previous is not None
+    _collect(batch, out, previous[1], await previous[0].fetchone())
 
 
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:

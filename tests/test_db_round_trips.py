@@ -97,3 +97,31 @@ def test_verify_is_two_round_trips_per_table(conn: Conn) -> None:
     conn.rollback()
     conn.autocommit = True
     assert round_trips(conn, lambda: chat.verify_chain(conn)) == 2 * tables
+
+
+def test_a_streamed_batch_is_one_pipeline_sync(conn: Conn) -> None:
+    blog.migrate(conn)
+    conn.commit()
+    size = blog.BATCH_CHUNK * 4 + 1  # 7 chunks: 64, 128, 256, 500, 500, 500, 53
+    user: blog.EventAttrs = {"schema": "User", "action": "insert"}
+    batch = [blog.changeset(user) for _ in range(size)]
+    fd, path = tempfile.mkstemp()
+    try:
+        conn.pgconn.trace(fd)
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            blog.insert_many(conn, batch)
+        finally:
+            conn.pgconn.untrace()
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            sent = [line.split("\t")[2].split()[0] for line in handle if line[0] == "F"]
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    executes = [i for i, message in enumerate(sent) if message == "Execute"]
+    assert len(executes) == 9  # BEGIN, 7 appends, COMMIT
+    # No append waits for another: none is followed by a Sync before the last.
+    assert "Sync" not in sent[executes[1] : executes[7]]
+    assert sent.count("Flush") >= 6  # each earlier result is read, not waited for
+    assert sent.count("Sync") <= 4  # BEGIN, the last append, COMMIT, pipeline end
+    assert blog.verify_chain(conn).count == size

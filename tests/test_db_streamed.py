@@ -1,0 +1,164 @@
+"""insert_many streams a long batch in chunks through one pipeline, one transaction.
+
+The chunk sizes are made tiny here (first chunk 2 events, then 4, then 8), so
+small batches cross many chunk and table boundaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from generated_example import blog_events as blog
+from generated_example import chat_events as chat
+from tests import dbkit
+from tests.dbkit import Conn
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for module in (blog, chat):
+        monkeypatch.setattr(module, "BATCH_CHUNK", 8)
+        monkeypatch.setattr(module, "_FIRST_CHUNK", 2)
+    yield
+
+
+def _posts(count: int) -> list[blog.EventChangeset]:
+    out = []
+    for n in range(count):
+        payload: blog.JsonObject | blog.RawJson | None = {"n": n, "s": "x" * n}
+        if n % 5 == 1:
+            payload = blog.RawJson(f'{{"raw": {n}, "raw": "last wins"}}')
+        elif n % 7 == 2:
+            payload = None
+        out.append(
+            blog.changeset({"schema": "Post", "action": "insert", "payload": payload})
+        )
+    return out
+
+
+def test_a_streamed_batch_is_one_chain_in_input_order(
+    database: str, conn: Conn
+) -> None:
+    blog.migrate(conn)
+    first = blog.insert(conn, blog.changeset({"schema": "User", "action": "insert"}))
+    batch = _posts(61)
+    events = blog.insert_many(conn, batch)
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert [e.id for e in events] == [cs.id for cs in batch]
+    assert [e.seq for e in events] == list(range(2, 63))
+    assert len({e.inserted_at for e in events}) == 1  # one transaction
+    assert events[1].payload == {"raw": "last wins"}
+    assert events[2].payload is None and events[3].payload == {"n": 3, "s": "xxx"}
+    for event in events[::7]:
+        assert blog.events_for(conn, event.parent_id) == [event]
+    dbkit.assert_recomputed_chain(database, [first, *events])
+    report = blog.verify_chain(conn)
+    assert report.ok and report.count == 62
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn))
+
+
+def test_a_streamed_batch_over_shards_stores_its_links(conn: Conn) -> None:
+    chat.migrate(conn)
+    roots = chat.insert_many(
+        conn,
+        [
+            chat.changeset(
+                {"id": dbkit.shard_uuid(n % 4), "schema": "Chat", "action": "insert"}
+            )
+            if n < 4
+            else chat.changeset({"schema": "Chat", "action": "insert"})
+            for n in range(40)
+        ],
+    )
+    items: list[chat.EventChangeset | tuple[chat.EventChangeset, chat.EventLinks]] = []
+    for n, root in enumerate(roots):
+        reply = chat.changeset(root, {"schema": "Message", "action": "insert"})
+        items.append((reply, {"ancestors": [root], "mentions": [(root, n)]}))
+        items.append(chat.changeset(root, {"schema": "Message", "action": "insert"}))
+    stored = chat.insert_many(conn, items)
+    assert len(stored) == 80
+    for n, root in enumerate(roots):
+        linked, plain = stored[2 * n], stored[2 * n + 1]
+        assert linked.parent_id == plain.parent_id == root.id
+        assert linked.table == plain.table == root.table
+        assert root.seq < linked.seq < plain.seq
+        assert chat.linked(conn, linked, chat.Link.ancestors) == [root]
+        assert chat.linked(conn, linked, chat.Link.mentions, link_type=n) == [root]
+        assert chat.linked(conn, plain, chat.Link.ancestors) == []
+    report = chat.verify_chain(conn)
+    assert report.ok and report.count == 120
+    assert all(t.count > 0 for t in report.tables)
+
+
+@pytest.mark.parametrize("enclosing", [False, True])
+def test_a_failure_in_a_late_chunk_writes_nothing(
+    database: str, conn: Conn, enclosing: bool
+) -> None:
+    blog.migrate(conn)
+    first = blog.insert(conn, blog.changeset({"schema": "User", "action": "insert"}))
+    batch = _posts(40)
+    taken = batch[3].id
+    assert taken is not None
+    batch[37] = blog.changeset({"id": taken, "schema": "Post", "action": "insert"})
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        if enclosing:
+            with conn.transaction():
+                blog.insert_many(conn, batch)
+        else:
+            blog.insert_many(conn, batch)
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert dbkit.count(database, "blog_events") == 1
+    assert blog.verify_chain(conn).ok
+    again = blog.insert_many(conn, _posts(20))
+    assert again[0].seq > first.seq
+    report = blog.verify_chain(conn)
+    assert report.ok and report.count == 21
+
+
+def test_a_streamed_batch_times_out_on_the_chain_lock(
+    database: str, conn: Conn
+) -> None:
+    blog.migrate(conn)
+    holder = psycopg.connect(database)
+    holder.execute('LOCK TABLE "blog_events" IN EXCLUSIVE MODE')
+    try:
+        with dbkit.connect(database, autocommit=False) as waiter:
+            waiter.execute("SET lock_timeout = '200ms'")
+            waiter.commit()
+            with pytest.raises(blog.ChainLockTimeout, match="nothing was written"):
+                blog.insert_many(waiter, _posts(30))
+            assert waiter.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    finally:
+        holder.close()
+    assert dbkit.count(database, "blog_events") == 0
+    assert len(blog.insert_many(conn, _posts(30))) == 30
+    assert blog.verify_chain(conn).count == 30
+
+
+def test_ainsert_many_streams_too(database: str, conn: Conn) -> None:
+    chat.migrate(conn)
+    batch = [chat.changeset({"schema": "Chat", "action": "insert"}) for _ in range(50)]
+
+    async def scenario() -> list[chat.Event]:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        async with aconn:
+            stored = await chat.ainsert_many(aconn, batch)
+            status = aconn.info.transaction_status
+            assert status == psycopg.pq.TransactionStatus.IDLE
+            return stored
+
+    events = asyncio.run(scenario())
+    assert [e.id for e in events] == [cs.id for cs in batch]
+    for table in chat.SHARD_TABLES:
+        seqs = [e.seq for e in events if e.table == table]
+        assert seqs == list(range(1, len(seqs) + 1))
+    report = chat.verify_chain(conn)
+    assert report.ok and report.count == 50
+    assert all(isinstance(e.id, uuid.UUID) for e in events)
