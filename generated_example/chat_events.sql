@@ -128,7 +128,8 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_0"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -187,7 +188,8 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_0"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -424,7 +426,8 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_1"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -483,7 +486,8 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_1"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -720,7 +724,8 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_2"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -779,7 +784,8 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_2"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -1016,7 +1022,8 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_3"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -1075,7 +1082,8 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_3"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION

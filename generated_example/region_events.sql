@@ -60,7 +60,8 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_eu"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -111,7 +112,8 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_eu"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -272,7 +274,8 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_us"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -323,7 +326,8 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
+    -- The chain lock: appenders of this table queue here until commit.
+    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_us"'::regclass::oid::bigint);
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
