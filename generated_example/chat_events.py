@@ -689,8 +689,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_0"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -749,8 +748,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_0"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -987,8 +985,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_1"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -1047,8 +1044,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_1"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -1285,8 +1281,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_2"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -1345,8 +1340,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_2"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -1583,8 +1577,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_3"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -1643,8 +1636,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_3"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -1768,17 +1760,6 @@ $fn$;
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
 _MIGRATE_LOCK: Final = 8587250033829338361
-_CHAIN_LOCK_SPACE: Final = 6003374457349996544
-_CHAIN_LOCKS: Final[Mapping[str, sql.Composed]] = types.MappingProxyType(
-    {
-        table: sql.SQL("pg_advisory_xact_lock({} | {}::regclass::oid::bigint)").format(
-            sql.Literal(_CHAIN_LOCK_SPACE),
-            sql.Literal(sql.Identifier(table).as_string()),
-        )
-        for table in SHARD_TABLES
-    }
-)
-"""The advisory lock each append takes on its table's chain (the DDL's key)."""
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 _OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]
 _Item: TypeAlias = EventChangeset | PendingEvent
@@ -2060,11 +2041,10 @@ class _Batch:
 
     @property
     def lock(self) -> bytes | None:
-        """Every table's chain lock, taken in name order before any append."""
         if not HASHED or len(self.tables) < 2:
             return None
-        locks = sql.SQL(", ").join(_CHAIN_LOCKS[t] for t, _ in self.tables)
-        return sql.SQL("SELECT {}").format(locks).as_bytes(None)
+        names = sql.SQL(", ").join(sql.Identifier(t) for t, _ in self.tables)
+        return sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names).as_bytes(None)
 
     @property
     def single(self) -> bool:

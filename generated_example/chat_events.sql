@@ -128,8 +128,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_0"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -188,8 +187,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_0"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -426,8 +424,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_1"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -486,8 +483,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_1"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -724,8 +720,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_2"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -784,8 +779,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_2"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -1022,8 +1016,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_3"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -1082,8 +1075,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"chat_events_3"'::regclass::oid::bigint);
+    LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION

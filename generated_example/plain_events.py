@@ -573,17 +573,6 @@ $fn$;
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
 _MIGRATE_LOCK: Final = 8349062300431592173
-_CHAIN_LOCK_SPACE: Final = 6003374457349996544
-_CHAIN_LOCKS: Final[Mapping[str, sql.Composed]] = types.MappingProxyType(
-    {
-        table: sql.SQL("pg_advisory_xact_lock({} | {}::regclass::oid::bigint)").format(
-            sql.Literal(_CHAIN_LOCK_SPACE),
-            sql.Literal(sql.Identifier(table).as_string()),
-        )
-        for table in SHARD_TABLES
-    }
-)
-"""The advisory lock each append takes on its table's chain (the DDL's key)."""
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 _OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]
 _Item: TypeAlias = EventChangeset | PendingEvent
@@ -775,11 +764,10 @@ class _Batch:
 
     @property
     def lock(self) -> bytes | None:
-        """Every table's chain lock, taken in name order before any append."""
         if not HASHED or len(self.tables) < 2:
             return None
-        locks = sql.SQL(", ").join(_CHAIN_LOCKS[t] for t, _ in self.tables)
-        return sql.SQL("SELECT {}").format(locks).as_bytes(None)
+        names = sql.SQL(", ").join(sql.Identifier(t) for t, _ in self.tables)
+        return sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names).as_bytes(None)
 
     @property
     def single(self) -> bool:

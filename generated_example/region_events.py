@@ -555,8 +555,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_eu"'::regclass::oid::bigint);
+    LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -607,8 +606,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_eu"'::regclass::oid::bigint);
+    LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -769,8 +767,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_us"'::regclass::oid::bigint);
+    LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -821,8 +818,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_us"'::regclass::oid::bigint);
+    LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -938,17 +934,6 @@ $fn$;
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
 _MIGRATE_LOCK: Final = -3660701859893119803
-_CHAIN_LOCK_SPACE: Final = 6003374457349996544
-_CHAIN_LOCKS: Final[Mapping[str, sql.Composed]] = types.MappingProxyType(
-    {
-        table: sql.SQL("pg_advisory_xact_lock({} | {}::regclass::oid::bigint)").format(
-            sql.Literal(_CHAIN_LOCK_SPACE),
-            sql.Literal(sql.Identifier(table).as_string()),
-        )
-        for table in SHARD_TABLES
-    }
-)
-"""The advisory lock each append takes on its table's chain (the DDL's key)."""
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 _OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]
 _Item: TypeAlias = EventChangeset | PendingEvent
@@ -1146,11 +1131,10 @@ class _Batch:
 
     @property
     def lock(self) -> bytes | None:
-        """Every table's chain lock, taken in name order before any append."""
         if not HASHED or len(self.tables) < 2:
             return None
-        locks = sql.SQL(", ").join(_CHAIN_LOCKS[t] for t, _ in self.tables)
-        return sql.SQL("SELECT {}").format(locks).as_bytes(None)
+        names = sql.SQL(", ").join(sql.Identifier(t) for t, _ in self.tables)
+        return sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names).as_bytes(None)
 
     @property
     def single(self) -> bool:

@@ -60,8 +60,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_eu"'::regclass::oid::bigint);
+    LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -112,8 +111,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_eu"'::regclass::oid::bigint);
+    LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -274,8 +272,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_us"'::regclass::oid::bigint);
+    LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION
@@ -326,8 +323,7 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    -- The chain lock: appenders of this table queue here until commit.
-    PERFORM pg_advisory_xact_lock(6003374457349996544 | '"region_events_us"'::regclass::oid::bigint);
+    LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
         RAISE EXCEPTION

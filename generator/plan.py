@@ -23,9 +23,6 @@ BUILTIN_ACTIONS: tuple[tuple[str, int], ...] = (
 MAX_IDENTIFIER_BYTES = 63
 EVENT_COLUMNS = ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
 RESERVED_LINK_COLUMNS = frozenset({"event_id", "type"})
-# Chain lock keys: b"SPEC" in the high 32 bits, the table's oid in the low 32, so
-# they stay clear of the small keys applications use for their own advisory locks.
-CHAIN_LOCK_SPACE = int.from_bytes(b"SPEC") << 32
 
 
 def action_code(name: str) -> int:
@@ -106,7 +103,6 @@ class TablePlan:
     sequence: Name
     sequence_literal: str  # the sequence as a regclass literal, for nextval()
     table_literal: str  # the table name as an SQL string literal, for messages
-    chain_lock: str  # the key of the table's chain lock (an advisory lock)
     append: Name
     append_one: Name
     verify: Name  # checks one seq range of a hashed table's chain
@@ -139,7 +135,6 @@ class Plan:
     hashed: bool
     reject_change: Name
     migrate_lock: int  # advisory lock key that serialises concurrent migrate() calls
-    chain_lock_space: int  # high bits of every chain lock key (TablePlan.chain_lock)
     schemas: tuple[SchemaPlan, ...]
     actions: tuple[ActionPlan, ...]  # built-ins first, then custom by name
     aliases: tuple[AliasPlan, ...]  # legacy names as enum aliases, by name
@@ -384,7 +379,6 @@ def _tables(
                 sequence=sequence,
                 sequence_literal="'" + sequence.q + "'",
                 table_literal="'" + table + "'",
-                chain_lock=_chain_lock(table),
                 append=names.make(f"{table}_append", where, relation=False),
                 append_one=names.make(f"{table}_append_one", where, relation=False),
                 verify=names.make(f"{table}_verify", where, relation=False),
@@ -400,11 +394,6 @@ def _tables(
             )
         )
     return tuple(out)
-
-
-def _chain_lock(table: str) -> str:
-    """SQL for the key of `table`'s chain lock: CHAIN_LOCK_SPACE | the table's oid."""
-    return f"{CHAIN_LOCK_SPACE} | '{_name(table).q}'::regclass::oid::bigint"
 
 
 def tuple_assignment(target: str, items: list[str], width: int = 88) -> str:
@@ -441,7 +430,6 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         table=spec.table,
         hashed=spec.hashed,
         reject_change=reject,
-        chain_lock_space=CHAIN_LOCK_SPACE,
         migrate_lock=int.from_bytes(
             hashlib.sha256(f"spectorgen:{spec.module}".encode()).digest()[:8],
             "big",

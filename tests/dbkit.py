@@ -125,14 +125,6 @@ def wait_for(
     raise AssertionError(f"backend {pid} never reached the expected state")
 
 
-def take_chain_lock(conn: Conn, table: str) -> None:
-    """Take `table`'s chain lock (held until `conn`'s transaction ends)."""
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(%s | %s::regclass::oid::bigint)",
-        (blog._CHAIN_LOCK_SPACE, sql.Identifier(table).as_string()),
-    )
-
-
 def is_waiting_for_lock(row: TupleRow) -> bool:
     return bool(row[0] == "active" and row[1] == "Lock")
 

@@ -159,13 +159,11 @@ def test_insert_on_an_idle_connection_commits(database: str, conn: Conn) -> None
         assert blog.events_for(other, event.parent_id) == [event]
 
 
-def _holds_chain_lock(conn: Conn, table: str) -> bool:
-    """Whether `conn` holds the table's chain lock: advisory key 'SPEC' << 32 | oid."""
+def _holds_exclusive_lock(conn: Conn, table: str) -> bool:
     row = conn.execute(
         "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()"
-        " AND locktype = 'advisory' AND objsubid = 1 AND granted"
-        " AND classid = %s::bigint::oid AND objid = to_regclass(%s)",
-        (blog._CHAIN_LOCK_SPACE >> 32, table),
+        " AND relation = to_regclass(%s) AND mode = 'ExclusiveLock' AND granted",
+        (table,),
     ).fetchone()
     return row is not None and row[0] == 1
 
@@ -175,7 +173,7 @@ def test_insert_inside_the_callers_transaction(database: str, conn: Conn) -> Non
     kept = blog.insert(conn, _new_post({"kept": True}))
     with conn.transaction():
         inside = blog.insert(conn, _new_post({"inside": True}))
-        assert _holds_chain_lock(conn, "blog_events")
+        assert _holds_exclusive_lock(conn, "blog_events")
         assert dbkit.count(database, "blog_events") == 1  # readers are not blocked
     assert dbkit.count(database, "blog_events") == 2
     with conn.transaction():
@@ -208,7 +206,7 @@ def test_plain_log_inserts_without_the_chain_lock(database: str, conn: Conn) -> 
             plain_events.insert(
                 other, plain_events.changeset(pending, {"action": "update"})
             )
-            assert not _holds_chain_lock(other, "plain_events")
+            assert not _holds_exclusive_lock(other, "plain_events")
             conn.execute("SET lock_timeout = '200ms'")
             conn.commit()
             event = plain_events.insert(conn, plain_events.changeset(start))

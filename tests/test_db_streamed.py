@@ -127,7 +127,7 @@ def test_a_streamed_batch_times_out_on_the_chain_lock(
 ) -> None:
     blog.migrate(conn)
     holder = psycopg.connect(database)
-    dbkit.take_chain_lock(holder, "blog_events")
+    holder.execute('LOCK TABLE "blog_events" IN EXCLUSIVE MODE')
     try:
         with dbkit.connect(database, autocommit=False) as waiter:
             waiter.execute("SET lock_timeout = '200ms'")
