@@ -346,16 +346,29 @@ def _cast_payload(
         except ValueError as exc:
             errors.append(("payload", f"invalid JSON: {exc}"))
             return None
+        except RecursionError:
+            errors.append(("payload", _TOO_DEEP))
+            return None
         if not isinstance(parsed, dict):
             errors.append(("payload", "must be a JSON object"))
             return None
-        _check_json(parsed, "payload", errors)
+        _check_payload(parsed, errors)
         return value
     if not isinstance(value, dict):
         errors.append(("payload", f"must be a JSON object, got {type(value).__name__}"))
         return None
-    _check_json(value, "payload", errors)
+    _check_payload(value, errors)
     return value
+
+
+_TOO_DEEP: Final = "is nested too deeply to check (or contains itself)"
+
+
+def _check_payload(value: object, errors: list[tuple[str, str]]) -> None:
+    try:
+        _check_json(value, "payload", errors)
+    except RecursionError:
+        errors.append(("payload", _TOO_DEEP))
 
 
 _FIELDS: Final = frozenset({"id", "parent_id", "schema", "action", "payload"})

@@ -186,6 +186,51 @@ def test_what_jsonb_cannot_store_is_an_invalid_event(
     _check_log(conn, 1)
 
 
+def _cyclic() -> dict[str, object]:
+    payload: dict[str, object] = {}
+    payload["self"] = payload
+    return payload
+
+
+def _deep(depth: int) -> dict[str, object]:
+    inner: object = 1
+    for _ in range(depth):
+        inner = [inner]
+    return {"deep": inner}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _cyclic(),
+        _deep(50_000),
+        blog.RawJson('{"a":' + "[" * 50_000 + "]" * 50_000 + "}"),
+    ],
+    ids=["cyclic", "deep-list", "deep-raw"],
+)
+def test_a_payload_too_deep_to_walk_is_an_invalid_event(
+    database: str, conn: Conn, payload: object
+) -> None:
+    blog.migrate(conn)
+    cs = _insertable(cast(Payload, payload))
+    assert cs.errors == (
+        ("payload", "is nested too deeply to check (or contains itself)"),
+    )
+    with pytest.raises(blog.InvalidEvent, match="nested too deeply"):
+        blog.insert(conn, cs)
+    pending = blog.PendingEvent(
+        blog.uuid7(),
+        blog.uuid7(),
+        blog.Schema.User,
+        blog.Action.insert,
+        cast(Payload, payload),
+        "blog_events",
+    )
+    with pytest.raises(blog.InvalidEvent, match="nested too deeply"):
+        blog.insert_many(conn, [_insertable({"ok": 1}), pending])
+    assert dbkit.count(database, "blog_events") == 0
+
+
 @pytest.mark.parametrize(
     "payload",
     [blog.RawJson('{"n": 1e-1000000}'), {"n": 10**5000}],
