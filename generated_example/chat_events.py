@@ -2046,11 +2046,16 @@ _FIRST_CHUNK: Final = 64
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Batch:
-    """Checked events, and their positions grouped by table in lock order."""
+    """Checked items, and their positions grouped by table in lock order.
 
-    events: list[PendingEvent]
-    targets: list[_Targets | None]  # each event's checked links
+    A valid changeset becomes its PendingEvent only when its chunk is encoded,
+    so that work overlaps with the database storing earlier chunks.
+    """
+
+    items: list[EventChangeset | PendingEvent]
+    targets: list[_Targets | None]  # each item's checked links
     tables: list[tuple[str, Sequence[int]]]  # sorted by name
+    events: list[PendingEvent | None]  # filled in as chunks are encoded
 
     @property
     def lock(self) -> bytes | None:
@@ -2062,20 +2067,27 @@ class _Batch:
     @property
     def single(self) -> bool:
         """One table, one chunk: one statement, atomic on its own."""
-        return len(self.tables) == 1 and len(self.events) <= BATCH_CHUNK
+        return len(self.tables) == 1 and len(self.items) <= BATCH_CHUNK
 
-    def whole(self) -> tuple[bytes, str]:
-        """(statement, JSON array) of a `single` batch."""
-        ((table, _),) = self.tables
-        rows = [_row(e, t) for e, t in zip(self.events, self.targets, strict=True)]
-        return _SQL[table].append, _dump(rows)
+    def event(self, position: int) -> PendingEvent:
+        """The item at `position` as a PendingEvent (applied at most once)."""
+        event = self.events[position]
+        if event is None:
+            item = self.items[position]
+            event = item.apply() if isinstance(item, EventChangeset) else item
+            self.events[position] = event
+        return event
+
+    def encode(self, positions: Sequence[int]) -> str:
+        """The JSON array the append function reads, for the events at `positions`."""
+        targets = self.targets
+        return _dump([_row(self.event(i), targets[i]) for i in positions])
 
     def chunks(self) -> Iterator[tuple[bytes, str, Sequence[int]]]:
         """(statement, JSON array, event positions) per append call, in lock order.
 
         Encoding is lazy, so it overlaps with the database storing earlier chunks.
         """
-        events, targets = self.events, self.targets
         # Small first chunks get the database started while the rest is encoded.
         size = min(_FIRST_CHUNK, BATCH_CHUNK)
         for table, positions in self.tables:
@@ -2083,29 +2095,39 @@ class _Batch:
             start = 0
             while start < len(positions):
                 chunk = positions[start : start + size]
-                rows = [_row(events[i], targets[i]) for i in chunk]
-                yield statement, _dump(rows), chunk
+                yield statement, self.encode(chunk), chunk
                 start += size
                 size = min(2 * size, BATCH_CHUNK)
 
 
 def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     """Every item checked (before any database work) and grouped by table."""
-    events: list[PendingEvent] = []
+    checked: list[EventChangeset | PendingEvent] = []
     targets: list[_Targets | None] = []
+    tables: list[str] = []
     for item in items:
         links: _Links = None
         if isinstance(item, tuple):
             item, links = item
-        events.append(_checked(item))
+        if isinstance(item, EventChangeset):
+            if item.errors:
+                raise InvalidEvent(item.errors)
+            assert item.table is not None
+            tables.append(item.table)
+        else:
+            tables.append(_checked(item).table)
+        checked.append(item)
         targets.append(_link_targets(links) if links else None)
-    tables = {event.table for event in events}
-    if len(tables) < 2:
-        return _Batch(events, targets, [(t, range(len(events))) for t in tables])
-    grouped: dict[str, list[int]] = {}
-    for position, event in enumerate(events):
-        grouped.setdefault(event.table, []).append(position)
-    return _Batch(events, targets, sorted(grouped.items()))
+    events: list[PendingEvent | None] = [None] * len(checked)
+    grouped: dict[str, Sequence[int]]
+    if len(set(tables)) < 2:
+        grouped = {table: range(len(checked)) for table in tables[:1]}
+    else:
+        lists: dict[str, list[int]] = {}
+        for position, table in enumerate(tables):
+            lists.setdefault(table, []).append(position)
+        grouped = dict(lists)
+    return _Batch(checked, targets, sorted(grouped.items()), events)
 
 
 def _lock_timeout(tables: Iterable[str], enclosing: bool) -> ChainLockTimeout:
@@ -2128,9 +2150,9 @@ def _collect(
     seqs, stamp, hashes = row
     if hashes is None:
         hashes = [None] * len(seqs)
-    events = batch.events
+    event = batch.event
     for position, seq, hash in zip(positions, seqs, hashes, strict=True):
-        out[position] = _stored(events[position], seq, stamp, hash)
+        out[position] = _stored(event(position), seq, stamp, hash)
 
 
 def insert(
@@ -2193,13 +2215,14 @@ def insert_many(
     batch = _batch(items)
     if not batch.tables:
         return []
-    out: list[Event | None] = [None] * len(batch.events)
+    out: list[Event | None] = [None] * len(batch.items)
     enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if not batch.single:
             _stream(conn, batch, out, enclosing)
             return cast("list[Event]", out)
-        statement, text = batch.whole()
+        ((table, positions),) = batch.tables
+        statement, text = _SQL[table].append, batch.encode(positions)
         cur = conn.cursor(row_factory=tuple_row)
         if enclosing or conn.autocommit:
             row = cur.execute(statement, (text,), binary=True).fetchone()
@@ -2210,7 +2233,7 @@ def insert_many(
             finally:
                 if not conn.broken:
                     conn.autocommit = False
-        _collect(batch, out, range(len(out)), row)
+        _collect(batch, out, positions, row)
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout((t for t, _ in batch.tables), enclosing) from exc
@@ -2283,13 +2306,14 @@ async def ainsert_many(
     batch = _batch(items)
     if not batch.tables:
         return []
-    out: list[Event | None] = [None] * len(batch.events)
+    out: list[Event | None] = [None] * len(batch.items)
     enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if not batch.single:
             await _astream(conn, batch, out, enclosing)
             return cast("list[Event]", out)
-        statement, text = batch.whole()
+        ((table, positions),) = batch.tables
+        statement, text = _SQL[table].append, batch.encode(positions)
         cur = conn.cursor(row_factory=tuple_row)
         if enclosing or conn.autocommit:
             await cur.execute(statement, (text,), binary=True)
@@ -2300,7 +2324,7 @@ async def ainsert_many(
             finally:
                 if not conn.broken:
                     await conn.set_autocommit(False)
-        _collect(batch, out, range(len(out)), await cur.fetchone())
+        _collect(batch, out, positions, await cur.fetchone())
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout((t for t, _ in batch.tables), enclosing) from exc
