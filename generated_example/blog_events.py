@@ -697,7 +697,7 @@ CREATE OR REPLACE FUNCTION "blog_events_verify"(
 )
 LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
 WITH c AS (
-    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+    SELECT w.seq, w.hash = sha256(
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "blog_events" AS p
@@ -705,21 +705,20 @@ WITH c AS (
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
+        || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(w.body)) || w.body END
     ) AS ok
     FROM (
+        -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
             int8send(e."seq")
             || uuid_send(e."id")
             || uuid_send(e."parent_id")
             || int4send(e."schema")
             || int4send(e."action")
-            || timestamptz_send(e."inserted_at")
-            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+            || timestamptz_send(e."inserted_at") AS pre,
+            convert_to(e."payload"::text, 'UTF8') AS body
         FROM "blog_events" AS e
-        CROSS JOIN LATERAL (
-            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
-        ) AS t
         WHERE e."seq" > lo AND e."seq" <= hi
     ) AS w
 ),

@@ -271,7 +271,7 @@ CREATE OR REPLACE FUNCTION "chat_events_0_verify"(
 )
 LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
 WITH c AS (
-    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+    SELECT w.seq, w.hash = sha256(
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_0" AS p
@@ -279,21 +279,20 @@ WITH c AS (
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
+        || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(w.body)) || w.body END
     ) AS ok
     FROM (
+        -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
             int8send(e."seq")
             || uuid_send(e."id")
             || uuid_send(e."parent_id")
             || int4send(e."schema")
             || int4send(e."action")
-            || timestamptz_send(e."inserted_at")
-            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+            || timestamptz_send(e."inserted_at") AS pre,
+            convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_0" AS e
-        CROSS JOIN LATERAL (
-            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
-        ) AS t
         WHERE e."seq" > lo AND e."seq" <= hi
     ) AS w
 ),
@@ -567,7 +566,7 @@ CREATE OR REPLACE FUNCTION "chat_events_1_verify"(
 )
 LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
 WITH c AS (
-    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+    SELECT w.seq, w.hash = sha256(
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_1" AS p
@@ -575,21 +574,20 @@ WITH c AS (
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
+        || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(w.body)) || w.body END
     ) AS ok
     FROM (
+        -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
             int8send(e."seq")
             || uuid_send(e."id")
             || uuid_send(e."parent_id")
             || int4send(e."schema")
             || int4send(e."action")
-            || timestamptz_send(e."inserted_at")
-            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+            || timestamptz_send(e."inserted_at") AS pre,
+            convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_1" AS e
-        CROSS JOIN LATERAL (
-            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
-        ) AS t
         WHERE e."seq" > lo AND e."seq" <= hi
     ) AS w
 ),
@@ -863,7 +861,7 @@ CREATE OR REPLACE FUNCTION "chat_events_2_verify"(
 )
 LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
 WITH c AS (
-    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+    SELECT w.seq, w.hash = sha256(
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_2" AS p
@@ -871,21 +869,20 @@ WITH c AS (
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
+        || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(w.body)) || w.body END
     ) AS ok
     FROM (
+        -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
             int8send(e."seq")
             || uuid_send(e."id")
             || uuid_send(e."parent_id")
             || int4send(e."schema")
             || int4send(e."action")
-            || timestamptz_send(e."inserted_at")
-            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+            || timestamptz_send(e."inserted_at") AS pre,
+            convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_2" AS e
-        CROSS JOIN LATERAL (
-            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
-        ) AS t
         WHERE e."seq" > lo AND e."seq" <= hi
     ) AS w
 ),
@@ -1159,7 +1156,7 @@ CREATE OR REPLACE FUNCTION "chat_events_3_verify"(
 )
 LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
 WITH c AS (
-    SELECT w.seq, w.hash IS NOT DISTINCT FROM sha256(
+    SELECT w.seq, w.hash = sha256(
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_3" AS p
@@ -1167,21 +1164,20 @@ WITH c AS (
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
+        || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
+            ELSE int4send(octet_length(w.body)) || w.body END
     ) AS ok
     FROM (
+        -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
             int8send(e."seq")
             || uuid_send(e."id")
             || uuid_send(e."parent_id")
             || int4send(e."schema")
             || int4send(e."action")
-            || timestamptz_send(e."inserted_at")
-            || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
-                ELSE int4send(octet_length(t.body)) || t.body END AS pre
+            || timestamptz_send(e."inserted_at") AS pre,
+            convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_3" AS e
-        CROSS JOIN LATERAL (
-            SELECT convert_to(e."payload"::text, 'UTF8') AS body OFFSET 0
-        ) AS t
         WHERE e."seq" > lo AND e."seq" <= hi
     ) AS w
 ),
