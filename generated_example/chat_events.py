@@ -14,7 +14,6 @@ Regenerate with `spectorgen generate`; review the diff like any other code.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import decimal
@@ -313,8 +312,57 @@ def _cast_enum(
     return None
 
 
-def _check_json(value: object, path: str, errors: list[tuple[str, str]]) -> None:
-    """Reject what PostgreSQL's jsonb cannot store, before any database work."""
+def _check_json(
+    value: object, path: str, errors: list[tuple[str, str]], raw: bool = False
+) -> None:
+    """Reject what PostgreSQL's jsonb cannot store, before any database work.
+
+    Walks with its own stack (no recursion limit), tracking the containers that
+    enclose each value: their count is its depth, and a repeat is a cycle. `raw`
+    marks values parsed from RawJson text, whose numbers are Decimals.
+    """
+    enclosing: list[int] = []
+    todo: list[tuple[object, str] | None] = [(value, path)]
+    while todo:
+        entry = todo.pop()
+        if entry is None:  # every item of the innermost container is checked
+            enclosing.pop()
+            continue
+        value, path = entry
+        if isinstance(value, dict | list):
+            if id(value) in enclosing:
+                errors.append((path, "contains itself"))
+            elif len(enclosing) >= MAX_PAYLOAD_DEPTH:
+                if ("payload", _TOO_DEEP) not in errors:
+                    errors.append(("payload", _TOO_DEEP))
+            else:
+                enclosing.append(id(value))
+                todo.append(None)
+                todo.extend(reversed(_items(value, path, errors)))
+        else:
+            _check_scalar(value, path, errors, raw)
+
+
+def _items(
+    value: dict[object, object] | list[object],
+    path: str,
+    errors: list[tuple[str, str]],
+) -> list[tuple[object, str]]:
+    """A container's keys and items to check, in order, with their paths."""
+    if isinstance(value, list):
+        return [(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    out: list[tuple[object, str]] = []
+    for key, item in value.items():
+        if not isinstance(key, str):
+            errors.append((path, f"key {key!r} is not a string"))
+            continue
+        out += [(key, f"{path}.{key}"), (item, f"{path}.{key}")]
+    return out
+
+
+def _check_scalar(
+    value: object, path: str, errors: list[tuple[str, str]], raw: bool
+) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             errors.append((path, "contains a NUL character, which jsonb cannot store"))
@@ -334,21 +382,16 @@ def _check_json(value: object, path: str, errors: list[tuple[str, str]]) -> None
         if digits > min(sys.get_int_max_str_digits() or digits, _NUMERIC_DIGITS):
             errors.append((path, f"an integer of {digits}+ digits cannot be encoded"))
     elif isinstance(value, decimal.Decimal):
-        _check_decimal(value, path, errors)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                errors.append((path, f"key {key!r} is not a string"))
-                continue
-            _check_json(key, f"{path}.{key}", errors)
-            _check_json(item, f"{path}.{key}", errors)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_json(item, f"{path}[{i}]", errors)
+        if raw:
+            _check_decimal(value, path, errors)
+        else:
+            errors.append((path, "a Decimal is not JSON: use int, float or RawJson"))
     elif value is not None and not isinstance(value, bool | int):
         errors.append((path, f"{type(value).__name__} is not JSON"))
 
 
+MAX_PAYLOAD_DEPTH: Final = 512
+"""The deepest nesting of objects and arrays a payload may have."""
 _BIG_INT_BITS: Final = 13_000  # below 4300 digits, the smallest str() limit
 _NUMERIC_DIGITS: Final = 131_072  # PostgreSQL numeric: digits before the point
 _NUMERIC_SCALE: Final = 16_383  # and after it
@@ -391,7 +434,7 @@ def _cast_payload(
         if not isinstance(parsed, dict):
             errors.append(("payload", "must be a JSON object"))
             return None
-        _check_payload(parsed, errors)
+        _check_payload(parsed, errors, raw=True)
         return value
     if not isinstance(value, dict):
         errors.append(("payload", f"must be a JSON object, got {type(value).__name__}"))
@@ -400,14 +443,13 @@ def _cast_payload(
     return value
 
 
-_TOO_DEEP: Final = "is nested too deeply to check (or contains itself)"
+_TOO_DEEP: Final = f"is nested deeper than {MAX_PAYLOAD_DEPTH} levels"
 
 
-def _check_payload(value: object, errors: list[tuple[str, str]]) -> None:
-    try:
-        _check_json(value, "payload", errors)
-    except RecursionError:
-        errors.append(("payload", _TOO_DEEP))
+def _check_payload(
+    value: object, errors: list[tuple[str, str]], raw: bool = False
+) -> None:
+    _check_json(value, "payload", errors, raw)
 
 
 _FIELDS: Final = frozenset({"id", "parent_id", "schema", "action", "payload"})
@@ -832,7 +874,7 @@ BEGIN
 END
 $fn$;
 
--- Checks the events with lo < seq <= hi against their stored predecessors.
+-- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
 CREATE OR REPLACE FUNCTION "chat_events_0_verify"(
     lo bigint,
@@ -849,7 +891,7 @@ WITH c AS (
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_0" AS p
-                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+                WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
@@ -867,7 +909,7 @@ WITH c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_0" AS e
-        WHERE e."seq" > lo AND e."seq" <= hi
+        WHERE e."seq" >= lo AND e."seq" <= hi
     ) AS w
 ),
 s AS (
@@ -1127,7 +1169,7 @@ BEGIN
 END
 $fn$;
 
--- Checks the events with lo < seq <= hi against their stored predecessors.
+-- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
 CREATE OR REPLACE FUNCTION "chat_events_1_verify"(
     lo bigint,
@@ -1144,7 +1186,7 @@ WITH c AS (
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_1" AS p
-                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+                WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
@@ -1162,7 +1204,7 @@ WITH c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_1" AS e
-        WHERE e."seq" > lo AND e."seq" <= hi
+        WHERE e."seq" >= lo AND e."seq" <= hi
     ) AS w
 ),
 s AS (
@@ -1422,7 +1464,7 @@ BEGIN
 END
 $fn$;
 
--- Checks the events with lo < seq <= hi against their stored predecessors.
+-- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
 CREATE OR REPLACE FUNCTION "chat_events_2_verify"(
     lo bigint,
@@ -1439,7 +1481,7 @@ WITH c AS (
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_2" AS p
-                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+                WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
@@ -1457,7 +1499,7 @@ WITH c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_2" AS e
-        WHERE e."seq" > lo AND e."seq" <= hi
+        WHERE e."seq" >= lo AND e."seq" <= hi
     ) AS w
 ),
 s AS (
@@ -1717,7 +1759,7 @@ BEGIN
 END
 $fn$;
 
--- Checks the events with lo < seq <= hi against their stored predecessors.
+-- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
 CREATE OR REPLACE FUNCTION "chat_events_3_verify"(
     lo bigint,
@@ -1734,7 +1776,7 @@ WITH c AS (
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_3" AS p
-                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+                WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
@@ -1752,7 +1794,7 @@ WITH c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_3" AS e
-        WHERE e."seq" > lo AND e."seq" <= hi
+        WHERE e."seq" >= lo AND e."seq" <= hi
     ) AS w
 ),
 s AS (
@@ -2106,8 +2148,8 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
         if isinstance(item, tuple):
             item, links = item
         if isinstance(item, EventChangeset):
-            if item.errors:
-                raise InvalidEvent(item.errors)
+            if item.errors or item.table is None:
+                item.apply()  # raises, as it would later
             assert item.table is not None
             tables.append(item.table)
         else:
@@ -2206,7 +2248,8 @@ def insert_many(
     cannot deadlock. Either every event is stored or none. On an idle connection
     the batch is committed on return; inside a transaction the caller opened, it
     is part of that transaction. One table's batch of up to BATCH_CHUNK events is
-    one statement; a larger batch is streamed in chunks through one pipeline.
+    one statement; a larger batch is streamed in chunks through one pipeline,
+    under a savepoint when the caller's transaction is open.
     """
     batch = _batch(items)
     if not batch.tables:
@@ -2215,7 +2258,7 @@ def insert_many(
     enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if not batch.single:
-            _stream(conn, batch, out, enclosing)
+            _stream(conn, batch, out)
             return cast("list[Event]", out)
         ((table, positions),) = batch.tables
         statement, text = _SQL[table].append, batch.encode(positions)
@@ -2232,25 +2275,21 @@ def insert_many(
         _collect(batch, out, positions, row)
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout((t for t, _ in batch.tables), enclosing) from exc
+        tables = (t for t, _ in batch.tables)
+        raise _lock_timeout(tables, enclosing and batch.single) from exc
 
 
 def _stream(
-    conn: psycopg.Connection[_Row],
-    batch: _Batch,
-    out: list[Event | None],
-    enclosing: bool,
+    conn: psycopg.Connection[_Row], batch: _Batch, out: list[Event | None]
 ) -> None:
-    """(BEGIN,) LOCK, every chunk's append, (COMMIT): one pipeline, one Sync.
+    """BEGIN (a SAVEPOINT in a caller's transaction), LOCK, every chunk's append,
+    COMMIT (RELEASE): one pipeline, so a failure anywhere undoes the whole batch.
 
     Python encodes the next chunk and builds the previous chunk's events while
     PostgreSQL stores the current one, so client and server work overlap.
     """
-    scope: contextlib.AbstractContextManager[object] = (
-        contextlib.nullcontext() if enclosing else conn.transaction()
-    )
     previous: tuple[psycopg.Cursor[TupleRow], Sequence[int]] | None = None
-    with conn.pipeline(), scope:
+    with conn.pipeline(), conn.transaction():
         if (lock := batch.lock) is not None:
             conn.cursor().execute(lock)
         for statement, text, positions in batch.chunks():
@@ -2262,8 +2301,8 @@ def _stream(
             if previous is not None:
                 _collect(batch, out, previous[1], row)
             previous = (cur, positions)
-    assert previous is not None
-    _collect(batch, out, previous[1], previous[0].fetchone())
+        assert previous is not None
+        _collect(batch, out, previous[1], previous[0].fetchone())
 
 
 async def ainsert(
@@ -2306,7 +2345,7 @@ async def ainsert_many(
     enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if not batch.single:
-            await _astream(conn, batch, out, enclosing)
+            await _astream(conn, batch, out)
             return cast("list[Event]", out)
         ((table, positions),) = batch.tables
         statement, text = _SQL[table].append, batch.encode(positions)
@@ -2323,21 +2362,16 @@ async def ainsert_many(
         _collect(batch, out, positions, await cur.fetchone())
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout((t for t, _ in batch.tables), enclosing) from exc
+        tables = (t for t, _ in batch.tables)
+        raise _lock_timeout(tables, enclosing and batch.single) from exc
 
 
 async def _astream(
-    conn: psycopg.AsyncConnection[_Row],
-    batch: _Batch,
-    out: list[Event | None],
-    enclosing: bool,
+    conn: psycopg.AsyncConnection[_Row], batch: _Batch, out: list[Event | None]
 ) -> None:
     """`_stream` on an AsyncConnection."""
-    scope: contextlib.AbstractAsyncContextManager[object] = (
-        contextlib.nullcontext() if enclosing else conn.transaction()
-    )
     previous: tuple[psycopg.AsyncCursor[TupleRow], Sequence[int]] | None = None
-    async with conn.pipeline(), scope:
+    async with conn.pipeline(), conn.transaction():
         if (lock := batch.lock) is not None:
             await conn.cursor().execute(lock)
         for statement, text, positions in batch.chunks():
@@ -2347,8 +2381,8 @@ async def _astream(
             if previous is not None:
                 _collect(batch, out, previous[1], row)
             previous = (cur, positions)
-    assert previous is not None
-    _collect(batch, out, previous[1], await previous[0].fetchone())
+        assert previous is not None
+        _collect(batch, out, previous[1], await previous[0].fetchone())
 
 
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:
@@ -2528,7 +2562,7 @@ _VERIFY_FUNCTIONS: Final[Mapping[str, str]] = types.MappingProxyType(
 )
 _BOUNDS: Final[Mapping[str, bytes]] = types.MappingProxyType(
     {
-        table: sql.SQL("SELECT min(seq) - 1, max(seq) FROM {}")
+        table: sql.SQL("SELECT min(seq), max(seq) FROM {}")
         .format(sql.Identifier(table))
         .as_bytes(None)
         for table in SHARD_TABLES
@@ -2537,10 +2571,14 @@ _BOUNDS: Final[Mapping[str, bytes]] = types.MappingProxyType(
 
 
 def _ranges(low: int, high: int) -> list[int]:
-    """(low, high] cut into ranges of about VERIFY_RANGE, as [lo1, hi1, lo2, ...]."""
-    count = min(_MAX_RANGES, max(1, -(-(high - low) // VERIFY_RANGE)))
-    cuts = [low + (high - low) * i // count for i in range(count + 1)]
-    return [cut for i in range(count) for cut in cuts[i : i + 2]]
+    """[low, high] cut into ranges of about VERIFY_RANGE, as [lo1, hi1, lo2, ...].
+
+    Both ends of a range are included, so no bound leaves bigint's range.
+    """
+    size = high - low + 1
+    count = min(_MAX_RANGES, -(-size // VERIFY_RANGE))
+    starts = [low + size * i // count for i in range(count + 1)]
+    return [bound for i in range(count) for bound in (starts[i], starts[i + 1] - 1)]
 
 
 def _verify_sql(table: str, ranges: int) -> bytes:

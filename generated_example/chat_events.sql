@@ -258,7 +258,7 @@ BEGIN
 END
 $fn$;
 
--- Checks the events with lo < seq <= hi against their stored predecessors.
+-- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
 CREATE OR REPLACE FUNCTION "chat_events_0_verify"(
     lo bigint,
@@ -275,7 +275,7 @@ WITH c AS (
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_0" AS p
-                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+                WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
@@ -293,7 +293,7 @@ WITH c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_0" AS e
-        WHERE e."seq" > lo AND e."seq" <= hi
+        WHERE e."seq" >= lo AND e."seq" <= hi
     ) AS w
 ),
 s AS (
@@ -553,7 +553,7 @@ BEGIN
 END
 $fn$;
 
--- Checks the events with lo < seq <= hi against their stored predecessors.
+-- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
 CREATE OR REPLACE FUNCTION "chat_events_1_verify"(
     lo bigint,
@@ -570,7 +570,7 @@ WITH c AS (
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_1" AS p
-                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+                WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
@@ -588,7 +588,7 @@ WITH c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_1" AS e
-        WHERE e."seq" > lo AND e."seq" <= hi
+        WHERE e."seq" >= lo AND e."seq" <= hi
     ) AS w
 ),
 s AS (
@@ -848,7 +848,7 @@ BEGIN
 END
 $fn$;
 
--- Checks the events with lo < seq <= hi against their stored predecessors.
+-- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
 CREATE OR REPLACE FUNCTION "chat_events_2_verify"(
     lo bigint,
@@ -865,7 +865,7 @@ WITH c AS (
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_2" AS p
-                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+                WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
@@ -883,7 +883,7 @@ WITH c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_2" AS e
-        WHERE e."seq" > lo AND e."seq" <= hi
+        WHERE e."seq" >= lo AND e."seq" <= hi
     ) AS w
 ),
 s AS (
@@ -1143,7 +1143,7 @@ BEGIN
 END
 $fn$;
 
--- Checks the events with lo < seq <= hi against their stored predecessors.
+-- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
 CREATE OR REPLACE FUNCTION "chat_events_3_verify"(
     lo bigint,
@@ -1160,7 +1160,7 @@ WITH c AS (
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "chat_events_3" AS p
-                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+                WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
@@ -1178,7 +1178,7 @@ WITH c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_3" AS e
-        WHERE e."seq" > lo AND e."seq" <= hi
+        WHERE e."seq" >= lo AND e."seq" <= hi
     ) AS w
 ),
 s AS (

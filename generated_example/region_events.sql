@@ -174,7 +174,7 @@ BEGIN
 END
 $fn$;
 
--- Checks the events with lo < seq <= hi against their stored predecessors.
+-- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
 CREATE OR REPLACE FUNCTION "region_events_eu_verify"(
     lo bigint,
@@ -191,7 +191,7 @@ WITH c AS (
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "region_events_eu" AS p
-                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+                WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
@@ -209,7 +209,7 @@ WITH c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "region_events_eu" AS e
-        WHERE e."seq" > lo AND e."seq" <= hi
+        WHERE e."seq" >= lo AND e."seq" <= hi
     ) AS w
 ),
 s AS (
@@ -385,7 +385,7 @@ BEGIN
 END
 $fn$;
 
--- Checks the events with lo < seq <= hi against their stored predecessors.
+-- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
 CREATE OR REPLACE FUNCTION "region_events_us_verify"(
     lo bigint,
@@ -402,7 +402,7 @@ WITH c AS (
         coalesce(
             w.prev,
             (SELECT p."hash" FROM "region_events_us" AS p
-                WHERE p."seq" <= lo ORDER BY p."seq" DESC LIMIT 1),
+                WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
             decode(repeat('00', 32), 'hex')
         )
         || w.pre
@@ -420,7 +420,7 @@ WITH c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "region_events_us" AS e
-        WHERE e."seq" > lo AND e."seq" <= hi
+        WHERE e."seq" >= lo AND e."seq" <= hi
     ) AS w
 ),
 s AS (

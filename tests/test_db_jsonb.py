@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 from typing import Any, cast
 
@@ -200,23 +201,33 @@ def _deep(depth: int) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "error"),
     [
-        _cyclic(),
-        _deep(50_000),
-        blog.RawJson('{"a":' + "[" * 50_000 + "]" * 50_000 + "}"),
+        (_cyclic(), ("payload.self", "contains itself")),
+        (_deep(512), ("payload", "is nested deeper than 512 levels")),
+        (_deep(50_000), ("payload", "is nested deeper than 512 levels")),
+        (
+            blog.RawJson('{"a":' + "[" * 50_000 + "]" * 50_000 + "}"),
+            ("payload", "is nested deeper than 512 levels"),
+        ),
+        (
+            blog.RawJson('{"a":' + "[" * 600 + "]" * 600 + "}"),
+            ("payload", "is nested deeper than 512 levels"),
+        ),
+        (
+            {"d": decimal.Decimal("1.5")},
+            ("payload.d", "a Decimal is not JSON: use int, float or RawJson"),
+        ),
     ],
-    ids=["cyclic", "deep-list", "deep-raw"],
+    ids=["cyclic", "deep-513", "deep-list", "deep-raw", "deep-raw-601", "decimal"],
 )
-def test_a_payload_too_deep_to_walk_is_an_invalid_event(
-    database: str, conn: Conn, payload: object
+def test_a_payload_the_encoder_cannot_write_is_an_invalid_event(
+    database: str, conn: Conn, payload: object, error: tuple[str, str]
 ) -> None:
     blog.migrate(conn)
     cs = _insertable(cast(Payload, payload))
-    assert cs.errors == (
-        ("payload", "is nested too deeply to check (or contains itself)"),
-    )
-    with pytest.raises(blog.InvalidEvent, match="nested too deeply"):
+    assert cs.errors == (error,)
+    with pytest.raises(blog.InvalidEvent, match=error[1]):
         blog.insert(conn, cs)
     pending = blog.PendingEvent(
         blog.uuid7(),
@@ -226,9 +237,21 @@ def test_a_payload_too_deep_to_walk_is_an_invalid_event(
         cast(Payload, payload),
         "blog_events",
     )
-    with pytest.raises(blog.InvalidEvent, match="nested too deeply"):
+    with pytest.raises(blog.InvalidEvent, match=error[1]):
         blog.insert_many(conn, [_insertable({"ok": 1}), pending])
     assert dbkit.count(database, "blog_events") == 0
+
+
+def test_the_deepest_allowed_payload_is_stored(database: str, conn: Conn) -> None:
+    blog.migrate(conn)
+    deep = _deep(511)  # 512 levels with the payload object itself
+    raw = blog.RawJson('{"a":' + "[" * 511 + "]" * 511 + "}")
+    stored = blog.insert_many(
+        conn, [_insertable(cast(Payload, deep)), _insertable(raw)]
+    )
+    assert stored[0].payload == deep
+    assert blog.verify_chain(conn).ok
+    assert dbkit.count(database, "blog_events") == 2
 
 
 @pytest.mark.parametrize(

@@ -122,6 +122,63 @@ def test_a_failure_in_a_late_chunk_writes_nothing(
     assert report.ok and report.count == 21
 
 
+def test_inside_a_callers_transaction_a_failed_batch_leaves_it_usable(
+    database: str, conn: Conn
+) -> None:
+    """A streamed batch runs under a savepoint: its failure undoes only itself."""
+    blog.migrate(conn)
+    first = blog.insert(conn, blog.changeset({"schema": "User", "action": "insert"}))
+    batch = _posts(40)
+    batch[37] = blog.changeset({"id": first.id, "schema": "Post", "action": "insert"})
+    with conn.transaction():
+        kept = blog.insert(conn, blog.changeset(first, {"action": "update"}))
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            blog.insert_many(conn, batch)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        after = blog.insert(conn, blog.changeset(first, {"action": "update"}))
+    assert dbkit.count(database, "blog_events") == 3
+    assert blog.events_for(conn, first.id) == [first, kept, after]
+    report = blog.verify_chain(conn)
+    assert report.ok and report.count == 3
+
+
+@pytest.mark.parametrize("enclosing", [False, True])
+def test_a_client_fault_mid_stream_writes_nothing(
+    database: str, conn: Conn, monkeypatch: pytest.MonkeyPatch, enclosing: bool
+) -> None:
+    """A Python error after some chunks were sent (injected: the 3rd encoding)."""
+    blog.migrate(conn)
+    blog.insert(conn, blog.changeset({"schema": "User", "action": "insert"}))
+    calls = [0]
+    dump = blog._dump
+
+    def failing(rows: list[list[object] | str]) -> str:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise MemoryError("injected")
+        return dump(rows)
+
+    monkeypatch.setattr(blog, "_dump", failing)
+    with pytest.raises(MemoryError, match="injected"):
+        if enclosing:
+            with conn.transaction():
+                try:
+                    blog.insert_many(conn, _posts(40))
+                finally:
+                    assert dbkit.count(database, "blog_events") == 1
+                    status = conn.info.transaction_status
+                    assert status == psycopg.pq.TransactionStatus.INTRANS
+        else:
+            blog.insert_many(conn, _posts(40))
+    assert calls[0] == 3
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert dbkit.count(database, "blog_events") == 1
+    monkeypatch.setattr(blog, "_dump", dump)
+    assert len(blog.insert_many(conn, _posts(40))) == 40
+    report = blog.verify_chain(conn)
+    assert report.ok and report.count == 41
+
+
 def test_a_streamed_batch_times_out_on_the_chain_lock(
     database: str, conn: Conn
 ) -> None:
@@ -135,6 +192,11 @@ def test_a_streamed_batch_times_out_on_the_chain_lock(
             with pytest.raises(blog.ChainLockTimeout, match="nothing was written"):
                 blog.insert_many(waiter, _posts(30))
             assert waiter.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            with waiter.transaction():  # under a savepoint: no need to roll back
+                with pytest.raises(blog.ChainLockTimeout) as raised:
+                    blog.insert_many(waiter, _posts(30))
+                assert "roll back" not in str(raised.value)
+                assert waiter.execute("SELECT 1").fetchone() == (1,)
     finally:
         holder.close()
     assert dbkit.count(database, "blog_events") == 0

@@ -206,6 +206,11 @@ CASES: dict[str, Case] = {
         1,
         c.a.id,
     ),
+    "forged_at_the_lowest_bigint": lambda c: (
+        [_row(INSERT, -(2**63), FORGED, c.a.id, NOW, b"\x01" * 32)],
+        -(2**63),
+        FORGED,
+    ),
     "two_rows_edited": lambda c: (
         [
             _row("UPDATE blog_events SET action = 2 WHERE seq = 10"),

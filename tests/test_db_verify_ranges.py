@@ -21,26 +21,28 @@ from tests.dbkit import Conn
 
 
 @given(
-    low=st.integers(-(2**40), 2**40),
-    span=st.integers(1, 10**9),
+    low=st.integers(-(2**63), 2**62),
+    span=st.integers(0, 10**9),
     size=st.integers(1, 10**6),
 )
 def test_ranges_cover_the_span_without_gaps_or_overlaps(
     low: int, span: int, size: int
 ) -> None:
+    high = min(low + span, 2**63 - 1)
     original = blog.VERIFY_RANGE
     try:
         blog.VERIFY_RANGE = size  # type: ignore[misc]
-        bounds = blog._ranges(low, low + span)
+        bounds = blog._ranges(low, high)
     finally:
         blog.VERIFY_RANGE = original  # type: ignore[misc]
     pairs = list(zip(bounds[::2], bounds[1::2], strict=True))
-    assert pairs[0][0] == low and pairs[-1][1] == low + span
-    assert all(lo < hi for lo, hi in pairs)
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(pairs))
+    assert pairs[0][0] == low and pairs[-1][1] == high
+    assert all(lo <= hi for lo, hi in pairs)  # both ends included, never empty
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(pairs))
+    assert all(-(2**63) <= bound < 2**63 for bound in bounds)  # bigint parameters
     assert len(pairs) <= blog._MAX_RANGES
     if len(pairs) < blog._MAX_RANGES:
-        assert all(hi - lo <= size for lo, hi in pairs)
+        assert all(hi - lo + 1 <= size for lo, hi in pairs)
 
 
 @pytest.mark.db
@@ -74,7 +76,7 @@ def test_ranges_are_planned_as_a_parallel_append(conn: Conn) -> None:
     blog.migrate(conn)
     with conn.transaction():
         conn.execute(b"SET LOCAL max_parallel_workers_per_gather = 2")
-        bounds = blog._ranges(0, 400_000)
+        bounds = blog._ranges(1, 400_000)  # 8 ranges of 50,000
         query = blog._verify_sql("blog_events", len(bounds) // 2)
         row = conn.execute(b"EXPLAIN (FORMAT JSON) " + query, bounds).fetchone()
     assert row is not None
