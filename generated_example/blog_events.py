@@ -278,47 +278,64 @@ def _check_json(
 ) -> None:
     """Reject what PostgreSQL's jsonb cannot store, before any database work.
 
-    Walks with its own stack (no recursion limit), tracking the containers that
-    enclose each value: their count is its depth, and a repeat is a cycle. `raw`
-    marks values parsed from RawJson text, whose numbers are Decimals.
+    Walks containers with its own stack (no recursion limit), tracking the ones
+    that enclose each value: their count is its depth, and a repeat is a cycle.
+    Plain scalars are checked in place; a path is built only for an error.
+    `raw` marks values parsed from RawJson text, whose numbers are Decimals.
     """
+    if not isinstance(value, dict | list):
+        _check_scalar(value, path, errors, raw)
+        return
     enclosing: list[int] = []
-    todo: list[tuple[object, str] | None] = [(value, path)]
+    todo: list[tuple[dict[object, object] | list[object], str] | None] = [(value, path)]
     while todo:
         entry = todo.pop()
         if entry is None:  # every item of the innermost container is checked
             enclosing.pop()
             continue
-        value, path = entry
-        if isinstance(value, dict | list):
-            if id(value) in enclosing:
-                errors.append((path, "contains itself"))
-            elif len(enclosing) >= MAX_PAYLOAD_DEPTH:
-                if ("payload", _TOO_DEEP) not in errors:
-                    errors.append(("payload", _TOO_DEEP))
-            else:
-                enclosing.append(id(value))
-                todo.append(None)
-                todo.extend(reversed(_items(value, path, errors)))
-        else:
-            _check_scalar(value, path, errors, raw)
-
-
-def _items(
-    value: dict[object, object] | list[object],
-    path: str,
-    errors: list[tuple[str, str]],
-) -> list[tuple[object, str]]:
-    """A container's keys and items to check, in order, with their paths."""
-    if isinstance(value, list):
-        return [(item, f"{path}[{i}]") for i, item in enumerate(value)]
-    out: list[tuple[object, str]] = []
-    for key, item in value.items():
-        if not isinstance(key, str):
-            errors.append((path, f"key {key!r} is not a string"))
+        container, where = entry
+        if id(container) in enclosing:
+            errors.append((where, "contains itself"))
             continue
-        out += [(key, f"{path}.{key}"), (item, f"{path}.{key}")]
-    return out
+        if len(enclosing) >= MAX_PAYLOAD_DEPTH:
+            if ("payload", _TOO_DEEP) not in errors:
+                errors.append(("payload", _TOO_DEEP))
+            continue
+        enclosing.append(id(container))
+        todo.append(None)
+        nested: list[tuple[dict[object, object] | list[object], str]] = []
+        in_list = isinstance(container, list)
+        items: Iterable[tuple[object, object]] = (
+            enumerate(container) if isinstance(container, list) else container.items()
+        )
+        for key, item in items:
+            if in_list:
+                at = f"{where}[{key}]"
+            elif isinstance(key, str):
+                at = f"{where}.{key}"
+                if "\x00" in key or not key.isascii():
+                    _check_scalar(key, at, errors, raw)
+            else:
+                errors.append((where, f"key {key!r} is not a string"))
+                continue
+            if isinstance(item, dict | list):
+                nested.append((item, at))
+            elif _suspect(item):
+                _check_scalar(item, at, errors, raw)
+        todo.extend(reversed(nested))
+
+
+def _suspect(value: object) -> bool:
+    """Whether a scalar needs a full check (most payload values do not)."""
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return "\x00" in value or not value.isascii()
+    if isinstance(value, int):
+        return value.bit_length() > _BIG_INT_BITS
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return True
 
 
 def _check_scalar(
