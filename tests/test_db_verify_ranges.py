@@ -87,3 +87,22 @@ def test_ranges_are_planned_as_a_parallel_append(conn: Conn) -> None:
     assert (append["Node Type"], append["Parallel Aware"]) == ("Append", True)
     calls = {child["Function Name"] for child in append["Plans"]}
     assert calls == {"blog_events_verify"} and len(append["Plans"]) == 8
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ranges_give_one_report_with_or_without_parallel_workers(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    blog.migrate(conn)
+    post: blog.EventAttrs = {"schema": "Post", "action": "insert"}
+    events = blog.insert_many(conn, [blog.changeset(post) for _ in range(300)])
+    monkeypatch.setattr(blog, "VERIFY_RANGE", 7)
+    with conn.transaction():
+        conn.execute(f"SET LOCAL max_parallel_workers_per_gather = {workers}".encode())
+        report = blog.verify_chain(conn)
+    assert report.ok and report.count == 300
+    last = events[-1]
+    assert last.hash is not None
+    assert report.tables[0].head == blog.ChainHead("blog_events", last.seq, last.hash)
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn))
