@@ -1299,6 +1299,39 @@ def _collect(
         out[position] = _stored(event(position), seq, stamp, hash)
 
 
+def _alone(
+    conn: psycopg.Connection[_Row], statement: bytes, params: Sequence[object]
+) -> TupleRow | None:
+    """Run one statement and fetch its row. On an idle connection it runs as its
+    own autocommit transaction: atomic, and no BEGIN/COMMIT trips."""
+    cur = conn.cursor(row_factory=tuple_row)
+    if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+        return cur.execute(statement, params, binary=True).fetchone()
+    conn.autocommit = True
+    try:
+        return cur.execute(statement, params, binary=True).fetchone()
+    finally:
+        if not conn.broken:
+            conn.autocommit = False
+
+
+async def _aalone(
+    conn: psycopg.AsyncConnection[_Row], statement: bytes, params: Sequence[object]
+) -> TupleRow | None:
+    """`_alone` on an AsyncConnection."""
+    cur = conn.cursor(row_factory=tuple_row)
+    if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+        await cur.execute(statement, params, binary=True)
+    else:
+        await conn.set_autocommit(True)
+        try:
+            await cur.execute(statement, params, binary=True)
+        finally:
+            if not conn.broken:
+                await conn.set_autocommit(False)
+    return await cur.fetchone()
+
+
 def insert(
     conn: psycopg.Connection[_Row],
     event: EventChangeset | PendingEvent,
@@ -1312,19 +1345,9 @@ def insert(
     """
     pending = _checked(event)
     params = _one(pending, None)
-    statement = _SQL[pending.table].append_one
-    cur = conn.cursor(row_factory=tuple_row)
     enclosing = conn.pgconn.transaction_status != _IDLE
     try:
-        if conn.autocommit or enclosing:
-            row = cur.execute(statement, params, binary=True).fetchone()
-        else:
-            conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
-            try:
-                row = cur.execute(statement, params, binary=True).fetchone()
-            finally:
-                if not conn.broken:
-                    conn.autocommit = False
+        row = _alone(conn, _SQL[pending.table].append_one, params)
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout([pending.table], enclosing) from exc
     assert row is not None
@@ -1365,17 +1388,7 @@ def insert_many(
             _stream(conn, batch, out)
             return cast("list[Event]", out)
         ((table, positions),) = batch.tables
-        statement, text = _SQL[table].append, batch.encode(positions)
-        cur = conn.cursor(row_factory=tuple_row)
-        if enclosing or conn.autocommit:
-            row = cur.execute(statement, (text,), binary=True).fetchone()
-        else:
-            conn.autocommit = True  # one statement is atomic: no BEGIN/COMMIT trips
-            try:
-                row = cur.execute(statement, (text,), binary=True).fetchone()
-            finally:
-                if not conn.broken:
-                    conn.autocommit = False
+        row = _alone(conn, _SQL[table].append, (batch.encode(positions),))
         _collect(batch, out, positions, row)
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
@@ -1416,22 +1429,11 @@ async def ainsert(
     """`insert` on an AsyncConnection: the same SQL, the same guarantees."""
     pending = _checked(event)
     params = _one(pending, None)
-    statement = _SQL[pending.table].append_one
-    cur = conn.cursor(row_factory=tuple_row)
     enclosing = conn.pgconn.transaction_status != _IDLE
     try:
-        if conn.autocommit or enclosing:
-            await cur.execute(statement, params, binary=True)
-        else:
-            await conn.set_autocommit(True)
-            try:
-                await cur.execute(statement, params, binary=True)
-            finally:
-                if not conn.broken:
-                    await conn.set_autocommit(False)
+        row = await _aalone(conn, _SQL[pending.table].append_one, params)
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout([pending.table], enclosing) from exc
-    row = await cur.fetchone()
     assert row is not None
     return _stored(pending, *_unpack(row[0]))
 
@@ -1450,18 +1452,8 @@ async def ainsert_many(
             await _astream(conn, batch, out)
             return cast("list[Event]", out)
         ((table, positions),) = batch.tables
-        statement, text = _SQL[table].append, batch.encode(positions)
-        cur = conn.cursor(row_factory=tuple_row)
-        if enclosing or conn.autocommit:
-            await cur.execute(statement, (text,), binary=True)
-        else:
-            await conn.set_autocommit(True)
-            try:
-                await cur.execute(statement, (text,), binary=True)
-            finally:
-                if not conn.broken:
-                    await conn.set_autocommit(False)
-        _collect(batch, out, positions, await cur.fetchone())
+        row = await _aalone(conn, _SQL[table].append, (batch.encode(positions),))
+        _collect(batch, out, positions, row)
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
         tables = (t for t, _ in batch.tables)
