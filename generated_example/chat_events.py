@@ -2109,7 +2109,7 @@ class _Batch:
 
     items: list[EventChangeset | PendingEvent]
     targets: list[_Targets | None]  # each item's checked links
-    tables: list[tuple[str, Sequence[int]]]  # sorted by name
+    tables: list[tuple[str, list[int]]]  # event positions by table, sorted by name
     events: list[PendingEvent | None]  # filled in as chunks are encoded
 
     @property
@@ -2173,15 +2173,10 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
             tables.append(_checked(item).table)
         checked.append(item)
         targets.append(_link_targets(links) if links else None)
+    grouped: dict[str, list[int]] = {}
+    for position, table in enumerate(tables):
+        grouped.setdefault(table, []).append(position)
     events: list[PendingEvent | None] = [None] * len(checked)
-    grouped: dict[str, Sequence[int]]
-    if len(set(tables)) < 2:
-        grouped = {table: range(len(checked)) for table in tables[:1]}
-    else:
-        lists: dict[str, list[int]] = {}
-        for position, table in enumerate(tables):
-            lists.setdefault(table, []).append(position)
-        grouped = dict(lists)
     return _Batch(checked, targets, sorted(grouped.items()), events)
 
 

@@ -20,7 +20,8 @@ from generated_example import chat_events as chat
 Conn = psycopg.Connection[tuple[object, ...]]
 
 
-def round_trips(conn: Conn, action: Callable[[], object]) -> int:
+def sent(conn: Conn, action: Callable[[], object]) -> list[str]:
+    """The frontend messages libpq sends while `action` runs, in order."""
     fd, path = tempfile.mkstemp()
     try:
         conn.pgconn.trace(fd)
@@ -30,11 +31,15 @@ def round_trips(conn: Conn, action: Callable[[], object]) -> int:
         finally:
             conn.pgconn.untrace()
         with open(path, encoding="utf-8", errors="replace") as handle:
-            sent = [line.split("\t") for line in handle if line.startswith("F")]
+            lines = [line.split("\t") for line in handle if line.startswith("F")]
     finally:
         os.close(fd)
         os.unlink(path)
-    return sum(1 for fields in sent if fields[2].split()[0] in {"Sync", "Query"})
+    return [fields[2].split()[0] for fields in lines]
+
+
+def round_trips(conn: Conn, action: Callable[[], object]) -> int:
+    return sum(1 for message in sent(conn, action) if message in {"Sync", "Query"})
 
 
 def test_one_hashed_insert_is_one_round_trip_on_an_idle_connection(
@@ -105,23 +110,11 @@ def test_a_streamed_batch_is_one_pipeline_sync(conn: Conn) -> None:
     size = blog.BATCH_CHUNK * 4 + 1  # 7 chunks: 64, 128, 256, 500, 500, 500, 53
     user: blog.EventAttrs = {"schema": "User", "action": "insert"}
     batch = [blog.changeset(user) for _ in range(size)]
-    fd, path = tempfile.mkstemp()
-    try:
-        conn.pgconn.trace(fd)
-        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            blog.insert_many(conn, batch)
-        finally:
-            conn.pgconn.untrace()
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            sent = [line.split("\t")[2].split()[0] for line in handle if line[0] == "F"]
-    finally:
-        os.close(fd)
-        os.unlink(path)
-    executes = [i for i, message in enumerate(sent) if message == "Execute"]
+    messages = sent(conn, lambda: blog.insert_many(conn, batch))
+    executes = [i for i, message in enumerate(messages) if message == "Execute"]
     assert len(executes) == 9  # BEGIN, 7 appends, COMMIT
     # No append waits for another: none is followed by a Sync before the last.
-    assert "Sync" not in sent[executes[1] : executes[7]]
-    assert sent.count("Flush") >= 6  # each earlier result is read, not waited for
-    assert sent.count("Sync") <= 4  # BEGIN, the last append, COMMIT, pipeline end
+    assert "Sync" not in messages[executes[1] : executes[7]]
+    assert messages.count("Flush") >= 6  # each earlier result is read, not waited for
+    assert messages.count("Sync") <= 4  # BEGIN, the last append, COMMIT, pipeline end
     assert blog.verify_chain(conn).count == size
