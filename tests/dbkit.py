@@ -125,6 +125,22 @@ def wait_for(
     raise AssertionError(f"backend {pid} never reached the expected state")
 
 
+def holding_lock(database: str, *tables: str) -> Conn:
+    """A new connection, inside a transaction that holds the tables' chain locks."""
+    holder = psycopg.connect(database)
+    for table in tables:
+        holder.execute(f'LOCK TABLE "{table}" IN EXCLUSIVE MODE')
+    return holder
+
+
+def impatient(database: str) -> Conn:
+    """A new connection that waits at most 200 ms for any lock."""
+    waiter = psycopg.connect(database)
+    waiter.execute("SET lock_timeout = '200ms'")
+    waiter.commit()
+    return waiter
+
+
 def is_waiting_for_lock(row: TupleRow) -> bool:
     return bool(row[0] == "active" and row[1] == "Lock")
 

@@ -70,26 +70,12 @@ def test_connection_killed_mid_batch_leaves_all_or_nothing(
     assert module.verify_chain(conn).ok
 
 
-def _holding_lock(database: str, *tables: str) -> Conn:
-    holder = psycopg.connect(database)
-    for table in tables:
-        holder.execute(f'LOCK TABLE "{table}" IN EXCLUSIVE MODE')
-    return holder
-
-
-def _impatient(database: str) -> Conn:
-    waiter = psycopg.connect(database)
-    waiter.execute("SET lock_timeout = '200ms'")
-    waiter.commit()
-    return waiter
-
-
 def test_lock_timeout_raises_chain_lock_timeout(database: str, conn: Conn) -> None:
     blog.migrate(conn)
     blog.insert(conn, _user(0))
-    holder = _holding_lock(database, "blog_events")
+    holder = dbkit.holding_lock(database, "blog_events")
     try:
-        with _impatient(database) as waiter:
+        with dbkit.impatient(database) as waiter:
             started = time.monotonic()
             with pytest.raises(blog.ChainLockTimeout) as raised:
                 blog.insert(waiter, _user(1))
@@ -117,9 +103,9 @@ def test_lock_timeout_raises_chain_lock_timeout(database: str, conn: Conn) -> No
 
 def test_lock_timeout_on_one_shard_writes_no_shard(database: str, conn: Conn) -> None:
     chat.migrate(conn)
-    holder = _holding_lock(database, "chat_events_2")
+    holder = dbkit.holding_lock(database, "chat_events_2")
     try:
-        with _impatient(database) as waiter:
+        with dbkit.impatient(database) as waiter:
             with pytest.raises(chat.ChainLockTimeout, match="chat_events_2"):
                 chat.insert_many(waiter, [_chat(n) for n in range(8)])
             with pytest.raises(chat.ChainLockTimeout):
@@ -134,7 +120,7 @@ def test_lock_timeout_on_one_shard_writes_no_shard(database: str, conn: Conn) ->
 
 def test_async_lock_timeout(database: str, conn: Conn) -> None:
     blog.migrate(conn)
-    holder = _holding_lock(database, "blog_events")
+    holder = dbkit.holding_lock(database, "blog_events")
 
     async def scenario() -> None:
         aconn = await psycopg.AsyncConnection.connect(database, autocommit=True)

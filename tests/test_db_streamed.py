@@ -183,12 +183,9 @@ def test_a_streamed_batch_times_out_on_the_chain_lock(
     database: str, conn: Conn
 ) -> None:
     blog.migrate(conn)
-    holder = psycopg.connect(database)
-    holder.execute('LOCK TABLE "blog_events" IN EXCLUSIVE MODE')
+    holder = dbkit.holding_lock(database, "blog_events")
     try:
-        with dbkit.connect(database, autocommit=False) as waiter:
-            waiter.execute("SET lock_timeout = '200ms'")
-            waiter.commit()
+        with dbkit.impatient(database) as waiter:
             with pytest.raises(blog.ChainLockTimeout, match="nothing was written"):
                 blog.insert_many(waiter, _posts(30))
             assert waiter.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
