@@ -313,7 +313,7 @@ def _check_json(
                 at = f"{where}[{key}]"
             elif isinstance(key, str):
                 at = f"{where}.{key}"
-                if "\x00" in key or not key.isascii():
+                if _suspect(key):
                     _check_scalar(key, at, errors, raw)
             else:
                 errors.append((where, f"key {key!r} is not a string"))
@@ -1554,13 +1554,12 @@ def verify_chain(
                     bad, bad_id = r_bad, r_bad_id
                 if r_last is not None and r_last >= ranges[-1]:
                     head = ChainHead(name, r_last, r_hash)
-        last = head.seq
         broken = None
         if bad is not None:
             broken = ChainBreak(name, bad, bad_id, _MISMATCH)
         elif (anchor := by_table.get(name)) is not None and anchor.seq:
             found = cur.execute(_HASH_AT[name], (anchor.seq,)).fetchone()
-            broken = _anchor_break(anchor, last, found[0] if found else None)
+            broken = _anchor_break(anchor, head.seq, found[0] if found else None)
         reports.append(TableReport(name, count, head, broken))
     return ChainReport(tuple(reports))
 

@@ -292,7 +292,7 @@ def _check_json(
                 at = f"{where}[{key}]"
             elif isinstance(key, str):
                 at = f"{where}.{key}"
-                if "\x00" in key or not key.isascii():
+                if _suspect(key):
                     _check_scalar(key, at, errors, raw)
             else:
                 errors.append((where, f"key {key!r} is not a string"))
