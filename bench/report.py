@@ -19,11 +19,13 @@ def fmt(value: float, unit: str) -> str:
         return f"{value * 1e3:,.1f} ms" if value < 10 else f"{value:,.1f} s"
     if unit == "x":
         return f"{value:.3g}x"
+    if unit == "us":
+        return f"{value:,.0f} us"
     return f"{value:.3g}{unit}"
 
 
 def _unit(unit: str) -> str:
-    return "" if unit in ("s", "x") else unit
+    return "" if unit in ("s", "x", "us") else unit
 
 
 def _spread(s: Summary, unit: str) -> tuple[str, str]:

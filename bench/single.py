@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 
 import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import sql
 from psycopg.rows import TupleRow
 
 from bench import data, peer
 from bench.env import Context
-from bench.stats import ScenarioResult, interleaved, ratios
+from bench.stats import ScenarioResult, interleaved, ratios, rotated
 from bench.trips import turnarounds
 from generated_example import blog_events, plain_events
 
@@ -32,6 +33,7 @@ TITLE = "1. One event per call (events/s)"
 VARIANTS = ("hashed", "plain", "peer")
 CHUNK = 20
 TRACED = 20  # events whose round trips are counted
+COMMIT_MODES = ("on", "off")  # synchronous_commit, for the server-side breakdown
 
 
 def steps(ctx: Context) -> int:
@@ -102,6 +104,57 @@ def _ping(url: str, count: int = 300) -> float:
     return statistics.median(samples)
 
 
+def _server_work(
+    url: str, rng: random.Random, rounds: int, events: int
+) -> dict[str, list[float]]:
+    """Microseconds per one-statement autocommit transaction, with
+    synchronous_commit on and off: `insert()`, the append function it calls (one
+    prepared execute of ready parameters), and a plain INSERT of the same row.
+
+    The append and the plain INSERT are the same client work, so their gap is
+    the append's server work; `insert()` minus the append is the generated
+    wrapper's Python. The two commit modes show how much the wait for the WAL
+    flush makes each dearer.
+    """
+    out: dict[str, list[float]] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for round_no in range(rounds):
+            for mode in rotated(COMMIT_MODES, round_no):
+                conn.execute(sql.SQL("SET synchronous_commit = {}").format(mode))
+                seconds = _statements(conn, [data.rows(events, rng) for _ in WORK])
+                for kind, total in seconds.items():
+                    out.setdefault(f"{kind} {mode}", []).append(total / events * 1e6)
+    return out
+
+
+WORK = ("insert", "append", "plain")
+
+
+def _statements(
+    conn: psycopg.Connection[TupleRow], rows: Sequence[Sequence[data.Row]]
+) -> dict[str, float]:
+    """Seconds for each of WORK over its own rows, one row per statement."""
+    cur = conn.cursor()
+    changesets = data.blog_changesets(rows[0])
+    statement = blog_events._SQL["blog_events"].append_one
+    appends = [
+        blog_events._one(cs.apply(), None) for cs in data.blog_changesets(rows[1])
+    ]
+    plains = [data.plain_params(r) for r in rows[2]]
+
+    def insert(i: int) -> None:
+        blog_events.insert(conn, changesets[i])
+
+    def append(i: int) -> None:
+        cur.execute(statement, appends[i], binary=True)
+
+    def plain(i: int) -> None:
+        cur.execute(data.PLAIN_INSERT, plains[i])
+
+    work = {"insert": insert, "append": append, "plain": plain}
+    return interleaved(len(plains), work)
+
+
 def _hashed(
     conn: psycopg.Connection[TupleRow],
     rec: PostgresApplicationRecorder,
@@ -163,8 +216,10 @@ def run(ctx: Context) -> ScenarioResult:
                     rates[variant].append(len(rows) / seconds[variant])
         report = blog_events.verify_chain(conn)
         assert report.ok, report.breaks
+        conn.commit()  # close verify_chain's read: trips start on an idle connection
         trips = _trips(conn, rec, rng)
         ping = _ping(url)
+        work = _server_work(url, rng, cfg.total_rounds, cfg.single_events // 3)
     for variant in VARIANTS:
         result.figure(f"{variant} insert", "events/s", rates[variant])
     result.target(
@@ -182,6 +237,34 @@ def run(ctx: Context) -> ScenarioResult:
         + ", ".join(f"{v} {n / TRACED:.1f}" for v, n in trips.items())
         + f"; one bare round trip (`SELECT 1`, psycopg) costs {ping * 1e6:.0f} us"
         " here (median)."
+    )
+    labels = {
+        "insert": "insert()",
+        "append": "append function alone",
+        "plain": "plain INSERT alone",
+    }
+    for mode in COMMIT_MODES:
+        for kind in WORK:
+            result.figure(
+                f"{labels[kind]} per transaction, synchronous_commit {mode}",
+                "us",
+                work[f"{kind} {mode}"],
+            )
+    gap = {  # medians of per-round differences
+        (a, b, mode): statistics.median(
+            x - y for x, y in zip(work[f"{a} {mode}"], work[f"{b} {mode}"], strict=True)
+        )
+        for a, b in (("append", "plain"), ("insert", "append"))
+        for mode in COMMIT_MODES
+    }
+    result.notes.append(
+        "per transaction, one prepared statement in autocommit: the append's"
+        " server work (chain lock, chain head, SHA-256, hash column) over a plain"
+        f" INSERT costs {gap['append', 'plain', 'on']:.0f} us with"
+        f" synchronous_commit on ({gap['append', 'plain', 'off']:.0f} us off);"
+        " the generated insert() around it (changeset to event, JSON, cursor,"
+        f" result to Event) {gap['insert', 'append', 'on']:.0f} us"
+        f" ({gap['insert', 'append', 'off']:.0f} us off)."
     )
     result.notes.append(
         f"{cfg.single_events} events per contender per round, one per call, in"
