@@ -37,7 +37,7 @@ COMMIT_MODES = ("on", "off")  # synchronous_commit, for the server-side breakdow
 
 
 def steps(ctx: Context) -> int:
-    return ctx.config.total_rounds
+    return 2 * ctx.config.total_rounds  # the measured rounds, then the breakdown
 
 
 def _round(
@@ -104,9 +104,7 @@ def _ping(url: str, count: int = 300) -> float:
     return statistics.median(samples)
 
 
-def _server_work(
-    url: str, rng: random.Random, rounds: int, events: int
-) -> dict[str, list[float]]:
+def _server_work(ctx: Context, url: str, rng: random.Random) -> dict[str, list[float]]:
     """Microseconds per one-statement autocommit transaction, with
     synchronous_commit on and off: `insert()`, the append function it calls (one
     prepared execute of ready parameters), and a plain INSERT of the same row.
@@ -116,14 +114,19 @@ def _server_work(
     wrapper's Python. The two commit modes show how much the wait for the WAL
     flush makes each dearer.
     """
+    cfg = ctx.config
+    events = cfg.single_events // 3
     out: dict[str, list[float]] = {}
     with psycopg.connect(url, autocommit=True) as conn:
-        for round_no in range(rounds):
+        for round_no in range(cfg.total_rounds):
             for mode in rotated(COMMIT_MODES, round_no):
                 conn.execute(sql.SQL("SET synchronous_commit = {}").format(mode))
                 seconds = _statements(conn, [data.rows(events, rng) for _ in WORK])
+                if round_no < cfg.warmup:
+                    continue
                 for kind, total in seconds.items():
                     out.setdefault(f"{kind} {mode}", []).append(total / events * 1e6)
+            ctx.tick(f"{NAME} breakdown {round_no + 1}")
     return out
 
 
@@ -219,7 +222,7 @@ def run(ctx: Context) -> ScenarioResult:
         conn.commit()  # close verify_chain's read: trips start on an idle connection
         trips = _trips(conn, rec, rng)
         ping = _ping(url)
-        work = _server_work(url, rng, cfg.total_rounds, cfg.single_events // 3)
+        work = _server_work(ctx, url, rng)
     for variant in VARIANTS:
         result.figure(f"{variant} insert", "events/s", rates[variant])
     result.target(
