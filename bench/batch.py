@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import random
+import time
 from collections.abc import Callable, Sequence
 
 import psycopg
@@ -28,8 +29,9 @@ from generated_example import blog_events, plain_events
 
 NAME = "batch"
 TITLE = "2. Batches of events per call (events/s)"
-VARIANTS = ("hashed", "copy", "peer", "peer_fn")
+VARIANTS = ("hashed", "copy", "peer", "peer_fn", "changesets")
 LABELS = {
+    "changesets": "changeset() alone (built before insert_many's timing)",
     "hashed": "insert_many",
     "copy": "COPY, unhashed",
     "peer": "eventsourcing",
@@ -49,7 +51,9 @@ def _round(
     round_no: int,
 ) -> dict[str, float]:
     batches = [rows[i : i + size] for i in range(0, len(rows), size)]
+    start = time.perf_counter()
     changesets = [data.blog_changesets(b) for b in batches]
+    built = time.perf_counter() - start
     cur = conn.cursor()
 
     def hashed(i: int) -> None:
@@ -69,7 +73,7 @@ def _round(
 
     variants: dict[str, Callable[[int], None]] = {"hashed": hashed, "copy": copy}
     variants |= {name: peer_many(rec) for name, rec in recs.items()}
-    return interleaved(len(batches), variants, round_no)
+    return interleaved(len(batches), variants, round_no) | {"changesets": built}
 
 
 def run(ctx: Context) -> ScenarioResult:

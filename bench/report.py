@@ -83,7 +83,13 @@ def _limits(targets: Sequence[Target]) -> list[str]:
     missed = sorted({t.scenario for t in targets if not t.met and t.scenario in LIMITS})
     if not missed:
         return []
-    lines = ["## What limits the missed targets", ""]
+    lines = [
+        "## What limits the missed targets",
+        "",
+        "Findings from profiling sessions (bench/limits.py): the figures quoted"
+        " here were measured then, with the method named, not in this run.",
+        "",
+    ]
     lines += [f"- `{name}`: {LIMITS[name]}" for name in missed]
     return [*lines, ""]
 
