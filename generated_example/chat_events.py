@@ -348,25 +348,40 @@ def _check_json(
             enumerate(container) if isinstance(container, list) else container.items()
         )
         for key, item in items:
-            if in_list:
-                at = f"{where}[{key}]"
-            elif isinstance(key, str):
-                at = f"{where}.{key}"
+            if not in_list:
+                if not isinstance(key, str):
+                    errors.append((where, f"key {key!r} is not a string"))
+                    continue
                 if _suspect(key):
-                    _check_scalar(key, at, errors, raw)
-            else:
-                errors.append((where, f"key {key!r} is not a string"))
-                continue
+                    _check_scalar(key, _at(where, key, in_list), errors, raw)
             if isinstance(item, dict | list):
-                nested.append((item, at))
+                nested.append((item, _at(where, key, in_list)))
             elif _suspect(item):
-                _check_scalar(item, at, errors, raw)
+                _check_scalar(item, _at(where, key, in_list), errors, raw)
         todo.extend(reversed(nested))
 
 
+def _at(where: str, key: object, in_list: bool) -> str:
+    """The path of an item: `where[key]` in an array, `where.key` in an object."""
+    return f"{where}[{key}]" if in_list else f"{where}.{key}"
+
+
 def _suspect(value: object) -> bool:
-    """Whether a scalar needs a full check (most payload values do not)."""
-    if value is None or isinstance(value, bool):
+    """Whether a scalar needs a full check (most payload values do not).
+
+    The exact built-in types come first: they are nearly every value, and a
+    type identity test is cheaper than isinstance; subclasses (a str or int
+    enum, say) take the general path below.
+    """
+    if type(value) is str:
+        return "\x00" in value or not value.isascii()
+    if value is None or value is True or value is False:
+        return False
+    if type(value) is int:
+        return value.bit_length() > _BIG_INT_BITS
+    if type(value) is float:
+        return not math.isfinite(value)
+    if isinstance(value, bool):
         return False
     if isinstance(value, str):
         return "\x00" in value or not value.isascii()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import enum
 import importlib
 import itertools
 import keyword
@@ -703,6 +704,53 @@ def test_payload_must_be_a_storable_object(payload: object) -> None:
     cs = blog_events.changeset(attrs)  # type: ignore[call-overload]
     assert not cs.valid
     assert {f.split(".")[0] for f, _ in cs.errors} == {"payload"}
+
+
+class _Text(str):
+    pass
+
+
+class _Number(float):
+    pass
+
+
+class _Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 10**4_400  # more digits than the JSON encoder may write
+
+
+def _changeset(payload: object) -> blog_events.EventChangeset:
+    attrs: dict[str, object] = {
+        "schema": "User",
+        "action": "insert",
+        "payload": payload,
+    }
+    cs: blog_events.EventChangeset = blog_events.changeset(attrs)  # type: ignore[call-overload]
+    return cs
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (_Text("a\x00b"), "NUL"),
+        (_Text("\ud800"), "lone surrogate"),
+        (_Number("inf"), "not a JSON number"),
+        (_Level.HIGH, "cannot be encoded"),
+    ],
+    ids=["str-nul", "str-surrogate", "float-inf", "int-huge"],
+)
+def test_subclasses_of_json_scalars_get_the_same_checks(
+    value: object, error: str
+) -> None:
+    """The check's fast path matches exact built-in types; a subclass takes the
+    general path and must meet the same rules, as a value and as a key."""
+    payloads: list[object] = [{"x": value}, {"x": [value]}]
+    if isinstance(value, str):
+        payloads.append({value: 1})
+    for payload in payloads:
+        cs = _changeset(payload)
+        assert [m for _, m in cs.errors if error in m], (payload, cs.errors)
+    assert _changeset({"s": _Text("ok"), "f": _Number("1.5"), "i": _Level.LOW}).valid
 
 
 def test_missing_schema_and_action_are_errors() -> None:
