@@ -34,6 +34,9 @@ VARIANTS = ("hashed", "plain", "peer")
 CHUNK = 20
 TRACED = 20  # events whose round trips are counted
 COMMIT_MODES = ("on", "off")  # synchronous_commit, for the server-side breakdown
+WORK = ("insert", "append", "plain")  # the breakdown's contenders
+# The plain INSERT with its payload encoded beforehand, as the append's is.
+PLAIN_TEXT_INSERT = data.PLAIN_INSERT.replace(b"%s)", b"%s::jsonb)")
 
 
 def steps(ctx: Context) -> int:
@@ -131,11 +134,6 @@ def _server_work(ctx: Context, url: str, rng: random.Random) -> dict[str, list[f
                     out.setdefault(f"{kind} {mode}", []).append(total / events * 1e6)
             ctx.tick(f"{NAME} breakdown {round_no + 1}")
     return out
-
-
-WORK = ("insert", "append", "plain")
-# The plain INSERT with its payload encoded beforehand, as the append's is.
-PLAIN_TEXT_INSERT = data.PLAIN_INSERT.replace(b"%s)", b"%s::jsonb)")
 
 
 def _statements(
