@@ -328,21 +328,8 @@ def _at(where: str, key: object, in_list: bool) -> str:
 
 
 def _suspect(value: object) -> bool:
-    """Whether a scalar needs a full check (most payload values do not).
-
-    The exact built-in types come first: they are nearly every value, and a
-    type identity test is cheaper than isinstance; subclasses (a str or int
-    enum, say) take the general path below.
-    """
-    if type(value) is str:
-        return "\x00" in value or not value.isascii()
+    """Whether a scalar needs a full check (most payload values do not)."""
     if value is None or value is True or value is False:
-        return False
-    if type(value) is int:
-        return value.bit_length() > _BIG_INT_BITS
-    if type(value) is float:
-        return not math.isfinite(value)
-    if isinstance(value, bool):
         return False
     if isinstance(value, str):
         return "\x00" in value or not value.isascii()

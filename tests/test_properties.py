@@ -742,8 +742,8 @@ def _changeset(payload: object) -> blog_events.EventChangeset:
 def test_subclasses_of_json_scalars_get_the_same_checks(
     value: object, error: str
 ) -> None:
-    """The check's fast path matches exact built-in types; a subclass takes the
-    general path and must meet the same rules, as a value and as a key."""
+    """A subclass of a JSON scalar (a str or int enum, say) meets the same
+    rules as the built-in type, as a value, in an array and as a key."""
     payloads: list[object] = [{"x": value}, {"x": [value]}]
     if isinstance(value, str):
         payloads.append({value: 1})
