@@ -91,3 +91,40 @@ def test_ainsert_many_over_shards_with_links(database: str, conn: Conn) -> None:
     report = chat.verify_chain(conn)
     assert report.ok and report.count == 8
     dbkit.assert_same_reports(report, chat.verify_chain_locally(conn))
+
+
+def test_tasks_sharing_one_async_connection_each_get_their_own_event(
+    database: str, conn: Conn
+) -> None:
+    """ainsert() keeps a spare cursor on the connection between calls; tasks
+    interleaving on one connection must never read each other's results."""
+    blog.migrate(conn)
+    tasks, each = 8, 40
+
+    async def scenario() -> list[list[blog.Event]]:
+        aconn = await psycopg.AsyncConnection.connect(database, autocommit=True)
+        async with aconn:
+
+            async def writer(n: int) -> list[blog.Event]:
+                out = []
+                for i in range(each):
+                    payload: blog.JsonObject = {"w": n, "i": i}
+                    cs = blog.changeset(
+                        {"schema": "User", "action": "insert", "payload": payload}
+                    )
+                    out.append(await blog.ainsert(aconn, cs))
+                return out
+
+            return await asyncio.gather(*(writer(n) for n in range(tasks)))
+
+    written = asyncio.run(scenario())
+    stored = {
+        row[0]: (row[1], bytes(row[2]))
+        for row in dbkit.rows(database, "SELECT id, seq, hash FROM blog_events")
+    }
+    assert {e.id: (e.seq, e.hash) for mine in written for e in mine} == stored
+    assert len(stored) == tasks * each
+    for n, mine in enumerate(written):
+        assert [e.payload for e in mine] == [{"w": n, "i": i} for i in range(each)]
+    report = blog.verify_chain(conn)
+    assert report.ok and report.count == tasks * each

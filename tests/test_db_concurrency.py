@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, Self, TypeVar
 
 import psycopg
 import pytest
+from psycopg.rows import TupleRow
 
 from generated_example import blog_events as blog
 from generated_example import chat_events as chat
@@ -87,6 +89,53 @@ def test_eight_writers_over_four_shards(database: str, conn: Conn) -> None:
     report = chat.verify_chain(conn)
     assert report.ok and report.count == WRITERS * EACH
     dbkit.assert_same_reports(report, chat.verify_chain_locally(conn))
+
+
+class _YieldingCursor(psycopg.Cursor[TupleRow]):
+    """Lets other threads run between a statement and the fetch of its row."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> Self:
+        done = super().execute(*args, **kwargs)
+        time.sleep(0.0002)
+        return done
+
+
+def test_threads_sharing_one_connection_each_get_their_own_event(
+    database: str, conn: Conn
+) -> None:
+    """insert() keeps a spare cursor on the connection between calls; threads
+    sharing the connection must never read each other's results through it."""
+    blog.migrate(conn)
+    start = threading.Barrier(WRITERS)
+    each = 60
+    with psycopg.connect(
+        database, autocommit=True, cursor_factory=_YieldingCursor
+    ) as shared:
+
+        def writer(n: int) -> list[tuple[blog.Event, int]]:
+            start.wait()
+            out = []
+            for i in range(each):
+                payload: blog.JsonObject = {"w": n, "i": i}
+                cs = blog.changeset(
+                    {"schema": "User", "action": "insert", "payload": payload}
+                )
+                if i % 5 == 4:  # the one-statement insert_many path shares it too
+                    (event,) = blog.insert_many(shared, [cs])
+                else:
+                    event = blog.insert(shared, cs)
+                out.append((event, i))
+            return out
+
+        written = _in_threads(WRITERS, writer)
+    events = [e for mine in written for e, _ in mine]
+    assert {e.id: (e.seq, e.hash) for e in events} == _stored(database, "blog_events")
+    for n, mine in enumerate(written):
+        assert [e.payload for e, _ in mine] == [{"w": n, "i": i} for _, i in mine]
+    dbkit.assert_no_fork(database, "blog_events")
+    report = blog.verify_chain(conn)
+    assert report.ok and report.count == WRITERS * each
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn))
 
 
 def test_opposite_batches_over_the_same_shards_do_not_deadlock(
