@@ -666,6 +666,7 @@ CREATE OR REPLACE FUNCTION "blog_events_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+SET enable_memoize = off  -- caching printed payloads costs more than printing them
 AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -677,6 +678,7 @@ DECLARE
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
+    stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
@@ -711,7 +713,7 @@ BEGIN
             || uuid_send(v.parent_id)
             || int4send(v.schema)
             || int4send(v.action)
-            || timestamptz_send(stamp)
+            || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n

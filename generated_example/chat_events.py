@@ -806,6 +806,7 @@ CREATE OR REPLACE FUNCTION "chat_events_0_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+SET enable_memoize = off  -- caching printed payloads costs more than printing them
 AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -817,6 +818,7 @@ DECLARE
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
+    stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
@@ -851,7 +853,7 @@ BEGIN
             || uuid_send(v.parent_id)
             || int4send(v.schema)
             || int4send(v.action)
-            || timestamptz_send(stamp)
+            || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
@@ -1101,6 +1103,7 @@ CREATE OR REPLACE FUNCTION "chat_events_1_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+SET enable_memoize = off  -- caching printed payloads costs more than printing them
 AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -1112,6 +1115,7 @@ DECLARE
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
+    stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
@@ -1146,7 +1150,7 @@ BEGIN
             || uuid_send(v.parent_id)
             || int4send(v.schema)
             || int4send(v.action)
-            || timestamptz_send(stamp)
+            || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
@@ -1396,6 +1400,7 @@ CREATE OR REPLACE FUNCTION "chat_events_2_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+SET enable_memoize = off  -- caching printed payloads costs more than printing them
 AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -1407,6 +1412,7 @@ DECLARE
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
+    stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
@@ -1441,7 +1447,7 @@ BEGIN
             || uuid_send(v.parent_id)
             || int4send(v.schema)
             || int4send(v.action)
-            || timestamptz_send(stamp)
+            || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
@@ -1691,6 +1697,7 @@ CREATE OR REPLACE FUNCTION "chat_events_3_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+SET enable_memoize = off  -- caching printed payloads costs more than printing them
 AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -1702,6 +1709,7 @@ DECLARE
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
+    stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
@@ -1736,7 +1744,7 @@ BEGIN
             || uuid_send(v.parent_id)
             || int4send(v.schema)
             || int4send(v.action)
-            || timestamptz_send(stamp)
+            || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n

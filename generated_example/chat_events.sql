@@ -171,6 +171,7 @@ CREATE OR REPLACE FUNCTION "chat_events_0_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+SET enable_memoize = off  -- caching printed payloads costs more than printing them
 AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -182,6 +183,7 @@ DECLARE
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
+    stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
@@ -216,7 +218,7 @@ BEGIN
             || uuid_send(v.parent_id)
             || int4send(v.schema)
             || int4send(v.action)
-            || timestamptz_send(stamp)
+            || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
@@ -466,6 +468,7 @@ CREATE OR REPLACE FUNCTION "chat_events_1_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+SET enable_memoize = off  -- caching printed payloads costs more than printing them
 AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -477,6 +480,7 @@ DECLARE
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
+    stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
@@ -511,7 +515,7 @@ BEGIN
             || uuid_send(v.parent_id)
             || int4send(v.schema)
             || int4send(v.action)
-            || timestamptz_send(stamp)
+            || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
@@ -761,6 +765,7 @@ CREATE OR REPLACE FUNCTION "chat_events_2_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+SET enable_memoize = off  -- caching printed payloads costs more than printing them
 AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -772,6 +777,7 @@ DECLARE
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
+    stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
@@ -806,7 +812,7 @@ BEGIN
             || uuid_send(v.parent_id)
             || int4send(v.schema)
             || int4send(v.action)
-            || timestamptz_send(stamp)
+            || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
@@ -1056,6 +1062,7 @@ CREATE OR REPLACE FUNCTION "chat_events_3_append"(batch jsonb)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
+SET enable_memoize = off  -- caching printed payloads costs more than printing them
 AS $fn$
 DECLARE
     stamp timestamptz := now();
@@ -1067,6 +1074,7 @@ DECLARE
     seqs bigint[];
     hashes bytea[];
     size integer := jsonb_array_length(batch);
+    stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
@@ -1101,7 +1109,7 @@ BEGIN
             || uuid_send(v.parent_id)
             || int4send(v.schema)
             || int4send(v.action)
-            || timestamptz_send(stamp)
+            || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
             ORDER BY x.n
