@@ -802,7 +802,20 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION "chat_events_0_append"(batch jsonb)
+-- Earlier versions took the whole batch as one JSON document.
+DROP FUNCTION IF EXISTS "chat_events_0_append"(jsonb);
+
+-- One call stores a batch of events given column by column: `payloads` is a
+-- JSON array with one element per event (null for none) and `links` an array
+-- of [event id, {link: targets}] for the events that have links.
+CREATE OR REPLACE FUNCTION "chat_events_0_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb,
+    links jsonb
+)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
@@ -810,20 +823,23 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    ids uuid[];
-    parents uuid[];
-    schemas integer[];
-    actions integer[];
-    payloads jsonb[];
+    size integer := cardinality(ids);
+    stored jsonb[];
     seqs bigint[];
     hashes bytea[];
-    size integer := jsonb_array_length(batch);
     stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
     head bytea;
 BEGIN
+    IF cardinality(parents) IS DISTINCT FROM size
+        OR cardinality(schemas) IS DISTINCT FROM size
+        OR cardinality(actions) IS DISTINCT FROM size
+        OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
+        RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
@@ -840,15 +856,12 @@ BEGIN
     IF size > 1 THEN
         PERFORM setval('"chat_events_0_seq"', first_seq + size - 1);
     END IF;
+    -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(v.id ORDER BY x.n),
-        array_agg(v.parent_id ORDER BY x.n),
-        array_agg(v.schema ORDER BY x.n),
-        array_agg(v.action ORDER BY x.n),
-        array_agg(v.payload ORDER BY x.n),
-        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(p.payload ORDER BY v.n),
+        array_agg(first_seq + v.n - 1 ORDER BY v.n),
         array_agg(
-            int8send(first_seq + x.n - 1)
+            int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
             || int4send(v.schema)
@@ -856,21 +869,18 @@ BEGIN
             || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
-            ORDER BY x.n
+            ORDER BY v.n
         )
-    INTO ids, parents, schemas, actions, payloads, seqs, bodies
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    INTO stored, seqs, bodies
+    FROM ROWS FROM (
+        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        jsonb_array_elements(payloads)
+    ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
-        SELECT
-            (x.value ->> 0)::uuid AS id,
-            (x.value ->> 1)::uuid AS parent_id,
-            (x.value ->> 2)::integer AS "schema",
-            (x.value ->> 3)::integer AS "action",
-            nullif(x.value -> 4, 'null'::jsonb) AS payload
-        OFFSET 0
-    ) AS v
+        SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
+    ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -881,16 +891,16 @@ BEGIN
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
     FROM unnest(
-        seqs, ids, parents, schemas, actions, payloads, hashes
+        seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
-    FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements_text(x.value -> 5 -> 'ancestors') AS k(value);
+    FROM jsonb_array_elements(links) AS x(value),
+        jsonb_array_elements_text(x.value -> 1 -> 'ancestors') AS k(value);
     INSERT INTO "chat_events_0_mentions" ("event_id", "mentioned_id", "type")
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-    FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
+    FROM jsonb_array_elements(links) AS x(value),
+        jsonb_array_elements(x.value -> 1 -> 'mentions') AS k(value);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -1099,7 +1109,20 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION "chat_events_1_append"(batch jsonb)
+-- Earlier versions took the whole batch as one JSON document.
+DROP FUNCTION IF EXISTS "chat_events_1_append"(jsonb);
+
+-- One call stores a batch of events given column by column: `payloads` is a
+-- JSON array with one element per event (null for none) and `links` an array
+-- of [event id, {link: targets}] for the events that have links.
+CREATE OR REPLACE FUNCTION "chat_events_1_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb,
+    links jsonb
+)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
@@ -1107,20 +1130,23 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    ids uuid[];
-    parents uuid[];
-    schemas integer[];
-    actions integer[];
-    payloads jsonb[];
+    size integer := cardinality(ids);
+    stored jsonb[];
     seqs bigint[];
     hashes bytea[];
-    size integer := jsonb_array_length(batch);
     stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
     head bytea;
 BEGIN
+    IF cardinality(parents) IS DISTINCT FROM size
+        OR cardinality(schemas) IS DISTINCT FROM size
+        OR cardinality(actions) IS DISTINCT FROM size
+        OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
+        RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
@@ -1137,15 +1163,12 @@ BEGIN
     IF size > 1 THEN
         PERFORM setval('"chat_events_1_seq"', first_seq + size - 1);
     END IF;
+    -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(v.id ORDER BY x.n),
-        array_agg(v.parent_id ORDER BY x.n),
-        array_agg(v.schema ORDER BY x.n),
-        array_agg(v.action ORDER BY x.n),
-        array_agg(v.payload ORDER BY x.n),
-        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(p.payload ORDER BY v.n),
+        array_agg(first_seq + v.n - 1 ORDER BY v.n),
         array_agg(
-            int8send(first_seq + x.n - 1)
+            int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
             || int4send(v.schema)
@@ -1153,21 +1176,18 @@ BEGIN
             || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
-            ORDER BY x.n
+            ORDER BY v.n
         )
-    INTO ids, parents, schemas, actions, payloads, seqs, bodies
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    INTO stored, seqs, bodies
+    FROM ROWS FROM (
+        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        jsonb_array_elements(payloads)
+    ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
-        SELECT
-            (x.value ->> 0)::uuid AS id,
-            (x.value ->> 1)::uuid AS parent_id,
-            (x.value ->> 2)::integer AS "schema",
-            (x.value ->> 3)::integer AS "action",
-            nullif(x.value -> 4, 'null'::jsonb) AS payload
-        OFFSET 0
-    ) AS v
+        SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
+    ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -1178,16 +1198,16 @@ BEGIN
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
     FROM unnest(
-        seqs, ids, parents, schemas, actions, payloads, hashes
+        seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
-    FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements_text(x.value -> 5 -> 'ancestors') AS k(value);
+    FROM jsonb_array_elements(links) AS x(value),
+        jsonb_array_elements_text(x.value -> 1 -> 'ancestors') AS k(value);
     INSERT INTO "chat_events_1_mentions" ("event_id", "mentioned_id", "type")
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-    FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
+    FROM jsonb_array_elements(links) AS x(value),
+        jsonb_array_elements(x.value -> 1 -> 'mentions') AS k(value);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -1396,7 +1416,20 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION "chat_events_2_append"(batch jsonb)
+-- Earlier versions took the whole batch as one JSON document.
+DROP FUNCTION IF EXISTS "chat_events_2_append"(jsonb);
+
+-- One call stores a batch of events given column by column: `payloads` is a
+-- JSON array with one element per event (null for none) and `links` an array
+-- of [event id, {link: targets}] for the events that have links.
+CREATE OR REPLACE FUNCTION "chat_events_2_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb,
+    links jsonb
+)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
@@ -1404,20 +1437,23 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    ids uuid[];
-    parents uuid[];
-    schemas integer[];
-    actions integer[];
-    payloads jsonb[];
+    size integer := cardinality(ids);
+    stored jsonb[];
     seqs bigint[];
     hashes bytea[];
-    size integer := jsonb_array_length(batch);
     stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
     head bytea;
 BEGIN
+    IF cardinality(parents) IS DISTINCT FROM size
+        OR cardinality(schemas) IS DISTINCT FROM size
+        OR cardinality(actions) IS DISTINCT FROM size
+        OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
+        RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
@@ -1434,15 +1470,12 @@ BEGIN
     IF size > 1 THEN
         PERFORM setval('"chat_events_2_seq"', first_seq + size - 1);
     END IF;
+    -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(v.id ORDER BY x.n),
-        array_agg(v.parent_id ORDER BY x.n),
-        array_agg(v.schema ORDER BY x.n),
-        array_agg(v.action ORDER BY x.n),
-        array_agg(v.payload ORDER BY x.n),
-        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(p.payload ORDER BY v.n),
+        array_agg(first_seq + v.n - 1 ORDER BY v.n),
         array_agg(
-            int8send(first_seq + x.n - 1)
+            int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
             || int4send(v.schema)
@@ -1450,21 +1483,18 @@ BEGIN
             || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
-            ORDER BY x.n
+            ORDER BY v.n
         )
-    INTO ids, parents, schemas, actions, payloads, seqs, bodies
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    INTO stored, seqs, bodies
+    FROM ROWS FROM (
+        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        jsonb_array_elements(payloads)
+    ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
-        SELECT
-            (x.value ->> 0)::uuid AS id,
-            (x.value ->> 1)::uuid AS parent_id,
-            (x.value ->> 2)::integer AS "schema",
-            (x.value ->> 3)::integer AS "action",
-            nullif(x.value -> 4, 'null'::jsonb) AS payload
-        OFFSET 0
-    ) AS v
+        SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
+    ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -1475,16 +1505,16 @@ BEGIN
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
     FROM unnest(
-        seqs, ids, parents, schemas, actions, payloads, hashes
+        seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
-    FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements_text(x.value -> 5 -> 'ancestors') AS k(value);
+    FROM jsonb_array_elements(links) AS x(value),
+        jsonb_array_elements_text(x.value -> 1 -> 'ancestors') AS k(value);
     INSERT INTO "chat_events_2_mentions" ("event_id", "mentioned_id", "type")
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-    FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
+    FROM jsonb_array_elements(links) AS x(value),
+        jsonb_array_elements(x.value -> 1 -> 'mentions') AS k(value);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -1693,7 +1723,20 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION "chat_events_3_append"(batch jsonb)
+-- Earlier versions took the whole batch as one JSON document.
+DROP FUNCTION IF EXISTS "chat_events_3_append"(jsonb);
+
+-- One call stores a batch of events given column by column: `payloads` is a
+-- JSON array with one element per event (null for none) and `links` an array
+-- of [event id, {link: targets}] for the events that have links.
+CREATE OR REPLACE FUNCTION "chat_events_3_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb,
+    links jsonb
+)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
@@ -1701,20 +1744,23 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    ids uuid[];
-    parents uuid[];
-    schemas integer[];
-    actions integer[];
-    payloads jsonb[];
+    size integer := cardinality(ids);
+    stored jsonb[];
     seqs bigint[];
     hashes bytea[];
-    size integer := jsonb_array_length(batch);
     stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
     head bytea;
 BEGIN
+    IF cardinality(parents) IS DISTINCT FROM size
+        OR cardinality(schemas) IS DISTINCT FROM size
+        OR cardinality(actions) IS DISTINCT FROM size
+        OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
+        RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
@@ -1731,15 +1777,12 @@ BEGIN
     IF size > 1 THEN
         PERFORM setval('"chat_events_3_seq"', first_seq + size - 1);
     END IF;
+    -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(v.id ORDER BY x.n),
-        array_agg(v.parent_id ORDER BY x.n),
-        array_agg(v.schema ORDER BY x.n),
-        array_agg(v.action ORDER BY x.n),
-        array_agg(v.payload ORDER BY x.n),
-        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(p.payload ORDER BY v.n),
+        array_agg(first_seq + v.n - 1 ORDER BY v.n),
         array_agg(
-            int8send(first_seq + x.n - 1)
+            int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
             || int4send(v.schema)
@@ -1747,21 +1790,18 @@ BEGIN
             || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
-            ORDER BY x.n
+            ORDER BY v.n
         )
-    INTO ids, parents, schemas, actions, payloads, seqs, bodies
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    INTO stored, seqs, bodies
+    FROM ROWS FROM (
+        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        jsonb_array_elements(payloads)
+    ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
-        SELECT
-            (x.value ->> 0)::uuid AS id,
-            (x.value ->> 1)::uuid AS parent_id,
-            (x.value ->> 2)::integer AS "schema",
-            (x.value ->> 3)::integer AS "action",
-            nullif(x.value -> 4, 'null'::jsonb) AS payload
-        OFFSET 0
-    ) AS v
+        SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
+    ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -1772,16 +1812,16 @@ BEGIN
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
     FROM unnest(
-        seqs, ids, parents, schemas, actions, payloads, hashes
+        seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
-    FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements_text(x.value -> 5 -> 'ancestors') AS k(value);
+    FROM jsonb_array_elements(links) AS x(value),
+        jsonb_array_elements_text(x.value -> 1 -> 'ancestors') AS k(value);
     INSERT INTO "chat_events_3_mentions" ("event_id", "mentioned_id", "type")
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-    FROM jsonb_array_elements(batch) AS x(value),
-        jsonb_array_elements(x.value -> 5 -> 'mentions') AS k(value);
+    FROM jsonb_array_elements(links) AS x(value),
+        jsonb_array_elements(x.value -> 1 -> 'mentions') AS k(value);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -1895,8 +1935,11 @@ def _statements(
         append_one=sql.SQL("SELECT {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)")
         .format(sql.Identifier(append_one))
         .as_bytes(None),
-        append=sql.SQL("SELECT r_seqs, r_inserted_at, r_hashes FROM {}(%s::jsonb)")
-        .format(sql.Identifier(append))
+        append=sql.SQL(
+            "SELECT r_seqs, r_inserted_at, r_hashes FROM {}("
+            "%s::uuid[], %s::uuid[], %s::integer[], %s::integer[], %s::jsonb{})"
+        )
+        .format(sql.Identifier(append), sql.SQL(", %s::jsonb" if links else ""))
         .as_bytes(None),
         events_for=sql.SQL("{} WHERE e.parent_id = %s ORDER BY e.seq")
         .format(select)
@@ -2024,33 +2067,18 @@ _encode: Final = json.JSONEncoder(check_circular=False, separators=(",", ":")).e
 """Compact JSON: the server parses fewer bytes, and it never hashes this text."""
 
 
-def _row(event: PendingEvent, targets: _Targets | None) -> list[object] | str:
-    """One batch element, `[id, parent_id, schema, action, payload, links?]`.
-
-    `targets` are the event's links, already checked by `_link_targets`. A RawJson
-    payload is spliced in as text (the JSON text it already is).
-    """
-    payload = event.payload
-    tail: list[object] = [targets] if targets else []
-    if not isinstance(payload, RawJson):
-        return [
-            event.id.hex,
-            event.parent_id.hex,
-            int(event.schema),
-            int(event.action),
-            payload,
-            *tail,
-        ]
-    item = [event.id.hex, event.parent_id.hex, int(event.schema), int(event.action)]
-    text = _encode(item)[:-1] + "," + payload.text
-    return text + ("," + _encode(tail)[1:] if tail else "]")
+def _array(items: Iterable[str]) -> str:
+    """A PostgreSQL array literal of plain tokens (hex UUIDs, integers)."""
+    return "{" + ",".join(items) + "}"
 
 
-def _dump(rows: list[list[object] | str]) -> str:
-    """The JSON array the append function reads; one encoder call when possible."""
-    if all(isinstance(row, list) for row in rows):
-        return _encode(rows)
-    parts = [row if isinstance(row, str) else _encode(row) for row in rows]
+def _payloads(events: Sequence[PendingEvent]) -> str:
+    """The JSON array of the events' payloads (null for none), in one encoder call
+    when no payload is RawJson, whose text is spliced in as it is."""
+    payloads = [event.payload for event in events]
+    if not any(isinstance(payload, RawJson) for payload in payloads):
+        return _encode(payloads)
+    parts = [p.text if isinstance(p, RawJson) else _encode(p) for p in payloads]
     return "[" + ",".join(parts) + "]"
 
 
@@ -2143,13 +2171,28 @@ class _Batch:
             self.events[position] = event
         return event
 
-    def encode(self, positions: Sequence[int]) -> str:
-        """The JSON array the append function reads, for the events at `positions`."""
+    def params(self, table: str, positions: Sequence[int]) -> tuple[str | None, ...]:
+        """The append function's arguments for the events at `positions`: ids,
+        parents, schemas and actions as array literals, the payloads as one JSON
+        array, and the links as `[[id, {link: targets}], ...]` when the table
+        has links (None when no event there has any)."""
+        events = [self.event(i) for i in positions]
+        ids = [event.id.hex for event in events]
+        columns: tuple[str | None, ...] = (
+            _array(ids),
+            _array([event.parent_id.hex for event in events]),
+            _array([str(int(event.schema)) for event in events]),
+            _array([str(int(event.action)) for event in events]),
+            _payloads(events),
+        )
+        if not _SQL[table].linked:
+            return columns
         targets = self.targets
-        return _dump([_row(self.event(i), targets[i]) for i in positions])
+        linked = [[ids[k], targets[i]] for k, i in enumerate(positions) if targets[i]]
+        return (*columns, _encode(linked) if linked else None)
 
-    def chunks(self) -> Iterator[tuple[bytes, str, Sequence[int]]]:
-        """(statement, JSON array, event positions) per append call, in lock order.
+    def chunks(self) -> Iterator[tuple[bytes, tuple[str | None, ...], Sequence[int]]]:
+        """(statement, arguments, event positions) per append call, in lock order.
 
         Encoding is lazy, so it overlaps with the database storing earlier chunks.
         """
@@ -2160,7 +2203,7 @@ class _Batch:
             start = 0
             while start < len(positions):
                 chunk = positions[start : start + size]
-                yield statement, self.encode(chunk), chunk
+                yield statement, self.params(table, chunk), chunk
                 start += size
                 size = min(2 * size, BATCH_CHUNK)
 
@@ -2326,7 +2369,7 @@ def insert_many(
             _stream(conn, batch, out)
             return cast("list[Event]", out)
         ((table, positions),) = batch.tables
-        row = _alone(conn, _SQL[table].append, (batch.encode(positions),))
+        row = _alone(conn, _SQL[table].append, batch.params(table, positions))
         _collect(batch, out, positions, row)
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
@@ -2347,12 +2390,12 @@ def _stream(
     with conn.pipeline(), conn.transaction():
         if (lock := batch.lock) is not None:
             conn.cursor().execute(lock)
-        for statement, text, positions in batch.chunks():
+        for statement, params, positions in batch.chunks():
             # Fetching waits for every queued result: read the previous chunk's
             # before sending this one, then build its events while this one runs.
             row = previous[0].fetchone() if previous is not None else None
             cur = conn.cursor(row_factory=tuple_row)
-            cur.execute(statement, (text,), binary=True)
+            cur.execute(statement, params, binary=True)
             if previous is not None:
                 _collect(batch, out, previous[1], row)
             previous = (cur, positions)
@@ -2392,7 +2435,7 @@ async def ainsert_many(
             await _astream(conn, batch, out)
             return cast("list[Event]", out)
         ((table, positions),) = batch.tables
-        row = await _aalone(conn, _SQL[table].append, (batch.encode(positions),))
+        row = await _aalone(conn, _SQL[table].append, batch.params(table, positions))
         _collect(batch, out, positions, row)
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
@@ -2408,10 +2451,10 @@ async def _astream(
     async with conn.pipeline(), conn.transaction():
         if (lock := batch.lock) is not None:
             await conn.cursor().execute(lock)
-        for statement, text, positions in batch.chunks():
+        for statement, params, positions in batch.chunks():
             row = await previous[0].fetchone() if previous is not None else None
             cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(statement, (text,), binary=True)
+            await cur.execute(statement, params, binary=True)
             if previous is not None:
                 _collect(batch, out, previous[1], row)
             previous = (cur, positions)

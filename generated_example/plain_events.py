@@ -601,44 +601,53 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION "plain_events_append"(batch jsonb)
+-- Earlier versions took the whole batch as one JSON document.
+DROP FUNCTION IF EXISTS "plain_events_append"(jsonb);
+
+-- One call stores a batch of events given column by column: `payloads` is a
+-- JSON array with one element per event (null for none).
+CREATE OR REPLACE FUNCTION "plain_events_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    ids uuid[];
-    parents uuid[];
-    schemas integer[];
-    actions integer[];
-    payloads jsonb[];
+    size integer := cardinality(ids);
+    stored jsonb[];
     seqs bigint[];
     hashes bytea[];
 BEGIN
+    IF cardinality(parents) IS DISTINCT FROM size
+        OR cardinality(schemas) IS DISTINCT FROM size
+        OR cardinality(actions) IS DISTINCT FROM size
+        OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
+        RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(v.id ORDER BY x.n),
-        array_agg(v.parent_id ORDER BY x.n),
-        array_agg(v.schema ORDER BY x.n),
-        array_agg(v.action ORDER BY x.n),
-        array_agg(v.payload ORDER BY x.n),
-        array_agg(nextval('"plain_events_seq"') ORDER BY x.n)
-    INTO ids, parents, schemas, actions, payloads, seqs
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+        array_agg(p.payload ORDER BY v.n),
+        array_agg(nextval('"plain_events_seq"') ORDER BY v.n)
+    INTO stored, seqs
+    FROM ROWS FROM (
+        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        jsonb_array_elements(payloads)
+    ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
-        SELECT
-            (x.value ->> 0)::uuid AS id,
-            (x.value ->> 1)::uuid AS parent_id,
-            (x.value ->> 2)::integer AS "schema",
-            (x.value ->> 3)::integer AS "action",
-            nullif(x.value -> 4, 'null'::jsonb) AS payload
-        OFFSET 0
-    ) AS v;
+        SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
+    ) AS p;
     INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp
     FROM unnest(
-        seqs, ids, parents, schemas, actions, payloads
+        seqs, ids, parents, schemas, actions, stored
     ) AS r(seq, id, parent_id, "schema", "action", payload);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
@@ -689,8 +698,11 @@ def _statements(
         append_one=sql.SQL("SELECT {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)")
         .format(sql.Identifier(append_one))
         .as_bytes(None),
-        append=sql.SQL("SELECT r_seqs, r_inserted_at, r_hashes FROM {}(%s::jsonb)")
-        .format(sql.Identifier(append))
+        append=sql.SQL(
+            "SELECT r_seqs, r_inserted_at, r_hashes FROM {}("
+            "%s::uuid[], %s::uuid[], %s::integer[], %s::integer[], %s::jsonb{})"
+        )
+        .format(sql.Identifier(append), sql.SQL(", %s::jsonb" if links else ""))
         .as_bytes(None),
         events_for=sql.SQL("{} WHERE e.parent_id = %s ORDER BY e.seq")
         .format(select)
@@ -741,33 +753,18 @@ _encode: Final = json.JSONEncoder(check_circular=False, separators=(",", ":")).e
 """Compact JSON: the server parses fewer bytes, and it never hashes this text."""
 
 
-def _row(event: PendingEvent, targets: _Targets | None) -> list[object] | str:
-    """One batch element, `[id, parent_id, schema, action, payload, links?]`.
-
-    `targets` are the event's links, already checked by `_link_targets`. A RawJson
-    payload is spliced in as text (the JSON text it already is).
-    """
-    payload = event.payload
-    tail: list[object] = [targets] if targets else []
-    if not isinstance(payload, RawJson):
-        return [
-            event.id.hex,
-            event.parent_id.hex,
-            int(event.schema),
-            int(event.action),
-            payload,
-            *tail,
-        ]
-    item = [event.id.hex, event.parent_id.hex, int(event.schema), int(event.action)]
-    text = _encode(item)[:-1] + "," + payload.text
-    return text + ("," + _encode(tail)[1:] if tail else "]")
+def _array(items: Iterable[str]) -> str:
+    """A PostgreSQL array literal of plain tokens (hex UUIDs, integers)."""
+    return "{" + ",".join(items) + "}"
 
 
-def _dump(rows: list[list[object] | str]) -> str:
-    """The JSON array the append function reads; one encoder call when possible."""
-    if all(isinstance(row, list) for row in rows):
-        return _encode(rows)
-    parts = [row if isinstance(row, str) else _encode(row) for row in rows]
+def _payloads(events: Sequence[PendingEvent]) -> str:
+    """The JSON array of the events' payloads (null for none), in one encoder call
+    when no payload is RawJson, whose text is spliced in as it is."""
+    payloads = [event.payload for event in events]
+    if not any(isinstance(payload, RawJson) for payload in payloads):
+        return _encode(payloads)
+    parts = [p.text if isinstance(p, RawJson) else _encode(p) for p in payloads]
     return "[" + ",".join(parts) + "]"
 
 
@@ -862,13 +859,23 @@ class _Batch:
             self.events[position] = event
         return event
 
-    def encode(self, positions: Sequence[int]) -> str:
-        """The JSON array the append function reads, for the events at `positions`."""
-        targets = self.targets
-        return _dump([_row(self.event(i), targets[i]) for i in positions])
+    def params(self, table: str, positions: Sequence[int]) -> tuple[str | None, ...]:
+        """The append function's arguments for the events at `positions`: ids,
+        parents, schemas and actions as array literals, the payloads as one JSON
+        array."""
+        events = [self.event(i) for i in positions]
+        ids = [event.id.hex for event in events]
+        columns: tuple[str | None, ...] = (
+            _array(ids),
+            _array([event.parent_id.hex for event in events]),
+            _array([str(int(event.schema)) for event in events]),
+            _array([str(int(event.action)) for event in events]),
+            _payloads(events),
+        )
+        return columns
 
-    def chunks(self) -> Iterator[tuple[bytes, str, Sequence[int]]]:
-        """(statement, JSON array, event positions) per append call, in lock order.
+    def chunks(self) -> Iterator[tuple[bytes, tuple[str | None, ...], Sequence[int]]]:
+        """(statement, arguments, event positions) per append call, in lock order.
 
         Encoding is lazy, so it overlaps with the database storing earlier chunks.
         """
@@ -879,7 +886,7 @@ class _Batch:
             start = 0
             while start < len(positions):
                 chunk = positions[start : start + size]
-                yield statement, self.encode(chunk), chunk
+                yield statement, self.params(table, chunk), chunk
                 start += size
                 size = min(2 * size, BATCH_CHUNK)
 
@@ -1039,7 +1046,7 @@ def insert_many(
             _stream(conn, batch, out)
             return cast("list[Event]", out)
         ((table, positions),) = batch.tables
-        row = _alone(conn, _SQL[table].append, (batch.encode(positions),))
+        row = _alone(conn, _SQL[table].append, batch.params(table, positions))
         _collect(batch, out, positions, row)
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
@@ -1060,12 +1067,12 @@ def _stream(
     with conn.pipeline(), conn.transaction():
         if (lock := batch.lock) is not None:
             conn.cursor().execute(lock)
-        for statement, text, positions in batch.chunks():
+        for statement, params, positions in batch.chunks():
             # Fetching waits for every queued result: read the previous chunk's
             # before sending this one, then build its events while this one runs.
             row = previous[0].fetchone() if previous is not None else None
             cur = conn.cursor(row_factory=tuple_row)
-            cur.execute(statement, (text,), binary=True)
+            cur.execute(statement, params, binary=True)
             if previous is not None:
                 _collect(batch, out, previous[1], row)
             previous = (cur, positions)
@@ -1103,7 +1110,7 @@ async def ainsert_many(
             await _astream(conn, batch, out)
             return cast("list[Event]", out)
         ((table, positions),) = batch.tables
-        row = await _aalone(conn, _SQL[table].append, (batch.encode(positions),))
+        row = await _aalone(conn, _SQL[table].append, batch.params(table, positions))
         _collect(batch, out, positions, row)
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
@@ -1119,10 +1126,10 @@ async def _astream(
     async with conn.pipeline(), conn.transaction():
         if (lock := batch.lock) is not None:
             await conn.cursor().execute(lock)
-        for statement, text, positions in batch.chunks():
+        for statement, params, positions in batch.chunks():
             row = await previous[0].fetchone() if previous is not None else None
             cur = conn.cursor(row_factory=tuple_row)
-            await cur.execute(statement, (text,), binary=True)
+            await cur.execute(statement, params, binary=True)
             if previous is not None:
                 _collect(batch, out, previous[1], row)
             previous = (cur, positions)

@@ -51,44 +51,53 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION "plain_events_append"(batch jsonb)
+-- Earlier versions took the whole batch as one JSON document.
+DROP FUNCTION IF EXISTS "plain_events_append"(jsonb);
+
+-- One call stores a batch of events given column by column: `payloads` is a
+-- JSON array with one element per event (null for none).
+CREATE OR REPLACE FUNCTION "plain_events_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    ids uuid[];
-    parents uuid[];
-    schemas integer[];
-    actions integer[];
-    payloads jsonb[];
+    size integer := cardinality(ids);
+    stored jsonb[];
     seqs bigint[];
     hashes bytea[];
 BEGIN
+    IF cardinality(parents) IS DISTINCT FROM size
+        OR cardinality(schemas) IS DISTINCT FROM size
+        OR cardinality(actions) IS DISTINCT FROM size
+        OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
+        RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(v.id ORDER BY x.n),
-        array_agg(v.parent_id ORDER BY x.n),
-        array_agg(v.schema ORDER BY x.n),
-        array_agg(v.action ORDER BY x.n),
-        array_agg(v.payload ORDER BY x.n),
-        array_agg(nextval('"plain_events_seq"') ORDER BY x.n)
-    INTO ids, parents, schemas, actions, payloads, seqs
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+        array_agg(p.payload ORDER BY v.n),
+        array_agg(nextval('"plain_events_seq"') ORDER BY v.n)
+    INTO stored, seqs
+    FROM ROWS FROM (
+        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        jsonb_array_elements(payloads)
+    ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
-        SELECT
-            (x.value ->> 0)::uuid AS id,
-            (x.value ->> 1)::uuid AS parent_id,
-            (x.value ->> 2)::integer AS "schema",
-            (x.value ->> 3)::integer AS "action",
-            nullif(x.value -> 4, 'null'::jsonb) AS payload
-        OFFSET 0
-    ) AS v;
+        SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
+    ) AS p;
     INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp
     FROM unnest(
-        seqs, ids, parents, schemas, actions, payloads
+        seqs, ids, parents, schemas, actions, stored
     ) AS r(seq, id, parent_id, "schema", "action", payload);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END

@@ -91,7 +91,18 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION "region_events_eu_append"(batch jsonb)
+-- Earlier versions took the whole batch as one JSON document.
+DROP FUNCTION IF EXISTS "region_events_eu_append"(jsonb);
+
+-- One call stores a batch of events given column by column: `payloads` is a
+-- JSON array with one element per event (null for none).
+CREATE OR REPLACE FUNCTION "region_events_eu_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
@@ -99,20 +110,23 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    ids uuid[];
-    parents uuid[];
-    schemas integer[];
-    actions integer[];
-    payloads jsonb[];
+    size integer := cardinality(ids);
+    stored jsonb[];
     seqs bigint[];
     hashes bytea[];
-    size integer := jsonb_array_length(batch);
     stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
     head bytea;
 BEGIN
+    IF cardinality(parents) IS DISTINCT FROM size
+        OR cardinality(schemas) IS DISTINCT FROM size
+        OR cardinality(actions) IS DISTINCT FROM size
+        OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
+        RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
@@ -129,15 +143,12 @@ BEGIN
     IF size > 1 THEN
         PERFORM setval('"region_events_eu_seq"', first_seq + size - 1);
     END IF;
+    -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(v.id ORDER BY x.n),
-        array_agg(v.parent_id ORDER BY x.n),
-        array_agg(v.schema ORDER BY x.n),
-        array_agg(v.action ORDER BY x.n),
-        array_agg(v.payload ORDER BY x.n),
-        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(p.payload ORDER BY v.n),
+        array_agg(first_seq + v.n - 1 ORDER BY v.n),
         array_agg(
-            int8send(first_seq + x.n - 1)
+            int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
             || int4send(v.schema)
@@ -145,21 +156,18 @@ BEGIN
             || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
-            ORDER BY x.n
+            ORDER BY v.n
         )
-    INTO ids, parents, schemas, actions, payloads, seqs, bodies
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    INTO stored, seqs, bodies
+    FROM ROWS FROM (
+        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        jsonb_array_elements(payloads)
+    ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
-        SELECT
-            (x.value ->> 0)::uuid AS id,
-            (x.value ->> 1)::uuid AS parent_id,
-            (x.value ->> 2)::integer AS "schema",
-            (x.value ->> 3)::integer AS "action",
-            nullif(x.value -> 4, 'null'::jsonb) AS payload
-        OFFSET 0
-    ) AS v
+        SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
+    ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -170,7 +178,7 @@ BEGIN
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
     FROM unnest(
-        seqs, ids, parents, schemas, actions, payloads, hashes
+        seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
@@ -304,7 +312,18 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION "region_events_us_append"(batch jsonb)
+-- Earlier versions took the whole batch as one JSON document.
+DROP FUNCTION IF EXISTS "region_events_us_append"(jsonb);
+
+-- One call stores a batch of events given column by column: `payloads` is a
+-- JSON array with one element per event (null for none).
+CREATE OR REPLACE FUNCTION "region_events_us_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
 SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
@@ -312,20 +331,23 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    ids uuid[];
-    parents uuid[];
-    schemas integer[];
-    actions integer[];
-    payloads jsonb[];
+    size integer := cardinality(ids);
+    stored jsonb[];
     seqs bigint[];
     hashes bytea[];
-    size integer := jsonb_array_length(batch);
     stamp_sent bytea := timestamptz_send(stamp);
     first_seq bigint;
     bodies bytea[];
     body bytea;
     head bytea;
 BEGIN
+    IF cardinality(parents) IS DISTINCT FROM size
+        OR cardinality(schemas) IS DISTINCT FROM size
+        OR cardinality(actions) IS DISTINCT FROM size
+        OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
+        RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
@@ -342,15 +364,12 @@ BEGIN
     IF size > 1 THEN
         PERFORM setval('"region_events_us_seq"', first_seq + size - 1);
     END IF;
+    -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(v.id ORDER BY x.n),
-        array_agg(v.parent_id ORDER BY x.n),
-        array_agg(v.schema ORDER BY x.n),
-        array_agg(v.action ORDER BY x.n),
-        array_agg(v.payload ORDER BY x.n),
-        array_agg(first_seq + x.n - 1 ORDER BY x.n),
+        array_agg(p.payload ORDER BY v.n),
+        array_agg(first_seq + v.n - 1 ORDER BY v.n),
         array_agg(
-            int8send(first_seq + x.n - 1)
+            int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
             || int4send(v.schema)
@@ -358,21 +377,18 @@ BEGIN
             || stamp_sent
             || CASE WHEN t.body IS NULL THEN decode('ffffffff', 'hex')
                 ELSE int4send(octet_length(t.body)) || t.body END
-            ORDER BY x.n
+            ORDER BY v.n
         )
-    INTO ids, parents, schemas, actions, payloads, seqs, bodies
-    FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(value, n)
+    INTO stored, seqs, bodies
+    FROM ROWS FROM (
+        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        jsonb_array_elements(payloads)
+    ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
-        SELECT
-            (x.value ->> 0)::uuid AS id,
-            (x.value ->> 1)::uuid AS parent_id,
-            (x.value ->> 2)::integer AS "schema",
-            (x.value ->> 3)::integer AS "action",
-            nullif(x.value -> 4, 'null'::jsonb) AS payload
-        OFFSET 0
-    ) AS v
+        SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
+    ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(v.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -383,7 +399,7 @@ BEGIN
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
     FROM unnest(
-        seqs, ids, parents, schemas, actions, payloads, hashes
+        seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END

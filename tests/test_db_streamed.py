@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import psycopg
 import pytest
@@ -150,15 +150,15 @@ def test_a_client_fault_mid_stream_writes_nothing(
     blog.migrate(conn)
     blog.insert(conn, blog.changeset({"schema": "User", "action": "insert"}))
     calls = [0]
-    dump = blog._dump
+    encode = blog._payloads
 
-    def failing(rows: list[list[object] | str]) -> str:
+    def failing(events: Sequence[blog.PendingEvent]) -> str:
         calls[0] += 1
         if calls[0] == 3:
             raise MemoryError("injected")
-        return dump(rows)
+        return encode(events)
 
-    monkeypatch.setattr(blog, "_dump", failing)
+    monkeypatch.setattr(blog, "_payloads", failing)
     with pytest.raises(MemoryError, match="injected"):
         if enclosing:
             with conn.transaction():
@@ -173,7 +173,7 @@ def test_a_client_fault_mid_stream_writes_nothing(
     assert calls[0] == 3
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     assert dbkit.count(database, "blog_events") == 1
-    monkeypatch.setattr(blog, "_dump", dump)
+    monkeypatch.setattr(blog, "_payloads", encode)
     assert len(blog.insert_many(conn, _posts(40))) == 40
     report = blog.verify_chain(conn)
     assert report.ok and report.count == 41
