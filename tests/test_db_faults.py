@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -137,4 +138,34 @@ def test_async_lock_timeout(database: str, conn: Conn) -> None:
         asyncio.run(scenario())
     finally:
         holder.close()
+    assert dbkit.count(database, "blog_events") == 0
+
+
+@pytest.mark.parametrize("short", ["parents", "schemas", "actions", "payloads"])
+def test_the_batch_function_refuses_columns_of_different_lengths(
+    database: str, conn: Conn, short: str
+) -> None:
+    """A caller of the SQL function itself gets an error, never a shifted row."""
+    blog.migrate(conn)
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    full: dict[str, object] = {
+        "parents": ids,
+        "schemas": [1, 1],
+        "actions": [1, 1],
+        "payloads": "[null, null]",
+    }
+    one: dict[str, object] = {
+        "parents": ids[:1],
+        "schemas": [1],
+        "actions": [1],
+        "payloads": "[null]",
+    }
+    args = [one[name] if name == short else value for name, value in full.items()]
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="as many"):
+        conn.execute(
+            "SELECT * FROM blog_events_append(%s, %s, %s::integer[],"
+            " %s::integer[], %s::jsonb)",
+            (ids, *args),
+        )
+    conn.rollback()
     assert dbkit.count(database, "blog_events") == 0
