@@ -127,6 +127,10 @@ BEGIN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF size = 0 THEN
+        RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
+        RETURN;
+    END IF;
     LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.

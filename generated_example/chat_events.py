@@ -840,6 +840,10 @@ BEGIN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF size = 0 THEN
+        RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
+        RETURN;
+    END IF;
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
@@ -1146,6 +1150,10 @@ BEGIN
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF size = 0 THEN
+        RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
+        RETURN;
     END IF;
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
@@ -1454,6 +1462,10 @@ BEGIN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF size = 0 THEN
+        RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
+        RETURN;
+    END IF;
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
@@ -1760,6 +1772,10 @@ BEGIN
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF size = 0 THEN
+        RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
+        RETURN;
     END IF;
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN

@@ -81,6 +81,10 @@ BEGIN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF size = 0 THEN
+        RETURN QUERY SELECT '{}'::bigint[], stamp, NULL::bytea[];
+        RETURN;
+    END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
         array_agg(p.payload ORDER BY v.n),

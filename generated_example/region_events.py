@@ -696,6 +696,10 @@ BEGIN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF size = 0 THEN
+        RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
+        RETURN;
+    END IF;
     LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN
         -- The snapshot predates the lock: the chain head it shows may be stale.
@@ -916,6 +920,10 @@ BEGIN
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF size = 0 THEN
+        RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
+        RETURN;
     END IF;
     LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') = 'repeatable read' THEN

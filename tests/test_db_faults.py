@@ -169,3 +169,19 @@ def test_the_batch_function_refuses_columns_of_different_lengths(
         )
     conn.rollback()
     assert dbkit.count(database, "blog_events") == 0
+
+
+def test_the_batch_function_stores_nothing_for_an_empty_batch(
+    database: str, conn: Conn
+) -> None:
+    blog.migrate(conn)
+    blog.insert(conn, _user(0))
+    row = conn.execute(
+        "SELECT * FROM blog_events_append('{}', '{}', '{}', '{}', '[]')"
+    ).fetchone()
+    assert row is not None
+    assert (row[0], row[2]) == ([], [])
+    conn.commit()
+    assert dbkit.count(database, "blog_events") == 1
+    (later,) = blog.insert_many(conn, [_user(1)])
+    assert later.seq == 2  # no sequence value was spent on the empty call
