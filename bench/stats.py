@@ -78,6 +78,16 @@ class Target:
         return value <= self.threshold
 
     @property
+    def steady(self) -> bool:
+        """Whether every round met the target, not just the median."""
+        worst = self.summary.high if self.better == "lower" else self.summary.low
+        if self.better == "higher":
+            return worst >= self.threshold
+        if self.better == "above":
+            return worst > self.threshold
+        return worst <= self.threshold
+
+    @property
     def status(self) -> str:
         return "MET" if self.met else "MISSED"
 
