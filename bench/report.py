@@ -41,10 +41,21 @@ def _figure_row(f: Figure) -> list[str]:
     return [f.label, fmt(f.summary.median, f.unit), low_high, iqr, _unit(f.unit)]
 
 
+def _verdict(t: Target) -> str:
+    """The median, with digits enough that it never reads as the threshold when
+    it is not (1.996 shown as "2x" beside MISSED)."""
+    median = t.summary.median
+    for digits in range(3, 8):
+        text = f"{median:.{digits}g}"
+        if float(text) != t.threshold or median == t.threshold:
+            return f"{text}{t.unit}"
+    return f"{median!r}{t.unit}"
+
+
 def _target_row(t: Target) -> list[str]:
     low_high, _ = _spread(t.summary, t.unit)
     goal = f"{t.goal} ({t.note})" if t.note else t.goal
-    return [goal, t.rule, fmt(t.summary.median, t.unit), low_high, t.status]
+    return [goal, t.rule, _verdict(t), low_high, t.status]
 
 
 def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
