@@ -1,10 +1,13 @@
 """Scenario `verify`: `verify_chain` over a large chain against a bare hashing scan.
 
 The chain is loaded with `insert_many` in batches. The baseline is the in-database
-limit: one scan computing the same SHA-256 per row, with no ordering and no
-window (`lag(hash)`), so it does strictly less than a verification. It is run as
-the server plans it (which may use parallel workers) and, as extra information,
-with parallel workers off.
+limit: one scan computing SHA-256 per row over the bytes a verification hashes
+(the stored hash in place of the previous one, every column, the payload's
+UTF-8 text; only the payload's 4-byte length is left out, since adding it would
+either print each payload twice or, through a subquery, keep the scan out of
+parallel workers), with no ordering and no window (`lag(hash)`), so it does
+strictly less than a verification. It is run as the server plans it (which may
+use parallel workers) and, as extra information, with parallel workers off.
 """
 
 from __future__ import annotations
