@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from pathlib import Path
 from typing import cast
@@ -253,3 +254,23 @@ def test_append_only_trigger_rejects_changes(
         conn.execute(query)
     conn.rollback()
     assert dbkit.count(database, table) == before
+
+
+@pytest.mark.parametrize("missing", ["id", "parent_id", "schema", "action", "table"])
+def test_a_hand_built_changeset_missing_a_field_is_refused_before_database_work(
+    database: str, conn: Conn, missing: str
+) -> None:
+    blog.migrate(conn)
+    full = blog.changeset({"schema": "Post", "action": "insert", "payload": {"n": 1}})
+    assert full.valid
+    fields: dict[str, object] = {missing: None}
+    hand = dataclasses.replace(full, **fields)  # type: ignore[arg-type]
+    assert hand.valid  # no recorded errors: only apply() can tell
+    with pytest.raises(blog.InvalidEvent) as raised:
+        hand.apply()
+    assert raised.value.errors == ((missing, "is required"),)
+    with pytest.raises(blog.InvalidEvent):
+        blog.insert(conn, hand)
+    with pytest.raises(blog.InvalidEvent):
+        blog.insert_many(conn, [_new_post({"ok": 1}), hand])
+    assert dbkit.count(database, "blog_events") == 0
