@@ -106,3 +106,46 @@ def test_ranges_give_one_report_with_or_without_parallel_workers(
     assert last.hash is not None
     assert report.tables[0].head == blog.ChainHead("blog_events", last.seq, last.hash)
     dbkit.assert_same_reports(report, blog.verify_chain_locally(conn))
+
+
+TAMPERINGS = {
+    "intact": [],
+    "payload": ["UPDATE blog_events SET payload = '{\"n\": 99}' WHERE seq = 5"],
+    "hash": ["UPDATE blog_events SET hash = sha256('x') WHERE seq = 5"],
+    "short_hash": ["UPDATE blog_events SET hash = '\\x01' WHERE seq = 5"],
+    "first_row": ["UPDATE blog_events SET action = 3 WHERE seq = 1"],
+    "last_row": ["UPDATE blog_events SET hash = sha256('y') WHERE seq = 12"],
+    "swapped": [
+        "UPDATE blog_events SET seq = -4 WHERE seq = 4",
+        "UPDATE blog_events SET seq = 4 WHERE seq = 5",
+        "UPDATE blog_events SET seq = 5 WHERE seq = -4",
+    ],
+}
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("case", TAMPERINGS)
+def test_a_gapless_range_and_the_lag_path_give_the_same_result(
+    database: str, conn: Conn, case: str
+) -> None:
+    """A range with every seq present takes predecessors by offset; the same rows
+    in a range too long for that path pair them with lag(). Both must agree."""
+    blog.migrate(conn)
+    post: blog.EventAttrs = {"schema": "Post", "action": "insert", "payload": {}}
+    blog.insert_many(conn, [blog.changeset(post) for _ in range(12)])
+    conn.commit()
+    with dbkit.connect(database) as attacker:
+        attacker.execute("ALTER TABLE blog_events DISABLE TRIGGER USER")
+        for statement in TAMPERINGS[case]:
+            attacker.execute(statement.encode())
+        attacker.execute("ALTER TABLE blog_events ENABLE TRIGGER USER")
+    query = b"SELECT * FROM blog_events_verify(%s, %s)"
+    by_offset = conn.execute(query, (1, 12)).fetchone()
+    by_lag = conn.execute(query, (1, 12 + 1_000_000)).fetchone()
+    assert by_offset == by_lag
+    assert by_offset is not None and by_offset[0] == 12
+    report = blog.verify_chain(conn)
+    assert report.ok == (case == "intact")
+    if not report.ok:
+        assert report.breaks[0].seq == by_offset[1]
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn))
