@@ -928,12 +928,10 @@ $fn$;
 
 -- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
--- A narrow first pass lays the range's stored hashes out in one bytea, 32 bytes
--- per seq value: a seq with no row (a rolled-back append leaves a gap) holds
--- the hash of the nearest row below it, so the predecessor of the event at seq
--- s is always the 32 bytes at s - 1, taken by offset. A range spanning a
--- million seq values or more (tampered seqs, say) pairs events with lag()
--- instead, which spools every wide row and costs about 0.5 us more per event.
+-- A range with every seq present (the rule: a rollback is what leaves a gap)
+-- gathers its hashes in seq order into one bytea first, and each event takes
+-- its predecessor's hash from it by offset; a range with gaps pairs events with
+-- lag() instead, which spools every row and costs about 0.5 us more per event.
 CREATE OR REPLACE FUNCTION "chat_events_0_verify"(
     lo bigint,
     hi bigint,
@@ -944,28 +942,19 @@ CREATE OR REPLACE FUNCTION "chat_events_0_verify"(
     OUT last_hash bytea
 )
 LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
-WITH f AS MATERIALIZED (
+WITH d AS MATERIALIZED (
+    SELECT count(*) = hi - lo + 1 AS dense,
+        string_agg(h."hash", ''::bytea ORDER BY h."seq") AS hashes
+    FROM "chat_events_0" AS h
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
+    WHERE h."seq" >= lo AND h."seq" <= hi AND hi - lo < 1000000
+),
+f AS MATERIALIZED (
     SELECT coalesce(
         (SELECT p."hash" FROM "chat_events_0" AS p
             WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
         decode(repeat('00', 32), 'hex')
     ) AS head
-),
-d AS MATERIALIZED (
-    SELECT string_agg(
-        CASE WHEN x.gap > 0 THEN decode(
-            repeat(encode(coalesce(x.prev, (SELECT f.head FROM f)), 'hex'), x.gap),
-            'hex'
-        ) ELSE ''::bytea END || x.hash,
-        ''::bytea ORDER BY x.seq
-    ) AS hashes
-    FROM (
-        SELECT h."seq", h."hash", lag(h."hash") OVER w AS prev,
-            (h."seq" - coalesce(lag(h."seq") OVER w, lo - 1) - 1)::integer AS gap
-        FROM "chat_events_0" AS h
-        WHERE h."seq" >= lo AND h."seq" <= hi AND hi - lo < 1000000
-        WINDOW w AS (ORDER BY h."seq")
-    ) AS x
 ),
 c AS (
     SELECT w.seq, w.hash = sha256(
@@ -989,7 +978,7 @@ c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_0" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND hi - lo < 1000000
+        WHERE e."seq" >= lo AND e."seq" <= hi AND (SELECT d.dense FROM d)
         OFFSET 0
     ) AS w
     UNION ALL
@@ -1010,7 +999,7 @@ c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_0" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND hi - lo >= 1000000
+        WHERE e."seq" >= lo AND e."seq" <= hi AND NOT (SELECT d.dense FROM d)
     ) AS w
 ),
 s AS (
@@ -1288,12 +1277,10 @@ $fn$;
 
 -- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
--- A narrow first pass lays the range's stored hashes out in one bytea, 32 bytes
--- per seq value: a seq with no row (a rolled-back append leaves a gap) holds
--- the hash of the nearest row below it, so the predecessor of the event at seq
--- s is always the 32 bytes at s - 1, taken by offset. A range spanning a
--- million seq values or more (tampered seqs, say) pairs events with lag()
--- instead, which spools every wide row and costs about 0.5 us more per event.
+-- A range with every seq present (the rule: a rollback is what leaves a gap)
+-- gathers its hashes in seq order into one bytea first, and each event takes
+-- its predecessor's hash from it by offset; a range with gaps pairs events with
+-- lag() instead, which spools every row and costs about 0.5 us more per event.
 CREATE OR REPLACE FUNCTION "chat_events_1_verify"(
     lo bigint,
     hi bigint,
@@ -1304,28 +1291,19 @@ CREATE OR REPLACE FUNCTION "chat_events_1_verify"(
     OUT last_hash bytea
 )
 LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
-WITH f AS MATERIALIZED (
+WITH d AS MATERIALIZED (
+    SELECT count(*) = hi - lo + 1 AS dense,
+        string_agg(h."hash", ''::bytea ORDER BY h."seq") AS hashes
+    FROM "chat_events_1" AS h
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
+    WHERE h."seq" >= lo AND h."seq" <= hi AND hi - lo < 1000000
+),
+f AS MATERIALIZED (
     SELECT coalesce(
         (SELECT p."hash" FROM "chat_events_1" AS p
             WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
         decode(repeat('00', 32), 'hex')
     ) AS head
-),
-d AS MATERIALIZED (
-    SELECT string_agg(
-        CASE WHEN x.gap > 0 THEN decode(
-            repeat(encode(coalesce(x.prev, (SELECT f.head FROM f)), 'hex'), x.gap),
-            'hex'
-        ) ELSE ''::bytea END || x.hash,
-        ''::bytea ORDER BY x.seq
-    ) AS hashes
-    FROM (
-        SELECT h."seq", h."hash", lag(h."hash") OVER w AS prev,
-            (h."seq" - coalesce(lag(h."seq") OVER w, lo - 1) - 1)::integer AS gap
-        FROM "chat_events_1" AS h
-        WHERE h."seq" >= lo AND h."seq" <= hi AND hi - lo < 1000000
-        WINDOW w AS (ORDER BY h."seq")
-    ) AS x
 ),
 c AS (
     SELECT w.seq, w.hash = sha256(
@@ -1349,7 +1327,7 @@ c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_1" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND hi - lo < 1000000
+        WHERE e."seq" >= lo AND e."seq" <= hi AND (SELECT d.dense FROM d)
         OFFSET 0
     ) AS w
     UNION ALL
@@ -1370,7 +1348,7 @@ c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_1" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND hi - lo >= 1000000
+        WHERE e."seq" >= lo AND e."seq" <= hi AND NOT (SELECT d.dense FROM d)
     ) AS w
 ),
 s AS (
@@ -1648,12 +1626,10 @@ $fn$;
 
 -- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
--- A narrow first pass lays the range's stored hashes out in one bytea, 32 bytes
--- per seq value: a seq with no row (a rolled-back append leaves a gap) holds
--- the hash of the nearest row below it, so the predecessor of the event at seq
--- s is always the 32 bytes at s - 1, taken by offset. A range spanning a
--- million seq values or more (tampered seqs, say) pairs events with lag()
--- instead, which spools every wide row and costs about 0.5 us more per event.
+-- A range with every seq present (the rule: a rollback is what leaves a gap)
+-- gathers its hashes in seq order into one bytea first, and each event takes
+-- its predecessor's hash from it by offset; a range with gaps pairs events with
+-- lag() instead, which spools every row and costs about 0.5 us more per event.
 CREATE OR REPLACE FUNCTION "chat_events_2_verify"(
     lo bigint,
     hi bigint,
@@ -1664,28 +1640,19 @@ CREATE OR REPLACE FUNCTION "chat_events_2_verify"(
     OUT last_hash bytea
 )
 LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
-WITH f AS MATERIALIZED (
+WITH d AS MATERIALIZED (
+    SELECT count(*) = hi - lo + 1 AS dense,
+        string_agg(h."hash", ''::bytea ORDER BY h."seq") AS hashes
+    FROM "chat_events_2" AS h
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
+    WHERE h."seq" >= lo AND h."seq" <= hi AND hi - lo < 1000000
+),
+f AS MATERIALIZED (
     SELECT coalesce(
         (SELECT p."hash" FROM "chat_events_2" AS p
             WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
         decode(repeat('00', 32), 'hex')
     ) AS head
-),
-d AS MATERIALIZED (
-    SELECT string_agg(
-        CASE WHEN x.gap > 0 THEN decode(
-            repeat(encode(coalesce(x.prev, (SELECT f.head FROM f)), 'hex'), x.gap),
-            'hex'
-        ) ELSE ''::bytea END || x.hash,
-        ''::bytea ORDER BY x.seq
-    ) AS hashes
-    FROM (
-        SELECT h."seq", h."hash", lag(h."hash") OVER w AS prev,
-            (h."seq" - coalesce(lag(h."seq") OVER w, lo - 1) - 1)::integer AS gap
-        FROM "chat_events_2" AS h
-        WHERE h."seq" >= lo AND h."seq" <= hi AND hi - lo < 1000000
-        WINDOW w AS (ORDER BY h."seq")
-    ) AS x
 ),
 c AS (
     SELECT w.seq, w.hash = sha256(
@@ -1709,7 +1676,7 @@ c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_2" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND hi - lo < 1000000
+        WHERE e."seq" >= lo AND e."seq" <= hi AND (SELECT d.dense FROM d)
         OFFSET 0
     ) AS w
     UNION ALL
@@ -1730,7 +1697,7 @@ c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_2" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND hi - lo >= 1000000
+        WHERE e."seq" >= lo AND e."seq" <= hi AND NOT (SELECT d.dense FROM d)
     ) AS w
 ),
 s AS (
@@ -2008,12 +1975,10 @@ $fn$;
 
 -- Checks the events with lo <= seq <= hi against their stored predecessors.
 -- verify_chain splits a chain into ranges that parallel workers check at once.
--- A narrow first pass lays the range's stored hashes out in one bytea, 32 bytes
--- per seq value: a seq with no row (a rolled-back append leaves a gap) holds
--- the hash of the nearest row below it, so the predecessor of the event at seq
--- s is always the 32 bytes at s - 1, taken by offset. A range spanning a
--- million seq values or more (tampered seqs, say) pairs events with lag()
--- instead, which spools every wide row and costs about 0.5 us more per event.
+-- A range with every seq present (the rule: a rollback is what leaves a gap)
+-- gathers its hashes in seq order into one bytea first, and each event takes
+-- its predecessor's hash from it by offset; a range with gaps pairs events with
+-- lag() instead, which spools every row and costs about 0.5 us more per event.
 CREATE OR REPLACE FUNCTION "chat_events_3_verify"(
     lo bigint,
     hi bigint,
@@ -2024,28 +1989,19 @@ CREATE OR REPLACE FUNCTION "chat_events_3_verify"(
     OUT last_hash bytea
 )
 LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
-WITH f AS MATERIALIZED (
+WITH d AS MATERIALIZED (
+    SELECT count(*) = hi - lo + 1 AS dense,
+        string_agg(h."hash", ''::bytea ORDER BY h."seq") AS hashes
+    FROM "chat_events_3" AS h
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
+    WHERE h."seq" >= lo AND h."seq" <= hi AND hi - lo < 1000000
+),
+f AS MATERIALIZED (
     SELECT coalesce(
         (SELECT p."hash" FROM "chat_events_3" AS p
             WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
         decode(repeat('00', 32), 'hex')
     ) AS head
-),
-d AS MATERIALIZED (
-    SELECT string_agg(
-        CASE WHEN x.gap > 0 THEN decode(
-            repeat(encode(coalesce(x.prev, (SELECT f.head FROM f)), 'hex'), x.gap),
-            'hex'
-        ) ELSE ''::bytea END || x.hash,
-        ''::bytea ORDER BY x.seq
-    ) AS hashes
-    FROM (
-        SELECT h."seq", h."hash", lag(h."hash") OVER w AS prev,
-            (h."seq" - coalesce(lag(h."seq") OVER w, lo - 1) - 1)::integer AS gap
-        FROM "chat_events_3" AS h
-        WHERE h."seq" >= lo AND h."seq" <= hi AND hi - lo < 1000000
-        WINDOW w AS (ORDER BY h."seq")
-    ) AS x
 ),
 c AS (
     SELECT w.seq, w.hash = sha256(
@@ -2069,7 +2025,7 @@ c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_3" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND hi - lo < 1000000
+        WHERE e."seq" >= lo AND e."seq" <= hi AND (SELECT d.dense FROM d)
         OFFSET 0
     ) AS w
     UNION ALL
@@ -2090,7 +2046,7 @@ c AS (
             || timestamptz_send(e."inserted_at") AS pre,
             convert_to(e."payload"::text, 'UTF8') AS body
         FROM "chat_events_3" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND hi - lo >= 1000000
+        WHERE e."seq" >= lo AND e."seq" <= hi AND NOT (SELECT d.dense FROM d)
     ) AS w
 ),
 s AS (
