@@ -219,7 +219,7 @@ f AS MATERIALIZED (
     ) AS head
 ),
 c AS (
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
             ELSE substring(
                 (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
@@ -228,7 +228,7 @@ c AS (
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
         SELECT e."seq", e."hash",
@@ -244,12 +244,12 @@ c AS (
         OFFSET 0
     ) AS w
     UNION ALL
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         coalesce(w.prev, (SELECT f.head FROM f))
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,

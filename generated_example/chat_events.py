@@ -27,7 +27,7 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import (
     Final,
     Literal,
@@ -957,7 +957,7 @@ f AS MATERIALIZED (
     ) AS head
 ),
 c AS (
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
             ELSE substring(
                 (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
@@ -966,7 +966,7 @@ c AS (
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
         SELECT e."seq", e."hash",
@@ -982,12 +982,12 @@ c AS (
         OFFSET 0
     ) AS w
     UNION ALL
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         coalesce(w.prev, (SELECT f.head FROM f))
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
@@ -1306,7 +1306,7 @@ f AS MATERIALIZED (
     ) AS head
 ),
 c AS (
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
             ELSE substring(
                 (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
@@ -1315,7 +1315,7 @@ c AS (
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
         SELECT e."seq", e."hash",
@@ -1331,12 +1331,12 @@ c AS (
         OFFSET 0
     ) AS w
     UNION ALL
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         coalesce(w.prev, (SELECT f.head FROM f))
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
@@ -1655,7 +1655,7 @@ f AS MATERIALIZED (
     ) AS head
 ),
 c AS (
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
             ELSE substring(
                 (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
@@ -1664,7 +1664,7 @@ c AS (
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
         SELECT e."seq", e."hash",
@@ -1680,12 +1680,12 @@ c AS (
         OFFSET 0
     ) AS w
     UNION ALL
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         coalesce(w.prev, (SELECT f.head FROM f))
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
@@ -2004,7 +2004,7 @@ f AS MATERIALIZED (
     ) AS head
 ),
 c AS (
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
             ELSE substring(
                 (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
@@ -2013,7 +2013,7 @@ c AS (
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
         SELECT e."seq", e."hash",
@@ -2029,12 +2029,12 @@ c AS (
         OFFSET 0
     ) AS w
     UNION ALL
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         coalesce(w.prev, (SELECT f.head FROM f))
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
@@ -2991,6 +2991,24 @@ def chain_head(conn: psycopg.Connection[_Row], table: str) -> ChainHead:
     return ChainHead(name, row[0], row[1])
 
 
+def _hash_of(previous: bytes, row: ChainRow) -> bytes | None:
+    """The hash `row` should have, or None when a column cannot be hashed (a NULL
+    an attacker left where the table forbids one): a mismatch either way."""
+    try:
+        return event_hash(
+            previous,
+            seq=row.seq,
+            id=row.id,
+            parent_id=row.parent_id,
+            schema=row.schema,
+            action=row.action,
+            inserted_at=row.inserted_at,
+            payload_text=row.payload_text,
+        )
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return None
+
+
 def verify_rows(
     table: str, rows: Iterable[ChainRow], anchor: ChainHead | None = None
 ) -> TableReport:
@@ -3002,17 +3020,7 @@ def verify_rows(
     hash_at_anchor = None
     for row in rows:
         count += 1
-        expected = event_hash(
-            previous,
-            seq=row.seq,
-            id=row.id,
-            parent_id=row.parent_id,
-            schema=row.schema,
-            action=row.action,
-            inserted_at=row.inserted_at,
-            payload_text=row.payload_text,
-        )
-        if broken is None and expected != row.hash:
+        if broken is None and _hash_of(previous, row) != row.hash:
             broken = ChainBreak(table, row.seq, row.id, _MISMATCH)
         if anchor is not None and row.seq == anchor.seq:
             hash_at_anchor = row.hash
@@ -3031,12 +3039,13 @@ def verify_chain_locally(
     """`verify_chain` computed in Python over streamed rows (an independent check)."""
     by_table = _anchors(anchors)
     cur = conn.cursor(row_factory=tuple_row)
-    reports = [
-        verify_rows(
-            name,
-            (ChainRow(*row) for row in cur.stream(_ROWS[name])),
-            by_table.get(name),
-        )
-        for name in _tables(table)
-    ]
+    reports = []
+    for name in _tables(table):
+        # psycopg's stream() is a generator, typed as an Iterator.
+        stream = cast("Generator[TupleRow, None, None]", cur.stream(_ROWS[name]))
+        try:
+            rows = (ChainRow(*row) for row in stream)
+            reports.append(verify_rows(name, rows, by_table.get(name)))
+        finally:
+            stream.close()  # an error mid-stream must not leave the connection busy
     return ChainReport(tuple(reports))

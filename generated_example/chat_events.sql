@@ -305,7 +305,7 @@ f AS MATERIALIZED (
     ) AS head
 ),
 c AS (
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
             ELSE substring(
                 (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
@@ -314,7 +314,7 @@ c AS (
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
         SELECT e."seq", e."hash",
@@ -330,12 +330,12 @@ c AS (
         OFFSET 0
     ) AS w
     UNION ALL
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         coalesce(w.prev, (SELECT f.head FROM f))
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
@@ -654,7 +654,7 @@ f AS MATERIALIZED (
     ) AS head
 ),
 c AS (
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
             ELSE substring(
                 (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
@@ -663,7 +663,7 @@ c AS (
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
         SELECT e."seq", e."hash",
@@ -679,12 +679,12 @@ c AS (
         OFFSET 0
     ) AS w
     UNION ALL
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         coalesce(w.prev, (SELECT f.head FROM f))
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
@@ -1003,7 +1003,7 @@ f AS MATERIALIZED (
     ) AS head
 ),
 c AS (
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
             ELSE substring(
                 (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
@@ -1012,7 +1012,7 @@ c AS (
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
         SELECT e."seq", e."hash",
@@ -1028,12 +1028,12 @@ c AS (
         OFFSET 0
     ) AS w
     UNION ALL
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         coalesce(w.prev, (SELECT f.head FROM f))
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
@@ -1352,7 +1352,7 @@ f AS MATERIALIZED (
     ) AS head
 ),
 c AS (
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
             ELSE substring(
                 (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
@@ -1361,7 +1361,7 @@ c AS (
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
         SELECT e."seq", e."hash",
@@ -1377,12 +1377,12 @@ c AS (
         OFFSET 0
     ) AS w
     UNION ALL
-    SELECT w.seq, w.hash = sha256(
+    SELECT w.seq, coalesce(w.hash = sha256(
         coalesce(w.prev, (SELECT f.head FROM f))
         || w.pre
         || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
             ELSE int4send(octet_length(w.body)) || w.body END
-    ) AS ok
+    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
     FROM (
         -- The payload is printed once per row, beside the window.
         SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,

@@ -211,6 +211,30 @@ CASES: dict[str, Case] = {
         -(2**63),
         FORGED,
     ),
+    "hash_nulled": lambda c: (
+        [
+            _row("ALTER TABLE blog_events ALTER COLUMN hash DROP NOT NULL"),
+            _row("UPDATE blog_events SET hash = NULL WHERE seq = 5"),
+        ],
+        5,
+        c.events[5].id,
+    ),
+    "head_hash_nulled": lambda c: (
+        [
+            _row("ALTER TABLE blog_events ALTER COLUMN hash DROP NOT NULL"),
+            _row("UPDATE blog_events SET hash = NULL WHERE seq = 13"),
+        ],
+        13,
+        c.events[13].id,
+    ),
+    "schema_nulled": lambda c: (
+        [
+            _row("ALTER TABLE blog_events ALTER COLUMN schema DROP NOT NULL"),
+            _row("UPDATE blog_events SET schema = NULL WHERE seq = 12"),
+        ],
+        12,
+        c.events[12].id,
+    ),
     "two_rows_edited": lambda c: (
         [
             _row("UPDATE blog_events SET action = 2 WHERE seq = 10"),
