@@ -68,9 +68,7 @@ class Target:
     unit: str = "x"
     note: str = ""
 
-    @property
-    def met(self) -> bool:
-        value = self.summary.median
+    def _meets(self, value: float) -> bool:
         if self.better == "higher":
             return value >= self.threshold
         if self.better == "above":
@@ -78,14 +76,14 @@ class Target:
         return value <= self.threshold
 
     @property
+    def met(self) -> bool:
+        return self._meets(self.summary.median)
+
+    @property
     def steady(self) -> bool:
         """Whether every round met the target, not just the median."""
         worst = self.summary.high if self.better == "lower" else self.summary.low
-        if self.better == "higher":
-            return worst >= self.threshold
-        if self.better == "above":
-            return worst > self.threshold
-        return worst <= self.threshold
+        return self._meets(worst)
 
     @property
     def status(self) -> str:
