@@ -194,6 +194,7 @@ $fn$;
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
 -- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "region_events_eu_verify"(
     lo bigint,
     hi bigint,
@@ -203,76 +204,79 @@ CREATE OR REPLACE FUNCTION "region_events_eu_verify"(
     OUT last bigint,
     OUT last_hash bytea
 )
-LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
-WITH d AS MATERIALIZED (
-    SELECT count(*) = hi - lo + 1 AS dense,
-        string_agg(h."hash", ''::bytea ORDER BY h."seq") AS hashes
-    FROM "region_events_eu" AS h
+LANGUAGE plpgsql STABLE PARALLEL SAFE COST 1000000 AS $fn$
+DECLARE
+    dense boolean;
+    hashes bytea;
+    head bytea;
+BEGIN
     -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
-    WHERE h."seq" >= lo AND h."seq" <= hi AND hi - lo < 1000000
-),
-f AS MATERIALIZED (
-    SELECT coalesce(
-        (SELECT p."hash" FROM "region_events_eu" AS p
-            WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
-        decode(repeat('00', 32), 'hex')
-    ) AS head
-),
-c AS (
-    SELECT w.seq, coalesce(w.hash = sha256(
-        CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
-            ELSE substring(
-                (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
-            )
-        END
-        || w.pre
-        || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
-            ELSE int4send(octet_length(w.body)) || w.body END
-    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
-    FROM (
-        -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
-        SELECT e."seq", e."hash",
-            int8send(e."seq")
-            || uuid_send(e."id")
-            || uuid_send(e."parent_id")
-            || int4send(e."schema")
-            || int4send(e."action")
-            || timestamptz_send(e."inserted_at") AS pre,
-            convert_to(e."payload"::text, 'UTF8') AS body
-        FROM "region_events_eu" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND (SELECT d.dense FROM d)
-        OFFSET 0
-    ) AS w
-    UNION ALL
-    SELECT w.seq, coalesce(w.hash = sha256(
-        coalesce(w.prev, (SELECT f.head FROM f))
-        || w.pre
-        || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
-            ELSE int4send(octet_length(w.body)) || w.body END
-    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
-    FROM (
-        -- The payload is printed once per row, beside the window.
-        SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-            int8send(e."seq")
-            || uuid_send(e."id")
-            || uuid_send(e."parent_id")
-            || int4send(e."schema")
-            || int4send(e."action")
-            || timestamptz_send(e."inserted_at") AS pre,
-            convert_to(e."payload"::text, 'UTF8') AS body
-        FROM "region_events_eu" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND NOT (SELECT d.dense FROM d)
-    ) AS w
-),
-s AS (
-    SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,
-        max(c.seq) AS last
-    FROM c
-)
-SELECT s.n, s.bad, b."id", s.last, h."hash"
-FROM s
-LEFT JOIN "region_events_eu" AS b ON b."seq" = s.bad
-LEFT JOIN "region_events_eu" AS h ON h."seq" = s.last
+    IF hi - lo < 1000000 THEN
+        -- A NULL hash is skipped by string_agg: such a range is not dense.
+        SELECT count(h."hash") = hi - lo + 1,
+            string_agg(h."hash", ''::bytea ORDER BY h."seq")
+        INTO dense, hashes
+        FROM "region_events_eu" AS h
+        WHERE h."seq" >= lo AND h."seq" <= hi;
+    END IF;
+    SELECT p."hash" INTO head FROM "region_events_eu" AS p
+        WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
+    head := coalesce(head, decode(repeat('00', 32), 'hex'));
+    IF dense THEN
+        -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
+        -- hashes. A stored hash of another length fails its own row's check,
+        -- so the rows before it, and the first break, are read right.
+        hashes := head || hashes;
+        SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+            substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
+            || w.pre
+            || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(w.body)) || w.body END
+        ), false))  -- a NULL anywhere is a mismatch, not unknown
+        INTO bad
+        FROM (
+            -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
+            SELECT e."seq", e."hash",
+                int8send(e."seq")
+                || uuid_send(e."id")
+                || uuid_send(e."parent_id")
+                || int4send(e."schema")
+                || int4send(e."action")
+                || timestamptz_send(e."inserted_at") AS pre,
+                convert_to(e."payload"::text, 'UTF8') AS body
+            FROM "region_events_eu" AS e
+            WHERE e."seq" >= lo AND e."seq" <= hi
+            OFFSET 0
+        ) AS w;
+        n := hi - lo + 1;
+        last := hi;
+    ELSE
+        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+            coalesce(w.prev, head)
+            || w.pre
+            || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(w.body)) || w.body END
+        ), false))  -- a NULL anywhere is a mismatch, not unknown
+        INTO n, last, bad
+        FROM (
+            -- The payload is printed once per row, beside the window.
+            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                int8send(e."seq")
+                || uuid_send(e."id")
+                || uuid_send(e."parent_id")
+                || int4send(e."schema")
+                || int4send(e."action")
+                || timestamptz_send(e."inserted_at") AS pre,
+                convert_to(e."payload"::text, 'UTF8') AS body
+            FROM "region_events_eu" AS e
+            WHERE e."seq" >= lo AND e."seq" <= hi
+        ) AS w;
+    END IF;
+    SELECT l."hash" INTO last_hash FROM "region_events_eu" AS l WHERE l."seq" = last;
+    IF bad IS NOT NULL THEN
+        SELECT b."id" INTO bad_id FROM "region_events_eu" AS b WHERE b."seq" = bad;
+    END IF;
+END
 $fn$;
 CREATE SEQUENCE IF NOT EXISTS "region_events_us_seq" AS bigint;
 
@@ -457,6 +461,7 @@ $fn$;
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
 -- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "region_events_us_verify"(
     lo bigint,
     hi bigint,
@@ -466,74 +471,77 @@ CREATE OR REPLACE FUNCTION "region_events_us_verify"(
     OUT last bigint,
     OUT last_hash bytea
 )
-LANGUAGE sql STABLE PARALLEL SAFE COST 1000000 AS $fn$
-WITH d AS MATERIALIZED (
-    SELECT count(*) = hi - lo + 1 AS dense,
-        string_agg(h."hash", ''::bytea ORDER BY h."seq") AS hashes
-    FROM "region_events_us" AS h
+LANGUAGE plpgsql STABLE PARALLEL SAFE COST 1000000 AS $fn$
+DECLARE
+    dense boolean;
+    hashes bytea;
+    head bytea;
+BEGIN
     -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
-    WHERE h."seq" >= lo AND h."seq" <= hi AND hi - lo < 1000000
-),
-f AS MATERIALIZED (
-    SELECT coalesce(
-        (SELECT p."hash" FROM "region_events_us" AS p
-            WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1),
-        decode(repeat('00', 32), 'hex')
-    ) AS head
-),
-c AS (
-    SELECT w.seq, coalesce(w.hash = sha256(
-        CASE WHEN w.seq = lo THEN (SELECT f.head FROM f)
-            ELSE substring(
-                (SELECT d.hashes FROM d) FROM (w.seq - lo - 1)::integer * 32 + 1 FOR 32
-            )
-        END
-        || w.pre
-        || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
-            ELSE int4send(octet_length(w.body)) || w.body END
-    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
-    FROM (
-        -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
-        SELECT e."seq", e."hash",
-            int8send(e."seq")
-            || uuid_send(e."id")
-            || uuid_send(e."parent_id")
-            || int4send(e."schema")
-            || int4send(e."action")
-            || timestamptz_send(e."inserted_at") AS pre,
-            convert_to(e."payload"::text, 'UTF8') AS body
-        FROM "region_events_us" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND (SELECT d.dense FROM d)
-        OFFSET 0
-    ) AS w
-    UNION ALL
-    SELECT w.seq, coalesce(w.hash = sha256(
-        coalesce(w.prev, (SELECT f.head FROM f))
-        || w.pre
-        || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
-            ELSE int4send(octet_length(w.body)) || w.body END
-    ), false) AS ok  -- a NULL anywhere is a mismatch, not unknown
-    FROM (
-        -- The payload is printed once per row, beside the window.
-        SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-            int8send(e."seq")
-            || uuid_send(e."id")
-            || uuid_send(e."parent_id")
-            || int4send(e."schema")
-            || int4send(e."action")
-            || timestamptz_send(e."inserted_at") AS pre,
-            convert_to(e."payload"::text, 'UTF8') AS body
-        FROM "region_events_us" AS e
-        WHERE e."seq" >= lo AND e."seq" <= hi AND NOT (SELECT d.dense FROM d)
-    ) AS w
-),
-s AS (
-    SELECT count(*) AS n, min(c.seq) FILTER (WHERE NOT c.ok) AS bad,
-        max(c.seq) AS last
-    FROM c
-)
-SELECT s.n, s.bad, b."id", s.last, h."hash"
-FROM s
-LEFT JOIN "region_events_us" AS b ON b."seq" = s.bad
-LEFT JOIN "region_events_us" AS h ON h."seq" = s.last
+    IF hi - lo < 1000000 THEN
+        -- A NULL hash is skipped by string_agg: such a range is not dense.
+        SELECT count(h."hash") = hi - lo + 1,
+            string_agg(h."hash", ''::bytea ORDER BY h."seq")
+        INTO dense, hashes
+        FROM "region_events_us" AS h
+        WHERE h."seq" >= lo AND h."seq" <= hi;
+    END IF;
+    SELECT p."hash" INTO head FROM "region_events_us" AS p
+        WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
+    head := coalesce(head, decode(repeat('00', 32), 'hex'));
+    IF dense THEN
+        -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
+        -- hashes. A stored hash of another length fails its own row's check,
+        -- so the rows before it, and the first break, are read right.
+        hashes := head || hashes;
+        SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+            substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
+            || w.pre
+            || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(w.body)) || w.body END
+        ), false))  -- a NULL anywhere is a mismatch, not unknown
+        INTO bad
+        FROM (
+            -- The payload is printed once per row (OFFSET 0 keeps this a subquery).
+            SELECT e."seq", e."hash",
+                int8send(e."seq")
+                || uuid_send(e."id")
+                || uuid_send(e."parent_id")
+                || int4send(e."schema")
+                || int4send(e."action")
+                || timestamptz_send(e."inserted_at") AS pre,
+                convert_to(e."payload"::text, 'UTF8') AS body
+            FROM "region_events_us" AS e
+            WHERE e."seq" >= lo AND e."seq" <= hi
+            OFFSET 0
+        ) AS w;
+        n := hi - lo + 1;
+        last := hi;
+    ELSE
+        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+            coalesce(w.prev, head)
+            || w.pre
+            || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
+                ELSE int4send(octet_length(w.body)) || w.body END
+        ), false))  -- a NULL anywhere is a mismatch, not unknown
+        INTO n, last, bad
+        FROM (
+            -- The payload is printed once per row, beside the window.
+            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                int8send(e."seq")
+                || uuid_send(e."id")
+                || uuid_send(e."parent_id")
+                || int4send(e."schema")
+                || int4send(e."action")
+                || timestamptz_send(e."inserted_at") AS pre,
+                convert_to(e."payload"::text, 'UTF8') AS body
+            FROM "region_events_us" AS e
+            WHERE e."seq" >= lo AND e."seq" <= hi
+        ) AS w;
+    END IF;
+    SELECT l."hash" INTO last_hash FROM "region_events_us" AS l WHERE l."seq" = last;
+    IF bad IS NOT NULL THEN
+        SELECT b."id" INTO bad_id FROM "region_events_us" AS b WHERE b."seq" = bad;
+    END IF;
+END
 $fn$;

@@ -1,6 +1,6 @@
 """verify_chain cuts a long chain into seq ranges that parallel workers check.
 
-Each range is one call of the table's SQL verify function; the first event of a
+Each range is one call of the table's verify function; the first event of a
 range is checked against the stored hash of the last event before the range.
 """
 
