@@ -18,6 +18,7 @@ import enum
 import json
 import math
 import os
+import struct
 import sys
 import threading
 import time
@@ -37,6 +38,8 @@ from typing import (
 
 import psycopg
 from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg.rows import TupleRow, tuple_row
 
 TABLE: Final = "plain_events"
@@ -793,9 +796,67 @@ _encode: Final = json.JSONEncoder(check_circular=False, separators=(",", ":")).e
 """Compact JSON: the server parses fewer bytes, and it never hashes this text."""
 
 
-def _array(items: Iterable[str]) -> str:
-    """A PostgreSQL array literal of plain tokens (hex UUIDs, integers)."""
-    return "{" + ",".join(items) + "}"
+class _UuidArray(bytes):
+    """A uuid[] in PostgreSQL's binary array format, sent as it is."""
+
+
+class _Int4Array(bytes):
+    """An integer[] in PostgreSQL's binary array format, sent as it is."""
+
+
+class _ArrayDumper(Dumper):
+    format = Format.BINARY
+
+    def dump(self, obj: bytes) -> bytes:
+        return obj
+
+
+class _UuidArrayDumper(_ArrayDumper):
+    oid = 2951  # uuid[]
+
+
+class _Int4ArrayDumper(_ArrayDumper):
+    oid = 1007  # integer[]
+
+
+_UUID_OID: Final = 2950
+_INT4_OID: Final = 23
+_ARRAY_HEAD: Final = struct.Struct(">iiIii")
+"""array_send's header for one dimension: 1, no NULLs, the element type, the
+length, the lower bound 1. Each element follows as its 4-byte size and bytes."""
+_UUID_SIZE: Final = b"\x00\x00\x00\x10"
+
+
+def _uuids(ids: Sequence[uuid.UUID]) -> _UuidArray:
+    """`ids` as a binary uuid[]: the server copies 16 bytes per element instead
+    of parsing text (array literals cost it about 1.3 us more per event)."""
+    if not ids:
+        return _UuidArray(struct.pack(">iiI", 0, 0, _UUID_OID))
+    head = _ARRAY_HEAD.pack(1, 0, _UUID_OID, len(ids), 1)
+    return _UuidArray(head + _UUID_SIZE + _UUID_SIZE.join([u.bytes for u in ids]))
+
+
+def _int4s(values: Sequence[int]) -> _Int4Array:
+    """`values` (each within integer's range) as a binary integer[]."""
+    count = len(values)
+    if not count:
+        return _Int4Array(struct.pack(">iiI", 0, 0, _INT4_OID))
+    sized = [part for value in values for part in (4, value)]
+    return _Int4Array(
+        struct.pack(f">iiIii{2 * count}i", 1, 0, _INT4_OID, count, 1, *sized)
+    )
+
+
+_Cursor = TypeVar("_Cursor", psycopg.Cursor[TupleRow], psycopg.AsyncCursor[TupleRow])
+
+
+def _sending_arrays(cur: _Cursor) -> _Cursor:
+    """`cur`, able to send _UuidArray and _Int4Array parameters. The dumpers are
+    the cursor's own: the caller's connection and its adapters stay as they are."""
+    adapters = cur.adapters
+    adapters.register_dumper(_UuidArray, _UuidArrayDumper)
+    adapters.register_dumper(_Int4Array, _Int4ArrayDumper)
+    return cur
 
 
 def _payloads(events: Sequence[_Storable]) -> str:
@@ -885,23 +946,22 @@ class _Batch:
         """One table, one chunk: one statement, atomic on its own."""
         return len(self.tables) == 1 and len(self.items) <= BATCH_CHUNK
 
-    def params(self, table: str, positions: Sequence[int]) -> tuple[str | None, ...]:
+    def params(self, table: str, positions: Sequence[int]) -> tuple[object, ...]:
         """The append function's arguments for the events at `positions`: ids,
-        parents, schemas and actions as array literals, the payloads as one JSON
+        parents, schemas and actions as binary arrays, the payloads as one JSON
         array."""
         items = self.items
         events = [items[i] for i in positions]
-        ids = [event.id.hex for event in events]
-        columns: tuple[str | None, ...] = (
-            _array(ids),
-            _array([event.parent_id.hex for event in events]),
-            _array([str(int(event.schema)) for event in events]),
-            _array([str(int(event.action)) for event in events]),
+        columns: tuple[object, ...] = (
+            _uuids([event.id for event in events]),
+            _uuids([event.parent_id for event in events]),
+            _int4s([int(event.schema) for event in events]),
+            _int4s([int(event.action) for event in events]),
             _payloads(events),
         )
         return columns
 
-    def chunks(self) -> Iterator[tuple[bytes, tuple[str | None, ...], Sequence[int]]]:
+    def chunks(self) -> Iterator[tuple[bytes, tuple[object, ...], Sequence[int]]]:
         """(statement, arguments, event positions) per append call, in lock order.
 
         Encoding is lazy, so it overlaps with the database storing earlier chunks.
@@ -988,7 +1048,7 @@ def _alone(
     spare = vars(conn)
     cur: psycopg.Cursor[TupleRow] | None = spare.pop(_SPARE_CURSOR, None)
     if cur is None:
-        cur = conn.cursor(row_factory=tuple_row)
+        cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
     try:
         if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
             return cur.execute(statement, params, binary=True).fetchone()
@@ -1009,7 +1069,7 @@ async def _aalone(
     spare = vars(conn)
     cur: psycopg.AsyncCursor[TupleRow] | None = spare.pop(_SPARE_CURSOR, None)
     if cur is None:
-        cur = conn.cursor(row_factory=tuple_row)
+        cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
     try:
         if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
             await cur.execute(statement, params, binary=True)
@@ -1105,7 +1165,7 @@ def _stream(
             # Fetching waits for every queued result: read the previous chunk's
             # before sending this one, then build its events while this one runs.
             row = previous[0].fetchone() if previous is not None else None
-            cur = conn.cursor(row_factory=tuple_row)
+            cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
             cur.execute(statement, params, binary=True)
             if previous is not None:
                 _collect(batch, out, previous[1], row)
@@ -1162,7 +1222,7 @@ async def _astream(
             await conn.cursor().execute(lock)
         for statement, params, positions in batch.chunks():
             row = await previous[0].fetchone() if previous is not None else None
-            cur = conn.cursor(row_factory=tuple_row)
+            cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
             await cur.execute(statement, params, binary=True)
             if previous is not None:
                 _collect(batch, out, previous[1], row)
