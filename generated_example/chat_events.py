@@ -2120,8 +2120,9 @@ def _columns(alias: str) -> sql.Composed:
 def migrate(conn: psycopg.Connection[_Row]) -> None:
     """Create or update everything in DDL, in one transaction; safe to run again."""
     with conn.transaction():
-        conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-        conn.execute(DDL.encode())
+        cur = _tuple_cursor(conn)
+        cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+        cur.execute(DDL.encode())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2353,6 +2354,26 @@ def _sending_arrays(cur: _Cursor) -> _Cursor:
     return cur
 
 
+def _tuple_cursor(conn: psycopg.Connection[_Row]) -> psycopg.Cursor[TupleRow]:
+    """A tuple-row cursor for this module's statements, which take %s parameters
+    bound on the server (the append functions' as binary, with binary results):
+    of the connection's cursor class, unless that class binds parameters on the
+    client (ClientCursor) or takes $1 placeholders (RawCursor)."""
+    if issubclass(conn.cursor_factory, (psycopg.ClientCursor, psycopg.RawCursor)):
+        return psycopg.Cursor(conn, row_factory=tuple_row)
+    return conn.cursor(row_factory=tuple_row)
+
+
+def _atuple_cursor(
+    conn: psycopg.AsyncConnection[_Row],
+) -> psycopg.AsyncCursor[TupleRow]:
+    """`_tuple_cursor` on an AsyncConnection."""
+    client = (psycopg.AsyncClientCursor, psycopg.AsyncRawCursor)
+    if issubclass(conn.cursor_factory, client):
+        return psycopg.AsyncCursor(conn, row_factory=tuple_row)
+    return conn.cursor(row_factory=tuple_row)
+
+
 def _payloads(events: Sequence[_Storable]) -> str:
     """The JSON array of the events' payloads (null for none), in one encoder call
     when no payload is RawJson, whose text is spliced in as it is."""
@@ -2552,7 +2573,7 @@ def _alone(
     spare = vars(conn)
     cur: psycopg.Cursor[TupleRow] | None = spare.pop(_SPARE_CURSOR, None)
     if cur is None:
-        cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
+        cur = _sending_arrays(_tuple_cursor(conn))
     try:
         if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
             return cur.execute(statement, params, binary=True).fetchone()
@@ -2573,7 +2594,7 @@ async def _aalone(
     spare = vars(conn)
     cur: psycopg.AsyncCursor[TupleRow] | None = spare.pop(_SPARE_CURSOR, None)
     if cur is None:
-        cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
+        cur = _sending_arrays(_atuple_cursor(conn))
     try:
         if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
             await cur.execute(statement, params, binary=True)
@@ -2672,7 +2693,7 @@ def _stream(
             # Fetching waits for every queued result: read the previous chunk's
             # before sending this one, then build its events while this one runs.
             row = previous[0].fetchone() if previous is not None else None
-            cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
+            cur = _sending_arrays(_tuple_cursor(conn))
             cur.execute(statement, params, binary=True)
             if previous is not None:
                 _collect(batch, out, previous[1], row)
@@ -2731,7 +2752,7 @@ async def _astream(
             await conn.cursor().execute(lock)
         for statement, params, positions in batch.chunks():
             row = await previous[0].fetchone() if previous is not None else None
-            cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
+            cur = _sending_arrays(_atuple_cursor(conn))
             await cur.execute(statement, params, binary=True)
             if previous is not None:
                 _collect(batch, out, previous[1], row)
@@ -2743,14 +2764,14 @@ async def _astream(
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:
     """Every event of a record, in chain order (by `seq`)."""
     table = table_for(parent_id)
-    cur = conn.cursor(row_factory=tuple_row)
+    cur = _tuple_cursor(conn)
     rows = cur.execute(_SQL[table].events_for, (parent_id,)).fetchall()
     return [_event(table, row) for row in rows]
 
 
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
     """The events of `event`'s record up to and including `event`, in chain order."""
-    cur = conn.cursor(row_factory=tuple_row)
+    cur = _tuple_cursor(conn)
     rows = cur.execute(
         _SQL[event.table].previous, (event.parent_id, event.seq)
     ).fetchall()
@@ -2765,7 +2786,7 @@ def linked(
     link_type: int | None = None,
 ) -> list[Event]:
     """The events `event` links to through `link` (of one `link_type` if given)."""
-    cur = conn.cursor(row_factory=tuple_row)
+    cur = _tuple_cursor(conn)
     query = _SQL[event.table].linked[Link(link).value]
     rows = cur.execute(query, (event.id, link_type, link_type)).fetchall()
     return [_event(event.table, row) for row in rows]
@@ -3034,7 +3055,7 @@ def verify_chain(
     truncated tail or a rewritten suffix.
     """
     by_table = _anchors(anchors)
-    cur = conn.cursor(row_factory=tuple_row)
+    cur = _tuple_cursor(conn)
     reports: list[TableReport] = []
     for name in _tables(table):
         bounds = cur.execute(_BOUNDS[name]).fetchone()
@@ -3065,7 +3086,7 @@ def verify_chain(
 def chain_head(conn: psycopg.Connection[_Row], table: str) -> ChainHead:
     """The current head of one table's chain, to keep as an anchor."""
     (name,) = _tables(table)
-    row = conn.cursor(row_factory=tuple_row).execute(_HEAD[name]).fetchone()
+    row = _tuple_cursor(conn).execute(_HEAD[name]).fetchone()
     if row is None:
         return ChainHead(name, 0, GENESIS)
     return ChainHead(name, row[0], row[1])
@@ -3118,7 +3139,7 @@ def verify_chain_locally(
 ) -> ChainReport:
     """`verify_chain` computed in Python over streamed rows (an independent check)."""
     by_table = _anchors(anchors)
-    cur = conn.cursor(row_factory=tuple_row)
+    cur = _tuple_cursor(conn)
     reports = []
     for name in _tables(table):
         # psycopg's stream() is a generator, typed as an Iterator.

@@ -718,8 +718,9 @@ def _columns(alias: str) -> sql.Composed:
 def migrate(conn: psycopg.Connection[_Row]) -> None:
     """Create or update everything in DDL, in one transaction; safe to run again."""
     with conn.transaction():
-        conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-        conn.execute(DDL.encode())
+        cur = _tuple_cursor(conn)
+        cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+        cur.execute(DDL.encode())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -857,6 +858,26 @@ def _sending_arrays(cur: _Cursor) -> _Cursor:
     adapters.register_dumper(_UuidArray, _UuidArrayDumper)
     adapters.register_dumper(_Int4Array, _Int4ArrayDumper)
     return cur
+
+
+def _tuple_cursor(conn: psycopg.Connection[_Row]) -> psycopg.Cursor[TupleRow]:
+    """A tuple-row cursor for this module's statements, which take %s parameters
+    bound on the server (the append functions' as binary, with binary results):
+    of the connection's cursor class, unless that class binds parameters on the
+    client (ClientCursor) or takes $1 placeholders (RawCursor)."""
+    if issubclass(conn.cursor_factory, (psycopg.ClientCursor, psycopg.RawCursor)):
+        return psycopg.Cursor(conn, row_factory=tuple_row)
+    return conn.cursor(row_factory=tuple_row)
+
+
+def _atuple_cursor(
+    conn: psycopg.AsyncConnection[_Row],
+) -> psycopg.AsyncCursor[TupleRow]:
+    """`_tuple_cursor` on an AsyncConnection."""
+    client = (psycopg.AsyncClientCursor, psycopg.AsyncRawCursor)
+    if issubclass(conn.cursor_factory, client):
+        return psycopg.AsyncCursor(conn, row_factory=tuple_row)
+    return conn.cursor(row_factory=tuple_row)
 
 
 def _payloads(events: Sequence[_Storable]) -> str:
@@ -1048,7 +1069,7 @@ def _alone(
     spare = vars(conn)
     cur: psycopg.Cursor[TupleRow] | None = spare.pop(_SPARE_CURSOR, None)
     if cur is None:
-        cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
+        cur = _sending_arrays(_tuple_cursor(conn))
     try:
         if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
             return cur.execute(statement, params, binary=True).fetchone()
@@ -1069,7 +1090,7 @@ async def _aalone(
     spare = vars(conn)
     cur: psycopg.AsyncCursor[TupleRow] | None = spare.pop(_SPARE_CURSOR, None)
     if cur is None:
-        cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
+        cur = _sending_arrays(_atuple_cursor(conn))
     try:
         if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
             await cur.execute(statement, params, binary=True)
@@ -1165,7 +1186,7 @@ def _stream(
             # Fetching waits for every queued result: read the previous chunk's
             # before sending this one, then build its events while this one runs.
             row = previous[0].fetchone() if previous is not None else None
-            cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
+            cur = _sending_arrays(_tuple_cursor(conn))
             cur.execute(statement, params, binary=True)
             if previous is not None:
                 _collect(batch, out, previous[1], row)
@@ -1222,7 +1243,7 @@ async def _astream(
             await conn.cursor().execute(lock)
         for statement, params, positions in batch.chunks():
             row = await previous[0].fetchone() if previous is not None else None
-            cur = _sending_arrays(conn.cursor(row_factory=tuple_row))
+            cur = _sending_arrays(_atuple_cursor(conn))
             await cur.execute(statement, params, binary=True)
             if previous is not None:
                 _collect(batch, out, previous[1], row)
@@ -1234,14 +1255,14 @@ async def _astream(
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:
     """Every event of a record, in chain order (by `seq`)."""
     table = table_for(parent_id)
-    cur = conn.cursor(row_factory=tuple_row)
+    cur = _tuple_cursor(conn)
     rows = cur.execute(_SQL[table].events_for, (parent_id,)).fetchall()
     return [_event(table, row) for row in rows]
 
 
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
     """The events of `event`'s record up to and including `event`, in chain order."""
-    cur = conn.cursor(row_factory=tuple_row)
+    cur = _tuple_cursor(conn)
     rows = cur.execute(
         _SQL[event.table].previous, (event.parent_id, event.seq)
     ).fetchall()
