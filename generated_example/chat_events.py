@@ -951,8 +951,9 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
-    IF hi - lo < 1000000 THEN
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- does an empty one (hi < lo).
+    IF hi - lo < 1000000 AND hi >= lo THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -963,10 +964,11 @@ BEGIN
     SELECT p."hash" INTO head FROM "chat_events_0" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    IF dense THEN
+    IF dense AND octet_length(head) = 32 THEN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
-        -- hashes. A stored hash of another length fails its own row's check,
-        -- so the rows before it, and the first break, are read right.
+        -- hashes. A stored hash of another length in the range fails its own
+        -- row's check, so the rows before it, and the first break, are read
+        -- right; a head of another length sends the range to lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -1304,8 +1306,9 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
-    IF hi - lo < 1000000 THEN
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- does an empty one (hi < lo).
+    IF hi - lo < 1000000 AND hi >= lo THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -1316,10 +1319,11 @@ BEGIN
     SELECT p."hash" INTO head FROM "chat_events_1" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    IF dense THEN
+    IF dense AND octet_length(head) = 32 THEN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
-        -- hashes. A stored hash of another length fails its own row's check,
-        -- so the rows before it, and the first break, are read right.
+        -- hashes. A stored hash of another length in the range fails its own
+        -- row's check, so the rows before it, and the first break, are read
+        -- right; a head of another length sends the range to lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -1657,8 +1661,9 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
-    IF hi - lo < 1000000 THEN
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- does an empty one (hi < lo).
+    IF hi - lo < 1000000 AND hi >= lo THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -1669,10 +1674,11 @@ BEGIN
     SELECT p."hash" INTO head FROM "chat_events_2" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    IF dense THEN
+    IF dense AND octet_length(head) = 32 THEN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
-        -- hashes. A stored hash of another length fails its own row's check,
-        -- so the rows before it, and the first break, are read right.
+        -- hashes. A stored hash of another length in the range fails its own
+        -- row's check, so the rows before it, and the first break, are read
+        -- right; a head of another length sends the range to lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -2010,8 +2016,9 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
-    IF hi - lo < 1000000 THEN
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- does an empty one (hi < lo).
+    IF hi - lo < 1000000 AND hi >= lo THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -2022,10 +2029,11 @@ BEGIN
     SELECT p."hash" INTO head FROM "chat_events_3" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    IF dense THEN
+    IF dense AND octet_length(head) = 32 THEN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
-        -- hashes. A stored hash of another length fails its own row's check,
-        -- so the rows before it, and the first break, are read right.
+        -- hashes. A stored hash of another length in the range fails its own
+        -- row's check, so the rows before it, and the first break, are read
+        -- right; a head of another length sends the range to lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -2557,12 +2565,14 @@ def _collect(
         out[position] = _stored(items[position], seq, stamp, hash)
 
 
-_SPARE_CURSOR: Final = "_spectorgen_spare_cursor"
+_SPARE_CURSOR: Final = f"_spectorgen_spare_cursor:{__name__}"
 """Where `_alone` keeps a tuple-row cursor between calls, in the connection's own
 attributes: a fresh psycopg cursor costs about 15 us per statement (its adapters
 and dumper caches are rebuilt), a fifth of what the wrapper adds to one insert.
 The cursor is taken out while it runs, so a thread or task using the connection
-at the same time makes its own, and it lives and dies with its connection."""
+at the same time makes its own, and it lives and dies with its connection. Each
+generated module keeps its own, since the cursor knows only this module's
+array types."""
 
 
 def _alone(

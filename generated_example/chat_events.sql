@@ -296,8 +296,9 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
-    IF hi - lo < 1000000 THEN
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- does an empty one (hi < lo).
+    IF hi - lo < 1000000 AND hi >= lo THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -308,10 +309,11 @@ BEGIN
     SELECT p."hash" INTO head FROM "chat_events_0" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    IF dense THEN
+    IF dense AND octet_length(head) = 32 THEN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
-        -- hashes. A stored hash of another length fails its own row's check,
-        -- so the rows before it, and the first break, are read right.
+        -- hashes. A stored hash of another length in the range fails its own
+        -- row's check, so the rows before it, and the first break, are read
+        -- right; a head of another length sends the range to lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -649,8 +651,9 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
-    IF hi - lo < 1000000 THEN
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- does an empty one (hi < lo).
+    IF hi - lo < 1000000 AND hi >= lo THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -661,10 +664,11 @@ BEGIN
     SELECT p."hash" INTO head FROM "chat_events_1" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    IF dense THEN
+    IF dense AND octet_length(head) = 32 THEN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
-        -- hashes. A stored hash of another length fails its own row's check,
-        -- so the rows before it, and the first break, are read right.
+        -- hashes. A stored hash of another length in the range fails its own
+        -- row's check, so the rows before it, and the first break, are read
+        -- right; a head of another length sends the range to lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -1002,8 +1006,9 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
-    IF hi - lo < 1000000 THEN
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- does an empty one (hi < lo).
+    IF hi - lo < 1000000 AND hi >= lo THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -1014,10 +1019,11 @@ BEGIN
     SELECT p."hash" INTO head FROM "chat_events_2" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    IF dense THEN
+    IF dense AND octet_length(head) = 32 THEN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
-        -- hashes. A stored hash of another length fails its own row's check,
-        -- so the rows before it, and the first break, are read right.
+        -- hashes. A stored hash of another length in the range fails its own
+        -- row's check, so the rows before it, and the first break, are read
+        -- right; a head of another length sends the range to lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -1355,8 +1361,9 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path.
-    IF hi - lo < 1000000 THEN
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- does an empty one (hi < lo).
+    IF hi - lo < 1000000 AND hi >= lo THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -1367,10 +1374,11 @@ BEGIN
     SELECT p."hash" INTO head FROM "chat_events_3" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    IF dense THEN
+    IF dense AND octet_length(head) = 32 THEN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
-        -- hashes. A stored hash of another length fails its own row's check,
-        -- so the rows before it, and the first break, are read right.
+        -- hashes. A stored hash of another length in the range fails its own
+        -- row's check, so the rows before it, and the first break, are read
+        -- right; a head of another length sends the range to lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)

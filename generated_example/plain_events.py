@@ -1053,12 +1053,14 @@ def _collect(
         out[position] = _stored(items[position], seq, stamp, hash)
 
 
-_SPARE_CURSOR: Final = "_spectorgen_spare_cursor"
+_SPARE_CURSOR: Final = f"_spectorgen_spare_cursor:{__name__}"
 """Where `_alone` keeps a tuple-row cursor between calls, in the connection's own
 attributes: a fresh psycopg cursor costs about 15 us per statement (its adapters
 and dumper caches are rebuilt), a fifth of what the wrapper adds to one insert.
 The cursor is taken out while it runs, so a thread or task using the connection
-at the same time makes its own, and it lives and dies with its connection."""
+at the same time makes its own, and it lives and dies with its connection. Each
+generated module keeps its own, since the cursor knows only this module's
+array types."""
 
 
 def _alone(

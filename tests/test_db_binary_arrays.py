@@ -7,8 +7,10 @@ private parameter types.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from psycopg.adapt import PyFormat
 from psycopg.rows import tuple_row
 
 from generated_example import blog_events as blog
+from generated_example import chat_events as chat
 from tests.dbkit import Conn
 
 pytestmark = pytest.mark.db
@@ -49,3 +52,30 @@ def test_the_callers_connection_keeps_its_own_adapters(conn: Conn) -> None:
     assert dumper is not blog._UuidArrayDumper
     row = conn.execute(b"SELECT pg_typeof(%s)::text", (blog._UuidArray(b"x"),))
     assert row.fetchone() == ("bytea",)
+
+
+def test_two_generated_modules_share_a_connection(database: str, conn: Conn) -> None:
+    """Each module keeps its own spare cursor: one that knows only another
+    module's array types would send this module's arrays as bytea."""
+    blog.migrate(conn)
+    chat.migrate(conn)
+    post: blog.EventAttrs = {"schema": "Post", "action": "insert", "payload": {}}
+    room: chat.EventAttrs = {"schema": "Chat", "action": "insert"}
+    for _ in range(2):  # each module's spare cursor taken, then reused
+        chat.insert(conn, chat.changeset(room))
+        blog.insert_many(conn, [blog.changeset(post) for _ in range(3)])
+        chat.insert_many(conn, [chat.changeset(room) for _ in range(3)])
+        blog.insert(conn, blog.changeset(post))
+
+    async def scenario() -> None:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        async with aconn:
+            for _ in range(2):
+                await chat.ainsert(aconn, chat.changeset(room))
+                await blog.ainsert_many(aconn, [blog.changeset(post) for _ in range(3)])
+                await chat.ainsert_many(aconn, [chat.changeset(room) for _ in range(3)])
+                await blog.ainsert(aconn, blog.changeset(post))
+
+    asyncio.run(scenario())
+    assert blog.verify_chain(conn).count == 16
+    assert chat.verify_chain(conn).count == 16

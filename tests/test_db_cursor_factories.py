@@ -1,9 +1,9 @@
 """The generated functions work whatever cursor class the caller's connection makes.
 
 psycopg lets a connection default to a ClientCursor (parameters bound on the
-client, the usual choice behind a transaction-pooling PgBouncer) or a RawCursor
-($1 placeholders). The module's statements take %s parameters bound on the
-server, some as binary with binary results, so it makes its own cursors there.
+client) or a RawCursor ($1 placeholders). The module's statements take %s
+parameters bound on the server, some as binary with binary results, so it makes
+its own cursors there.
 """
 
 from __future__ import annotations

@@ -121,7 +121,50 @@ TAMPERINGS = {
         "UPDATE blog_events SET seq = 4 WHERE seq = 5",
         "UPDATE blog_events SET seq = 5 WHERE seq = -4",
     ],
+    # Hashes of another length just below a range that starts at seq 5.
+    "long_head": ["UPDATE blog_events SET hash = hash || hash WHERE seq = 4"],
+    "short_head": ["UPDATE blog_events SET hash = substr(hash, 1, 31) WHERE seq = 4"],
 }
+
+
+def _tampered(database: str, conn: Conn, statements: list[str]) -> None:
+    """12 events in one chain, then `statements` run with the triggers off."""
+    blog.migrate(conn)
+    post: blog.EventAttrs = {"schema": "Post", "action": "insert", "payload": {}}
+    blog.insert_many(conn, [blog.changeset(post) for _ in range(12)])
+    conn.commit()
+    with dbkit.connect(database) as attacker:
+        attacker.execute("ALTER TABLE blog_events DISABLE TRIGGER USER")
+        for statement in statements:
+            attacker.execute(statement.encode())
+        attacker.execute("ALTER TABLE blog_events ENABLE TRIGGER USER")
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("case", TAMPERINGS)
+def test_a_range_starting_mid_chain_agrees_with_the_lag_path(
+    database: str, conn: Conn, case: str
+) -> None:
+    """The first row of a range is checked against the whole stored hash below
+    it, on the offset path as on the lag() path."""
+    _tampered(database, conn, TAMPERINGS[case])
+    query = b"SELECT * FROM blog_events_verify(%s, %s)"
+    by_offset = conn.execute(query, (5, 12)).fetchone()
+    by_lag = conn.execute(query, (5, 12 + 1_000_000)).fetchone()
+    assert by_offset == by_lag
+    assert by_offset is not None and by_offset[0] == 8
+    if case.endswith("_head"):
+        assert by_offset[1] == 5
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("lo", [1, 5, 13, 20])
+def test_an_empty_range_reports_no_rows_and_no_head(conn: Conn, lo: int) -> None:
+    blog.migrate(conn)
+    post: blog.EventAttrs = {"schema": "Post", "action": "insert", "payload": {}}
+    blog.insert_many(conn, [blog.changeset(post) for _ in range(12)])
+    row = conn.execute(b"SELECT * FROM blog_events_verify(%s, %s)", (lo, lo - 1))
+    assert row.fetchone() == (0, None, None, None, None)
 
 
 @pytest.mark.db
@@ -131,15 +174,7 @@ def test_a_gapless_range_and_the_lag_path_give_the_same_result(
 ) -> None:
     """A range with every seq present takes predecessors by offset; the same rows
     in a range too long for that path pair them with lag(). Both must agree."""
-    blog.migrate(conn)
-    post: blog.EventAttrs = {"schema": "Post", "action": "insert", "payload": {}}
-    blog.insert_many(conn, [blog.changeset(post) for _ in range(12)])
-    conn.commit()
-    with dbkit.connect(database) as attacker:
-        attacker.execute("ALTER TABLE blog_events DISABLE TRIGGER USER")
-        for statement in TAMPERINGS[case]:
-            attacker.execute(statement.encode())
-        attacker.execute("ALTER TABLE blog_events ENABLE TRIGGER USER")
+    _tampered(database, conn, TAMPERINGS[case])
     query = b"SELECT * FROM blog_events_verify(%s, %s)"
     by_offset = conn.execute(query, (1, 12)).fetchone()
     by_lag = conn.execute(query, (1, 12 + 1_000_000)).fetchone()
