@@ -212,7 +212,7 @@ DECLARE
 BEGIN
     -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
     -- does an empty one (hi < lo).
-    IF hi - lo < 1000000 AND hi >= lo THEN
+    IF hi::numeric - lo < 1000000 AND hi >= lo THEN  -- numeric: no overflow
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")

@@ -158,6 +158,16 @@ def test_a_range_starting_mid_chain_agrees_with_the_lag_path(
 
 
 @pytest.mark.db
+def test_a_range_as_wide_as_bigint_is_checked_without_overflow(conn: Conn) -> None:
+    blog.migrate(conn)
+    post: blog.EventAttrs = {"schema": "Post", "action": "insert", "payload": {}}
+    events = blog.insert_many(conn, [blog.changeset(post) for _ in range(12)])
+    query = b"SELECT * FROM blog_events_verify(%s, %s)"
+    row = conn.execute(query, (-(2**63), 2**63 - 1)).fetchone()
+    assert row == (12, None, None, 12, events[-1].hash)
+
+
+@pytest.mark.db
 @pytest.mark.parametrize("lo", [1, 5, 13, 20])
 def test_an_empty_range_reports_no_rows_and_no_head(conn: Conn, lo: int) -> None:
     blog.migrate(conn)
