@@ -75,3 +75,22 @@ def test_the_async_functions_run_on_a_connection_of_another_cursor_class(
         assert len(events) == 31
         report = chat.verify_chain(conn)
         assert report.ok and report.count == 31
+
+
+@pytest.mark.parametrize("factory", [psycopg.Cursor, *SYNC], ids=lambda f: f.__name__)
+def test_no_statement_is_prepared_on_the_server_when_the_connection_says_so(
+    database: str, factory: type[psycopg.Cursor[tuple[object, ...]]]
+) -> None:
+    """Behind a transaction-pooling PgBouncer without prepared statements the
+    caller connects with prepare_threshold=None; the module's cursors follow."""
+    with psycopg.connect(database, cursor_factory=factory) as conn:
+        conn.prepare_threshold = None
+        chat.migrate(conn)
+        for _ in range(8):  # past psycopg's default threshold of 5
+            root = chat.insert(conn, _chats(1)[0])
+            chat.insert_many(conn, _chats(6))
+            chat.insert_many(conn, _chats(30))
+            chat.events_for(conn, root.id)
+        assert chat.verify_chain(conn).count == 8 * 37
+        row = conn.execute(b"SELECT count(*) FROM pg_prepared_statements").fetchone()
+        assert row == (0,)
