@@ -2330,24 +2330,26 @@ length, the lower bound 1. Each element follows as its 4-byte size and bytes."""
 _UUID_SIZE: Final = b"\x00\x00\x00\x10"
 
 
+def _binary_array(oid: int, count: int, elements: bytes) -> bytes:
+    """A one-dimensional array of `count` `elements` (each its 4-byte size and
+    bytes) of the type `oid`, as array_send writes it; no dimension when empty."""
+    if not count:
+        return struct.pack(">iiI", 0, 0, oid)
+    return _ARRAY_HEAD.pack(1, 0, oid, count, 1) + elements
+
+
 def _uuids(ids: Sequence[uuid.UUID]) -> _UuidArray:
     """`ids` as a binary uuid[]: the server copies 16 bytes per element instead
     of parsing text (array literals cost it about 1.3 us more per event)."""
-    if not ids:
-        return _UuidArray(struct.pack(">iiI", 0, 0, _UUID_OID))
-    head = _ARRAY_HEAD.pack(1, 0, _UUID_OID, len(ids), 1)
-    return _UuidArray(head + _UUID_SIZE + _UUID_SIZE.join([u.bytes for u in ids]))
+    elements = _UUID_SIZE + _UUID_SIZE.join([u.bytes for u in ids])
+    return _UuidArray(_binary_array(_UUID_OID, len(ids), elements))
 
 
 def _int4s(values: Sequence[int]) -> _Int4Array:
     """`values` (each within integer's range) as a binary integer[]."""
-    count = len(values)
-    if not count:
-        return _Int4Array(struct.pack(">iiI", 0, 0, _INT4_OID))
     sized = [part for value in values for part in (4, value)]
-    return _Int4Array(
-        struct.pack(f">iiIii{2 * count}i", 1, 0, _INT4_OID, count, 1, *sized)
-    )
+    elements = struct.pack(f">{len(sized)}i", *sized)
+    return _Int4Array(_binary_array(_INT4_OID, len(values), elements))
 
 
 _Cursor = TypeVar("_Cursor", psycopg.Cursor[TupleRow], psycopg.AsyncCursor[TupleRow])
