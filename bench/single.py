@@ -96,16 +96,36 @@ def _trips(
 Work = Callable[[], None]
 
 
-def _ping(url: str, count: int = 300) -> float:
-    """Median seconds of one `SELECT 1` round trip from psycopg."""
+def _ping(url: str, count: int = 400, block: int = 50) -> tuple[float, float]:
+    """Median seconds of one `SELECT 1` round trip: through psycopg, whose client
+    sleeps until the reply arrives, and through libpq with the client polling
+    the socket instead (in alternating blocks of `block`, on one connection).
+
+    Their difference is what waking sleeping processes costs on this machine,
+    paid once per round trip: once for the hashed insert, five times for the peer.
+    """
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.cursor()
-        samples = []
-        for _ in range(count):
-            start = time.perf_counter()
-            cur.execute(b"SELECT 1").fetchone()
-            samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        pgconn = conn.pgconn
+        sleeping, polling = [], []
+        for _ in range(count // block):
+            for _ in range(block):
+                start = time.perf_counter()
+                cur.execute(b"SELECT 1").fetchone()
+                sleeping.append(time.perf_counter() - start)
+            for _ in range(block):
+                start = time.perf_counter()
+                pgconn.send_query(b"SELECT 1")
+                while pgconn.flush():
+                    pass
+                pgconn.consume_input()
+                while pgconn.is_busy():
+                    pgconn.consume_input()
+                result = pgconn.get_result()
+                polling.append(time.perf_counter() - start)
+                assert result is not None and result.get_value(0, 0) == b"1"
+                assert pgconn.get_result() is None
+    return statistics.median(sleeping), statistics.median(polling)
 
 
 def _server_work(ctx: Context, url: str, rng: random.Random) -> dict[str, list[float]]:
@@ -227,7 +247,7 @@ def run(ctx: Context) -> ScenarioResult:
         assert report.ok, report.breaks
         conn.commit()  # close verify_chain's read: trips start on an idle connection
         trips = _trips(conn, rec, rng)
-        ping = _ping(url)
+        ping, polled = _ping(url)
         work = _server_work(ctx, url, rng)
     for variant in VARIANTS:
         result.figure(f"{variant} insert", "events/s", rates[variant])
@@ -245,7 +265,10 @@ def run(ctx: Context) -> ScenarioResult:
         "client-server round trips per event (libpq trace): "
         + ", ".join(f"{v} {n / TRACED:.1f}" for v, n in trips.items())
         + f"; one bare round trip (`SELECT 1`, psycopg) costs {ping * 1e6:.0f} us"
-        " here (median)."
+        f" here (median), and {polled * 1e6:.0f} us when the client polls the"
+        " socket instead of sleeping until the reply (libpq, in alternating"
+        " blocks): the difference is the cost of waking sleeping processes on"
+        " this machine, paid once per round trip."
     )
     labels = {
         "insert": "insert()",
