@@ -337,10 +337,26 @@ def _check_json(
 ) -> None:
     """Reject what PostgreSQL's jsonb cannot store, before any database work.
 
-    Walks containers with its own stack (no recursion limit), tracking the ones
-    that enclose each value: their count is its depth, and a repeat is a cycle.
-    Plain scalars are checked in place; a path is built only for an error.
+    Plain JSON (the usual payload) passes `_plain`'s quick look; anything else
+    gets `_walk_json`'s full walk, which words every error with its path.
     `raw` marks values parsed from RawJson text, whose numbers are Decimals.
+    """
+    if not raw:
+        try:
+            if _plain(value, 1):
+                return
+        except RecursionError:  # the caller's stack was already deep
+            pass
+    _walk_json(value, path, errors, raw)
+
+
+def _walk_json(
+    value: object, path: str, errors: list[tuple[str, str]], raw: bool
+) -> None:
+    """`_check_json`'s full walk. It walks containers with its own stack (no
+    recursion limit), tracking the ones that enclose each value: their count is
+    its depth, and a repeat is a cycle. Plain scalars are checked in place; a
+    path is built only for an error.
     """
     if not isinstance(value, dict | list):
         _check_scalar(value, path, errors, raw)
@@ -379,6 +395,56 @@ def _check_json(
             elif _suspect(item):
                 _check_scalar(item, _at(where, key, in_list), errors, raw)
         todo.extend(reversed(nested))
+
+
+def _plain(value: object, depth: int) -> bool:
+    """Whether `value` is a container of plain JSON that jsonb stores as it is,
+    checked fast: exact dicts with str keys, exact lists, strs without NUL that
+    encode to UTF-8, ints below the size that needs a closer look, finite
+    floats, True, False and None, at most MAX_PAYLOAD_DEPTH containers deep (so
+    no cycle). False means "look closer", not "invalid": `_check_json` then
+    walks the value to word each error, and accepts what is valid but not plain
+    (subclasses of dict, str, int or float)."""
+    if depth > MAX_PAYLOAD_DEPTH:
+        return False
+    values: Iterable[object]
+    if type(value) is dict:
+        for key in value:
+            if type(key) is not str or not _plain_str(key):
+                return False
+        values = value.values()
+    elif type(value) is list:
+        values = value
+    else:
+        return False
+    for item in values:
+        if type(item) is str:
+            if not _plain_str(item):
+                return False
+        elif type(item) is dict or type(item) is list:
+            if not _plain(item, depth + 1):
+                return False
+        elif type(item) is int:
+            if item.bit_length() > _BIG_INT_BITS:
+                return False
+        elif type(item) is float:
+            if not math.isfinite(item):
+                return False
+        elif item is not None and type(item) is not bool:
+            return False
+    return True
+
+
+def _plain_str(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _at(where: str, key: object, in_list: bool) -> str:
