@@ -96,36 +96,55 @@ def _trips(
 Work = Callable[[], None]
 
 
-def _ping(url: str, count: int = 400, block: int = 50) -> tuple[float, float]:
-    """Median seconds of one `SELECT 1` round trip: through psycopg, whose client
-    sleeps until the reply arrives, and through libpq with the client polling
-    the socket instead (in alternating blocks of `block`, on one connection).
+def _ping(url: str, count: int = 400, block: int = 50) -> dict[str, float]:
+    """Median seconds of one `SELECT 1` round trip, three ways in alternating
+    blocks of `block` on one connection: through psycopg; through libpq's
+    blocking PQexec, whose client sleeps in poll() until the reply; through
+    libpq with the client polling the socket without sleeping.
 
-    Their difference is what waking sleeping processes costs on this machine,
-    paid once per round trip: once for the hashed insert, five times for the peer.
+    The last two send the same simple query: their difference is what waking
+    the sleeping client costs on this machine, once per round trip (once per
+    hashed insert, five times per peer insert).
     """
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.cursor()
         pgconn = conn.pgconn
-        sleeping, polling = [], []
-        for _ in range(count // block):
-            for _ in range(block):
-                start = time.perf_counter()
-                cur.execute(b"SELECT 1").fetchone()
-                sleeping.append(time.perf_counter() - start)
-            for _ in range(block):
-                start = time.perf_counter()
-                pgconn.send_query(b"SELECT 1")
-                while pgconn.flush():
-                    pass
+
+        def psycopg_trip() -> bytes | None:
+            row = cur.execute(b"SELECT 1", prepare=False).fetchone()
+            return None if row is None else str(row[0]).encode()
+
+        def sleeping() -> bytes | None:
+            return pgconn.exec_(b"SELECT 1").get_value(0, 0)
+
+        def polling() -> bytes | None:
+            pgconn.send_query(b"SELECT 1")
+            while pgconn.flush():
+                pass
+            pgconn.consume_input()
+            while pgconn.is_busy():
                 pgconn.consume_input()
-                while pgconn.is_busy():
-                    pgconn.consume_input()
-                result = pgconn.get_result()
-                polling.append(time.perf_counter() - start)
-                assert result is not None and result.get_value(0, 0) == b"1"
-                assert pgconn.get_result() is None
-    return statistics.median(sleeping), statistics.median(polling)
+            result = pgconn.get_result()
+            end = pgconn.get_result()  # None: the query's results are all read
+            if result is None or end is not None:
+                raise RuntimeError("SELECT 1 did not return exactly one result")
+            return result.get_value(0, 0)
+
+        ways: dict[str, Callable[[], bytes | None]] = {
+            "psycopg": psycopg_trip,
+            "sleeping": sleeping,
+            "polling": polling,
+        }
+        samples: dict[str, list[float]] = {name: [] for name in ways}
+        for _ in range(count // block):
+            for name, trip in ways.items():
+                for _ in range(block):
+                    start = time.perf_counter()
+                    value = trip()
+                    samples[name].append(time.perf_counter() - start)
+                    if value != b"1":
+                        raise RuntimeError(f"SELECT 1 returned {value!r}")
+    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def _server_work(ctx: Context, url: str, rng: random.Random) -> dict[str, list[float]]:
@@ -247,7 +266,7 @@ def run(ctx: Context) -> ScenarioResult:
         assert report.ok, report.breaks
         conn.commit()  # close verify_chain's read: trips start on an idle connection
         trips = _trips(conn, rec, rng)
-        ping, polled = _ping(url)
+        ping = _ping(url)
         work = _server_work(ctx, url, rng)
     for variant in VARIANTS:
         result.figure(f"{variant} insert", "events/s", rates[variant])
@@ -264,11 +283,13 @@ def run(ctx: Context) -> ScenarioResult:
     result.notes.append(
         "client-server round trips per event (libpq trace): "
         + ", ".join(f"{v} {n / TRACED:.1f}" for v, n in trips.items())
-        + f"; one bare round trip (`SELECT 1`, psycopg) costs {ping * 1e6:.0f} us"
-        f" here (median), and {polled * 1e6:.0f} us when the client polls the"
-        " socket instead of sleeping until the reply (libpq, in alternating"
-        " blocks): the difference is the cost of waking sleeping processes on"
-        " this machine, paid once per round trip."
+        + f"; one bare round trip (`SELECT 1`) costs {ping['psycopg'] * 1e6:.0f} us"
+        f" here through psycopg, {ping['sleeping'] * 1e6:.0f} us through libpq's"
+        " blocking PQexec (the client sleeps until the reply) and"
+        f" {ping['polling'] * 1e6:.0f} us through libpq with the client polling"
+        " the socket instead (medians, in alternating blocks): the difference"
+        " of the last two is the cost of waking a sleeping process on this"
+        " machine, paid once per round trip."
     )
     labels = {
         "insert": "insert()",
