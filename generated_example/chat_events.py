@@ -2294,18 +2294,19 @@ _SQL: Final[Mapping[str, _Statements]] = types.MappingProxyType(
 
 def _checked(item: EventChangeset | PendingEvent) -> _Storable:
     """The event to store. A valid EventChangeset is read in place: every field
-    is set, so it reads as its PendingEvent would. A PendingEvent that did not
-    come from `apply` is validated again."""
+    is set, so it reads as its PendingEvent would (a subclass's own `apply` is
+    called). A PendingEvent that did not come from `apply` is validated again."""
     if isinstance(item, EventChangeset):
         if (
-            item.errors
+            type(item) is not EventChangeset
+            or item.errors
             or item.id is None
             or item.parent_id is None
             or item.schema is None
             or item.action is None
             or item.table is None
         ):
-            return item.apply()  # raises InvalidEvent
+            return item.apply()
         return cast("_Storable", item)
     errors: list[tuple[str, str]] = []
     _cast_payload(item.payload, errors)

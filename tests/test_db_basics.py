@@ -274,3 +274,35 @@ def test_a_hand_built_changeset_missing_a_field_is_refused_before_database_work(
     with pytest.raises(blog.InvalidEvent):
         blog.insert_many(conn, [_new_post({"ok": 1}), hand])
     assert dbkit.count(database, "blog_events") == 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Stamped(blog.EventChangeset):
+    """A changeset whose own apply() adds to the payload."""
+
+    def apply(self) -> blog.PendingEvent:
+        pending = blog.EventChangeset.apply(self)
+        payload = pending.payload if isinstance(pending.payload, dict) else {}
+        return dataclasses.replace(pending, payload={**payload, "stamped": True})
+
+
+def _stamped(cs: blog.EventChangeset, **changes: object) -> _Stamped:
+    fields = {f.name: getattr(cs, f.name) for f in dataclasses.fields(cs)}
+    return _Stamped(**{**fields, **changes})
+
+
+def test_a_changeset_subclass_is_stored_through_its_own_apply(conn: Conn) -> None:
+    """Only an exact EventChangeset is read in place; a subclass goes through its
+    apply(), in insert and insert_many alike."""
+    blog.migrate(conn)
+    first = _new_post({"n": 1})
+    one = blog.insert(conn, _stamped(first))
+    many = blog.insert_many(
+        conn, [_new_post({"n": 2}), _stamped(first, id=blog.uuid7())]
+    )
+    assert one.payload == {"n": 1, "stamped": True}
+    assert [e.payload for e in many] == [{"n": 2}, {"n": 1, "stamped": True}]
+    assert first.parent_id is not None
+    stored = blog.events_for(conn, first.parent_id)
+    assert [e.payload for e in stored] == [{"n": 1, "stamped": True}] * 2
+    assert blog.verify_chain(conn).ok
