@@ -101,7 +101,8 @@ _SETTINGS = (
 
 
 def _checkout() -> str:
-    """The commit the generated code comes from, and whether files were modified."""
+    """The commit the generated code comes from, and whether files were modified
+    (besides the previous report in bench/results, which a run overwrites)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         head = subprocess.run(
@@ -112,7 +113,15 @@ def _checkout() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)bench/results",
+            ],
             cwd=root,
             capture_output=True,
             text=True,
