@@ -14,6 +14,8 @@ Regenerate with `spectorgen generate`; review the diff like any other code.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime
 import decimal
@@ -979,7 +981,7 @@ def _columns(alias: str) -> sql.Composed:
 
 def migrate(conn: psycopg.Connection[_Row]) -> None:
     """Create or update everything in DDL, in one transaction; safe to run again."""
-    with conn.transaction():
+    with _lock(conn), conn.transaction():
         cur = _tuple_cursor(conn)
         cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
         cur.execute(DDL.encode())
@@ -1326,26 +1328,69 @@ generated module keeps its own, since the cursor knows only this module's
 array types."""
 
 
+_LOCK: Final = "_spectorgen_lock"
+"""Where the connection keeps the lock that every generated module's work on it
+takes (a threading.Lock, or an asyncio.Lock on an AsyncConnection), in the
+connection's own attributes. psycopg runs one statement at a time, but checking
+that a connection is idle, switching autocommit and running the statement are
+three steps: threads or tasks sharing the connection must not interleave them."""
+
+
+def _lock(conn: psycopg.Connection[_Row]) -> threading.Lock:
+    attrs = vars(conn)
+    lock: threading.Lock | None = attrs.get(_LOCK)
+    if lock is None:
+        lock = attrs.setdefault(_LOCK, threading.Lock())  # atomic: one lock wins
+    return lock
+
+
+def _alock(conn: psycopg.AsyncConnection[_Row]) -> asyncio.Lock:
+    attrs = vars(conn)
+    lock: asyncio.Lock | None = attrs.get(_LOCK)
+    if lock is None:
+        lock = attrs.setdefault(_LOCK, asyncio.Lock())
+    return lock
+
+
+@contextlib.contextmanager
+def _own(conn: psycopg.Connection[_Row]) -> Iterator[None]:
+    """Hold the connection's lock; on an idle connection, run the body's
+    statements in autocommit, each its own transaction, so none is left open."""
+    with _lock(conn):
+        if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+            yield
+            return
+        conn.autocommit = True
+        try:
+            yield
+        finally:
+            if not conn.broken:
+                conn.autocommit = False
+
+
 def _alone(
     conn: psycopg.Connection[_Row], statement: bytes, params: Sequence[object]
 ) -> TupleRow | None:
-    """Run one statement and fetch its row. On an idle connection it runs as its
-    own autocommit transaction: atomic, and no BEGIN/COMMIT trips."""
+    """Run one statement and fetch its row (`_own`: on an idle connection, its
+    own autocommit transaction: atomic, and no BEGIN/COMMIT trips)."""
     spare = vars(conn)
     cur: psycopg.Cursor[TupleRow] | None = spare.pop(_SPARE_CURSOR, None)
     if cur is None:
         cur = _sending_arrays(_tuple_cursor(conn))
     try:
-        if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+        with _own(conn):
             return cur.execute(statement, params, binary=True).fetchone()
-        conn.autocommit = True
-        try:
-            return cur.execute(statement, params, binary=True).fetchone()
-        finally:
-            if not conn.broken:
-                conn.autocommit = False
     finally:
         spare[_SPARE_CURSOR] = cur
+
+
+def _rows(
+    conn: psycopg.Connection[_Row], statement: bytes, params: Sequence[object]
+) -> list[TupleRow]:
+    """Every row of one read (`_own`: an idle connection stays idle)."""
+    cur = _tuple_cursor(conn)
+    with _own(conn):
+        return cur.execute(statement, params).fetchall()
 
 
 async def _aalone(
@@ -1357,15 +1402,16 @@ async def _aalone(
     if cur is None:
         cur = _sending_arrays(_atuple_cursor(conn))
     try:
-        if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
-            await cur.execute(statement, params, binary=True)
-        else:
-            await conn.set_autocommit(True)
-            try:
+        async with _alock(conn):
+            if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
                 await cur.execute(statement, params, binary=True)
-            finally:
-                if not conn.broken:
-                    await conn.set_autocommit(False)
+            else:
+                await conn.set_autocommit(True)
+                try:
+                    await cur.execute(statement, params, binary=True)
+                finally:
+                    if not conn.broken:
+                        await conn.set_autocommit(False)
         return await cur.fetchone()
     finally:
         spare[_SPARE_CURSOR] = cur
@@ -1445,7 +1491,7 @@ def _stream(
     PostgreSQL stores the current one, so client and server work overlap.
     """
     previous: tuple[psycopg.Cursor[TupleRow], Sequence[int]] | None = None
-    with conn.pipeline(), conn.transaction():
+    with _lock(conn), conn.pipeline(), conn.transaction():
         if (lock := batch.lock) is not None:
             conn.cursor().execute(lock)
         for statement, params, positions in batch.chunks():
@@ -1504,7 +1550,7 @@ async def _astream(
 ) -> None:
     """`_stream` on an AsyncConnection."""
     previous: tuple[psycopg.AsyncCursor[TupleRow], Sequence[int]] | None = None
-    async with conn.pipeline(), conn.transaction():
+    async with _alock(conn), conn.pipeline(), conn.transaction():
         if (lock := batch.lock) is not None:
             await conn.cursor().execute(lock)
         for statement, params, positions in batch.chunks():
@@ -1521,17 +1567,13 @@ async def _astream(
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:
     """Every event of a record, in chain order (by `seq`)."""
     table = table_for(parent_id)
-    cur = _tuple_cursor(conn)
-    rows = cur.execute(_SQL[table].events_for, (parent_id,)).fetchall()
+    rows = _rows(conn, _SQL[table].events_for, (parent_id,))
     return [_event(table, row) for row in rows]
 
 
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
     """The events of `event`'s record up to and including `event`, in chain order."""
-    cur = _tuple_cursor(conn)
-    rows = cur.execute(
-        _SQL[event.table].previous, (event.parent_id, event.seq)
-    ).fetchall()
+    rows = _rows(conn, _SQL[event.table].previous, (event.parent_id, event.seq))
     return [_event(event.table, row) for row in rows]
 
 
@@ -1797,36 +1839,38 @@ def verify_chain(
     by_table = _anchors(anchors)
     cur = _tuple_cursor(conn)
     reports: list[TableReport] = []
-    for name in _tables(table):
-        bounds = cur.execute(_BOUNDS[name]).fetchone()
-        assert bounds is not None
-        count, head = 0, ChainHead(name, 0, GENESIS)
-        bad: int | None = None
-        bad_id: uuid.UUID | None = None
-        if bounds[1] is not None:
-            ranges = _ranges(*bounds)
-            for n, r_bad, r_bad_id, r_last, r_hash in cur.execute(
-                _verify_sql(name, len(ranges) // 2), ranges
-            ):
-                count += n
-                if r_bad is not None and (bad is None or r_bad < bad):
-                    bad, bad_id = r_bad, r_bad_id
-                if r_last is not None and r_last >= ranges[-1]:
-                    head = ChainHead(name, r_last, r_hash)
-        broken = None
-        if bad is not None:
-            broken = ChainBreak(name, bad, bad_id, _MISMATCH)
-        elif (anchor := by_table.get(name)) is not None and anchor.seq:
-            found = cur.execute(_HASH_AT[name], (anchor.seq,)).fetchone()
-            broken = _anchor_break(anchor, head.seq, found[0] if found else None)
-        reports.append(TableReport(name, count, head, broken))
+    with _own(conn):
+        for name in _tables(table):
+            bounds = cur.execute(_BOUNDS[name]).fetchone()
+            assert bounds is not None
+            count, head = 0, ChainHead(name, 0, GENESIS)
+            bad: int | None = None
+            bad_id: uuid.UUID | None = None
+            if bounds[1] is not None:
+                ranges = _ranges(*bounds)
+                for n, r_bad, r_bad_id, r_last, r_hash in cur.execute(
+                    _verify_sql(name, len(ranges) // 2), ranges
+                ):
+                    count += n
+                    if r_bad is not None and (bad is None or r_bad < bad):
+                        bad, bad_id = r_bad, r_bad_id
+                    if r_last is not None and r_last >= ranges[-1]:
+                        head = ChainHead(name, r_last, r_hash)
+            broken = None
+            if bad is not None:
+                broken = ChainBreak(name, bad, bad_id, _MISMATCH)
+            elif (anchor := by_table.get(name)) is not None and anchor.seq:
+                found = cur.execute(_HASH_AT[name], (anchor.seq,)).fetchone()
+                broken = _anchor_break(anchor, head.seq, found[0] if found else None)
+            reports.append(TableReport(name, count, head, broken))
     return ChainReport(tuple(reports))
 
 
 def chain_head(conn: psycopg.Connection[_Row], table: str) -> ChainHead:
     """The current head of one table's chain, to keep as an anchor."""
     (name,) = _tables(table)
-    row = _tuple_cursor(conn).execute(_HEAD[name]).fetchone()
+    with _own(conn):
+        row = _tuple_cursor(conn).execute(_HEAD[name]).fetchone()
     if row is None:
         return ChainHead(name, 0, GENESIS)
     return ChainHead(name, row[0], row[1])
@@ -1881,12 +1925,13 @@ def verify_chain_locally(
     by_table = _anchors(anchors)
     cur = _tuple_cursor(conn)
     reports = []
-    for name in _tables(table):
-        # psycopg's stream() is a generator, typed as an Iterator.
-        stream = cast("Generator[TupleRow, None, None]", cur.stream(_ROWS[name]))
-        try:
-            rows = (ChainRow(*row) for row in stream)
-            reports.append(verify_rows(name, rows, by_table.get(name)))
-        finally:
-            stream.close()  # an error mid-stream must not leave the connection busy
+    with _own(conn):
+        for name in _tables(table):
+            # psycopg's stream() is a generator, typed as an Iterator.
+            stream = cast("Generator[TupleRow, None, None]", cur.stream(_ROWS[name]))
+            try:
+                rows = (ChainRow(*row) for row in stream)
+                reports.append(verify_rows(name, rows, by_table.get(name)))
+            finally:
+                stream.close()  # an error mid-stream must not leave it busy
     return ChainReport(tuple(reports))

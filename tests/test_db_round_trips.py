@@ -89,17 +89,20 @@ def test_verify_is_two_round_trips_per_table(conn: Conn) -> None:
     chat.migrate(conn)
     conn.commit()
     tables = len(chat.SHARD_TABLES)
-    # An empty table needs only its bounds.
-    assert round_trips(conn, lambda: chat.verify_chain(conn)) == tables + 1
-    conn.rollback()
+    idle = pq.TransactionStatus.IDLE
+    # An empty table needs only its bounds. On an idle connection each read is
+    # its own autocommit statement: no BEGIN trip, and no transaction left open.
+    assert round_trips(conn, lambda: chat.verify_chain(conn)) == tables
+    assert conn.info.transaction_status == idle and not conn.autocommit
     batch = [chat.changeset({"schema": "Chat", "action": "insert"}) for _ in range(200)]
     assert len({cs.table for cs in batch}) == tables
     chat.insert_many(conn, batch)
-    conn.commit()
-    # psycopg opens a transaction before the first read of a non-autocommit
-    # connection: one BEGIN trip, then the bounds and the ranges of each table.
-    assert round_trips(conn, lambda: chat.verify_chain(conn)) == 2 * tables + 1
-    conn.rollback()
+    # Then the bounds and the ranges of each table.
+    assert round_trips(conn, lambda: chat.verify_chain(conn)) == 2 * tables
+    assert conn.info.transaction_status == idle and not conn.autocommit
+    # Inside the caller's transaction, the reads are part of it.
+    with conn.transaction():
+        assert round_trips(conn, lambda: chat.verify_chain(conn)) == 2 * tables
     conn.autocommit = True
     assert round_trips(conn, lambda: chat.verify_chain(conn)) == 2 * tables
 
