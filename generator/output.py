@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,18 +47,31 @@ class Owners:
         return source in self.sources or not (self.root / source).is_file()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_all(files: Mapping[Path, str]) -> list[Path]:
-    """Write each file via a temporary sibling and a rename; return changed paths."""
+    """Write each file via a temporary sibling and a rename; return changed paths.
+
+    A new file gets the mode any new file gets here (0666 less the umask), not
+    the temporary file's 0600; a rewritten file keeps the mode it had.
+    """
     changed: list[Path] = []
+    new_mode = 0o666 & ~_umask()
     for path, text in sorted(files.items()):
         data = text.encode("utf-8")
         if path.is_file() and path.read_bytes() == data:
             continue
+        mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else new_mode
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+            os.chmod(tmp, mode)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

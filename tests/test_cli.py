@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -164,6 +166,28 @@ def test_generate_rewrites_a_stale_file(
     assert code == 0
     assert target.read_bytes() == good
     assert "2 files, 1 changed" in out
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_new_files_get_the_umasks_mode_and_rewrites_keep_theirs(
+    project: Path, capsys: pytest.CaptureFixture[str], umask: int
+) -> None:
+    previous = os.umask(umask)
+    try:
+        assert run(capsys, "generate", "blog.yaml", "--out", "out")[0] == 0
+    finally:
+        os.umask(previous)
+    module, sql = (
+        project / "out" / "blog_events.py",
+        project / "out" / "blog_events.sql",
+    )
+    for path in (module, sql):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+    module.chmod(0o640)
+    module.write_text("# stale\n", encoding="utf-8")
+    assert run(capsys, "generate", "blog.yaml", "--out", "out")[0] == 0
+    assert module.read_text(encoding="utf-8").startswith(MARKER)
+    assert stat.S_IMODE(module.stat().st_mode) == 0o640
 
 
 def test_generate_removes_orphans_but_never_hand_written_files(
