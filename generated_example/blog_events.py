@@ -590,7 +590,20 @@ def changeset(
 
 
 def shard(changeset: EventChangeset, parent_id: uuid.UUID) -> EventChangeset:
-    """The changeset aimed at the physical table of `parent_id`."""
+    """The changeset aimed at the physical table of `parent_id`, its record's.
+
+    `parent_id` must be the changeset's own: an event stored in another record's
+    table would be out of its record's reads (set `parent_id` to move an event
+    to another record). A mismatch is recorded as an error.
+    """
+    if changeset.parent_id is not None and parent_id != changeset.parent_id:
+        mismatch = (
+            f"{parent_id} is not the changeset's parent_id {changeset.parent_id}:"
+            " its event would be stored outside its record's table"
+        )
+        return dataclasses.replace(
+            changeset, errors=(*changeset.errors, ("parent_id", mismatch))
+        )
     try:
         table = table_for(parent_id)
     except ShardError as exc:

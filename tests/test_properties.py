@@ -11,6 +11,7 @@ committed `generated_example.blog_events`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import enum
 import importlib
@@ -568,8 +569,9 @@ def test_function_sharding_checks_the_returned_table(
     assert "elsewhere" in cs.errors[0][1]
     with pytest.raises(region_events.InvalidEvent):
         cs.apply()
-    moved = region_events.shard(good, odd)
+    moved = region_events.shard(dataclasses.replace(good, parent_id=odd), odd)
     assert not moved.valid and moved.errors[-1][0] == "parent_id"
+    assert "elsewhere" in moved.errors[-1][1]
 
 
 # --- the changeset API on blog_events --------------------------------------------
@@ -760,16 +762,32 @@ def test_missing_schema_and_action_are_errors() -> None:
 
 def test_shard_reaims_the_changeset() -> None:
     cs = blog_events.changeset({"schema": "User", "action": "insert"})
-    other = uuid.uuid4()
-    moved = blog_events.shard(cs, other)
-    assert moved.table == blog_events.table_for(other) == "blog_events"
+    assert cs.parent_id is not None
+    assert blog_events.shard(cs, cs.parent_id) == cs
     low = uuid.UUID(bytes=bytes([0]) + bytes(15))
     high = uuid.UUID(bytes=bytes([3]) + bytes(15))
     chat = chat_events.changeset({"schema": "Chat", "action": "insert", "id": low})
     assert chat.table == "chat_events_0"
-    aimed = chat_events.shard(chat, high)
+    moved = dataclasses.replace(chat, parent_id=high)  # now stale: still _0
+    aimed = chat_events.shard(moved, high)
     assert aimed.table == "chat_events_3"
-    assert aimed.valid and aimed.id == chat.id
+    assert aimed.valid and aimed.id == chat.id and aimed.parent_id == high
+
+
+def test_shard_refuses_another_records_parent() -> None:
+    """An event aimed at another record's table would be out of its own record's
+    reads (events_for finds a record by its parent's table)."""
+    low = uuid.UUID(bytes=bytes([0]) + bytes(15))
+    high = uuid.UUID(bytes=bytes([3]) + bytes(15))
+    chat = chat_events.changeset({"schema": "Chat", "action": "insert", "id": low})
+    aimed = chat_events.shard(chat, high)
+    assert not aimed.valid and aimed.table == "chat_events_0"
+    ((field, message),) = aimed.errors
+    assert field == "parent_id" and "is not the changeset's parent_id" in message
+    with pytest.raises(chat_events.InvalidEvent):
+        aimed.apply()
+    blog = blog_events.changeset({"schema": "User", "action": "insert"})
+    assert not blog_events.shard(blog, uuid.uuid4()).valid  # one table, same rule
 
 
 def test_alias_and_read_only_aliases() -> None:
