@@ -184,12 +184,13 @@ class RawJson:
 
 
 class EventAttrs(TypedDict, total=False):
-    """What `changeset` casts: UUIDs as `uuid.UUID` or text, enums or their names."""
+    """What `changeset` casts: UUIDs as `uuid.UUID` or text; enums, their names
+    or their stored codes."""
 
     id: uuid.UUID | str
     parent_id: uuid.UUID | str
-    schema: Schema | str
-    action: Action | str
+    schema: Schema | str | int
+    action: Action | str | int
     payload: JsonObject | RawJson | None
 
 
@@ -330,6 +331,11 @@ def _cast_enum(
         return value
     if isinstance(value, str) and value in kind.__members__:
         return kind.__members__[value]
+    if type(value) is int:  # a stored code; not a bool
+        try:
+            return kind(value)
+        except ValueError:
+            pass
     errors.append((field, f"{value!r} is not a known {field}"))
     return None
 

@@ -120,7 +120,8 @@ INVALID: list[dict[str, object]] = [
     {"schema": "User", "action": "insert", "parent_id": 12},
     {"schema": "User", "action": "insert", "bogus": 1},
     {"schema": "User", "action": "insert", "payload": [1, 2]},
-    {"schema": 0, "action": 1},
+    {"schema": 2, "action": 1},  # no schema has code 2
+    {"schema": True, "action": 1},  # a bool is not a code
 ]
 
 

@@ -755,6 +755,31 @@ def test_subclasses_of_json_scalars_get_the_same_checks(
     assert _changeset({"s": _Text("ok"), "f": _Number("1.5"), "i": _Level.LOW}).valid
 
 
+@pytest.mark.parametrize(
+    ("schema", "action", "valid"),
+    [
+        (1, 1, True),  # Post, insert: stored codes, as a row holds them
+        (10, blog_events.Action.flag.value, True),  # Comment's own action
+        (0, blog_events.Action.publish.value, False),  # User may not publish
+        (2, 1, False),  # no schema has index 2
+        (1, 99, False),  # no action has code 99
+        (True, 1, False),  # a bool is not a code
+        (1.0, 1, False),  # nor is a float
+    ],
+)
+def test_schema_and_action_may_be_given_as_codes(
+    schema: object, action: object, valid: bool
+) -> None:
+    attrs: dict[str, object] = {"schema": schema, "action": action}
+    cs: blog_events.EventChangeset = blog_events.changeset(attrs)  # type: ignore[call-overload]
+    assert cs.valid is valid, cs.errors
+    typed: blog_events.EventAttrs = {"schema": 1, "action": 1}  # mypy accepts codes
+    assert blog_events.changeset(typed).valid
+    if valid:
+        assert cs.schema == schema and type(cs.schema) is blog_events.Schema
+        assert cs.action == action and type(cs.action) is blog_events.Action
+
+
 def test_missing_schema_and_action_are_errors() -> None:
     cs = blog_events.changeset({})
     assert {f for f, _ in cs.errors} == {"schema", "action"}
