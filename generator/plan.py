@@ -321,15 +321,16 @@ class _Names:
     def __init__(self, check: _Checker) -> None:
         self.check = check
         self.relations: dict[str, str] = {}
+        # Per spec location: its longest derived name that is too long, how many.
+        self.too_long: dict[Path, tuple[str, int]] = {}
 
     def make(self, raw: str, where: Path, *, relation: bool = True) -> Name:
         size = len(raw.encode())
         if size > MAX_IDENTIFIER_BYTES:
-            self.check.error(
-                where,
-                f"derived name {raw!r} is {size} bytes; PostgreSQL allows "
-                f"{MAX_IDENTIFIER_BYTES} (shorten the name it is built from)",
-            )
+            longest, count = self.too_long.get(where, (raw, 0))
+            if size > len(longest.encode()):
+                longest = raw
+            self.too_long[where] = (longest, count + 1)
         elif relation and raw in self.relations:
             self.check.error(
                 where,
@@ -338,6 +339,19 @@ class _Names:
         if relation:
             self.relations.setdefault(raw, format_location(where))
         return _name(raw)
+
+    def report(self) -> None:
+        """One error per spec location whose derived names are too long: its
+        longest one, and by how much to shorten the name they are built from."""
+        for where, (longest, count) in self.too_long.items():
+            size = len(longest.encode())
+            more = f" (and {count - 1} more)" if count > 1 else ""
+            self.check.error(
+                where,
+                f"derived name {longest!r} is {size} bytes{more}; PostgreSQL"
+                f" allows {MAX_IDENTIFIER_BYTES}: shorten what it is built"
+                f" from by {size - MAX_IDENTIFIER_BYTES} bytes or more",
+            )
 
 
 def _tables(
@@ -419,6 +433,7 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
     names = _Names(check)
     tables = _tables(physical, links, shard.kind != "none", names)
     reject = names.make(f"{spec.table}_reject_change", ("table",), relation=False)
+    names.report()
     if check.errors:
         raise SpecError(check.errors)
     link_tables = [lt.table.raw for t in tables for lt in t.links]
