@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+import difflib
+
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from generator.errors import Diagnostic, Path, SpecError
 from generator.loader import Loaded
-from generator.spec import Spec
+from generator.spec import LinkSpec, SchemaSpec, ShardSpec, Spec
+
+# The mapping that holds a key, by the first step of its path.
+_MODELS: dict[str | int, type[BaseModel]] = {
+    "schemas": SchemaSpec,
+    "shard": ShardSpec,
+    "links": LinkSpec,
+}
+
+
+def _unknown_key(loc: tuple[str | int, ...]) -> str:
+    """The message for an unknown key: the closest allowed key, or all of them."""
+    model = Spec if len(loc) < 2 else _MODELS.get(loc[0], Spec)
+    allowed = sorted(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key (did you mean {close[0]!r}?)"
+    return f"unknown key (allowed here: {', '.join(allowed)})"
 
 
 def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown key"
+        return _unknown_key(tuple(error["loc"]))
     if kind == "missing":
         return "is required"
+    if kind == "too_short" and error["loc"] == ("schemas",):
+        return "must list at least one schema"
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)

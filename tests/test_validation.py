@@ -116,24 +116,62 @@ def test_key_that_is_not_a_string(tmp_path: Path) -> None:
 
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     text = HEAD + "schemas: [User]\ncolour: red\n"
-    assert errors(tmp_path, text) == ["spec.yaml:5:1: colour: unknown key"]
+    assert errors(tmp_path, text) == [
+        "spec.yaml:5:1: colour: unknown key (allowed here: aliases, hashed, links,"
+        " module, schemas, shard, table, version)"
+    ]
 
 
 def test_unknown_key_in_schema(tmp_path: Path) -> None:
     text = HEAD + "schemas:\n  - name: User\n    colour: red\n"
-    assert errors(tmp_path, text) == ["spec.yaml:6:5: schemas[0].colour: unknown key"]
+    assert errors(tmp_path, text) == [
+        "spec.yaml:6:5: schemas[0].colour: unknown key"
+        " (allowed here: actions, index, name)"
+    ]
 
 
 def test_unknown_key_in_link(tmp_path: Path) -> None:
     text = (
         HEAD + "schemas: [User]\nlinks:\n  tags: {table: tags, column: tag_id, w: 3}\n"
     )
-    assert errors(tmp_path, text) == ["spec.yaml:6:39: links.tags.w: unknown key"]
+    assert errors(tmp_path, text) == [
+        "spec.yaml:6:39: links.tags.w: unknown key"
+        " (allowed here: column, constrained, table, typed)"
+    ]
 
 
 def test_unknown_key_in_shard(tmp_path: Path) -> None:
     text = HEAD + "schemas: [User]\nshard:\n  count: 2\n  size: 3\n"
-    assert errors(tmp_path, text) == ["spec.yaml:7:3: shard.size: unknown key"]
+    assert errors(tmp_path, text) == [
+        "spec.yaml:7:3: shard.size: unknown key (allowed here: count, function, tables)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "hashd: true\nschemas: [User]\n",
+            "4:1: hashd: unknown key (did you mean 'hashed'?)",
+        ),
+        (
+            "schemas:\n  - name: User\n    action: [publish]\n",
+            "6:5: schemas[0].action: unknown key (did you mean 'actions'?)",
+        ),
+        (
+            "schemas: [User]\nshard: {cuont: 2}\n",
+            "5:9: shard.cuont: unknown key (did you mean 'count'?)",
+        ),
+        (
+            "schemas: [User]\nlinks:\n  a: {table: t, column: c, typd: true}\n",
+            "6:28: links.a.typd: unknown key (did you mean 'typed'?)",
+        ),
+    ],
+)
+def test_a_misspelt_key_gets_the_closest_allowed_one(
+    tmp_path: Path, body: str, expected: str
+) -> None:
+    assert errors(tmp_path, HEAD + body) == [f"spec.yaml:{expected}"]
 
 
 @pytest.mark.parametrize(
@@ -240,8 +278,7 @@ def test_missing_required_nested_keys(tmp_path: Path) -> None:
 
 def test_empty_schema_list(tmp_path: Path) -> None:
     assert errors(tmp_path, HEAD + "schemas: []\n") == [
-        "spec.yaml:4:10: schemas:"
-        " List should have at least 1 item after validation, not 0"
+        "spec.yaml:4:10: schemas: must list at least one schema"
     ]
 
 
@@ -737,8 +774,7 @@ def test_errors_of_two_specs_together(tmp_path: Path) -> None:
     assert errors_of(
         tmp_path, ("b.yaml", second), ("good.yaml", good), ("a.yaml", first)
     ) == [
-        "a.yaml:4:10: schemas:"
-        " List should have at least 1 item after validation, not 0",
+        "a.yaml:4:10: schemas: must list at least one schema",
         "b.yaml:1:10: version: Input should be 1",
     ]
     assert not (tmp_path / "out").exists()
