@@ -208,7 +208,16 @@ def _actions(
     declared = sorted({a for s in schemas for a in s.actions})
     builtin = dict(BUILTIN_ACTIONS)
     rejected: set[str] = set()  # aliases already reported: no second diagnostic
+    legacy_of: dict[str, str] = {}  # legacy name -> the first alias that takes it
     for key, value in sorted(spec.aliases.items()):
+        if value in legacy_of:
+            check.error(
+                ("aliases", key),
+                f"{value!r} is already the legacy name of {legacy_of[value]!r}:"
+                " two actions would share one code",
+            )
+            rejected.add(key)
+        legacy_of.setdefault(value, key)
         if key not in declared:
             check.error(
                 ("aliases", key),
