@@ -591,13 +591,15 @@ def changeset(
             "schema": first.schema,
             "payload": first.payload,
         }
-        given: Mapping[str, object] = attrs or {}
+        raw: object = attrs or {}
     else:
-        base, given = {}, first
+        base, raw = {}, first
     errors: list[tuple[str, str]] = []
-    if not isinstance(given, Mapping):
-        errors.append(("attrs", f"must be a mapping, got {type(given).__name__}"))
-        given = {}
+    given: Mapping[str, object] = {}
+    if isinstance(raw, Mapping):  # checked: the caller's types are not enforced
+        given = raw
+    else:
+        errors.append(("attrs", f"must be a mapping, got {type(raw).__name__}"))
     if not _FIELDS.issuperset(given):
         for field in sorted(set(given) - _FIELDS, key=str):
             errors.append((str(field), "unknown field"))
@@ -2182,7 +2184,7 @@ _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 _OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]
 _Item: TypeAlias = EventChangeset | PendingEvent
 _Links: TypeAlias = EventLinks | None
-_ItemWithLinks: TypeAlias = _Item | tuple[_Item, EventLinks]
+_ItemWithLinks: TypeAlias = _Item | tuple[_Item, EventLinks | None]
 _Targets: TypeAlias = dict[str, list[str] | list[tuple[str, int]]]
 
 
@@ -2501,12 +2503,15 @@ def _links_text(links: _Links) -> str | None:
 _PG_EPOCH: Final = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
-def _unpack(packed: bytes) -> tuple[int, datetime.datetime, bytes | None]:
-    """`(seq, inserted_at, hash)` from the append function's packed bytes."""
+def _unpack(
+    packed: bytes, zone: datetime.tzinfo
+) -> tuple[int, datetime.datetime, bytes | None]:
+    """`(seq, inserted_at, hash)` from the append function's packed bytes, the
+    time in the session's time zone, as psycopg gives every timestamptz."""
     micros = int.from_bytes(packed[8:16], "big", signed=True)
     inserted_at = _PG_EPOCH + datetime.timedelta(microseconds=micros)
     seq = int.from_bytes(packed[:8], "big", signed=True)
-    return (seq, inserted_at, packed[16:] or None)
+    return (seq, inserted_at.astimezone(zone), packed[16:] or None)
 
 
 def _stored(
@@ -2774,7 +2779,7 @@ def insert(
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout([pending.table], enclosing) from exc
     assert row is not None
-    return _stored(pending, *_unpack(row[0]))
+    return _stored(pending, *_unpack(row[0], conn.info.timezone))
 
 
 def _one(event: _Storable, links: _Links) -> _OneParams:
@@ -2860,7 +2865,7 @@ async def ainsert(
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout([pending.table], enclosing) from exc
     assert row is not None
-    return _stored(pending, *_unpack(row[0]))
+    return _stored(pending, *_unpack(row[0], conn.info.timezone))
 
 
 async def ainsert_many(
@@ -3145,11 +3150,20 @@ def _tables(table: str | None) -> tuple[str, ...]:
     return (table,)
 
 
-def _anchors(anchors: Iterable[ChainHead]) -> dict[str, ChainHead]:
+def _anchors(
+    anchors: Iterable[ChainHead], tables: tuple[str, ...]
+) -> dict[str, ChainHead]:
+    """The anchors by table; one for a table this call does not verify is an
+    error, not silently unchecked."""
     out: dict[str, ChainHead] = {}
     for anchor in anchors:
         if anchor.table not in SHARD_TABLES:
             raise ValueError(f"anchor for unknown table {anchor.table!r}")
+        if anchor.table not in tables:
+            raise ValueError(
+                f"anchor for table {anchor.table!r}, which this call does not"
+                f" verify (it verifies {', '.join(tables)})"
+            )
         out[anchor.table] = anchor
     return out
 
@@ -3192,11 +3206,12 @@ def verify_chain(
     edited, inserted, removed or moved. Anchors (from `chain_head`) also catch a
     truncated tail or a rewritten suffix.
     """
-    by_table = _anchors(anchors)
+    names = _tables(table)
+    by_table = _anchors(anchors, names)
     cur = _tuple_cursor(conn)
     reports: list[TableReport] = []
     with _own(conn):
-        for name in _tables(table):
+        for name in names:
             bounds = cur.execute(_BOUNDS[name]).fetchone()
             assert bounds is not None
             count, head = 0, ChainHead(name, 0, GENESIS)
@@ -3278,11 +3293,12 @@ def verify_chain_locally(
     anchors: Iterable[ChainHead] = (),
 ) -> ChainReport:
     """`verify_chain` computed in Python over streamed rows (an independent check)."""
-    by_table = _anchors(anchors)
+    names = _tables(table)
+    by_table = _anchors(anchors, names)
     cur = _tuple_cursor(conn)
     reports = []
     with _own(conn):
-        for name in _tables(table):
+        for name in names:
             # psycopg's stream() is a generator, typed as an Iterator.
             stream = cast("Generator[TupleRow, None, None]", cur.stream(_ROWS[name]))
             try:

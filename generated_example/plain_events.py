@@ -528,13 +528,15 @@ def changeset(
             "schema": first.schema,
             "payload": first.payload,
         }
-        given: Mapping[str, object] = attrs or {}
+        raw: object = attrs or {}
     else:
-        base, given = {}, first
+        base, raw = {}, first
     errors: list[tuple[str, str]] = []
-    if not isinstance(given, Mapping):
-        errors.append(("attrs", f"must be a mapping, got {type(given).__name__}"))
-        given = {}
+    given: Mapping[str, object] = {}
+    if isinstance(raw, Mapping):  # checked: the caller's types are not enforced
+        given = raw
+    else:
+        errors.append(("attrs", f"must be a mapping, got {type(raw).__name__}"))
     if not _FIELDS.issuperset(given):
         for field in sorted(set(given) - _FIELDS, key=str):
             errors.append((str(field), "unknown field"))
@@ -1001,12 +1003,15 @@ def _links_text(links: _Links) -> str | None:
 _PG_EPOCH: Final = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
-def _unpack(packed: bytes) -> tuple[int, datetime.datetime, bytes | None]:
-    """`(seq, inserted_at, hash)` from the append function's packed bytes."""
+def _unpack(
+    packed: bytes, zone: datetime.tzinfo
+) -> tuple[int, datetime.datetime, bytes | None]:
+    """`(seq, inserted_at, hash)` from the append function's packed bytes, the
+    time in the session's time zone, as psycopg gives every timestamptz."""
     micros = int.from_bytes(packed[8:16], "big", signed=True)
     inserted_at = _PG_EPOCH + datetime.timedelta(microseconds=micros)
     seq = int.from_bytes(packed[:8], "big", signed=True)
-    return (seq, inserted_at, packed[16:] or None)
+    return (seq, inserted_at.astimezone(zone), packed[16:] or None)
 
 
 def _stored(
@@ -1259,7 +1264,7 @@ def insert(
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout([pending.table], enclosing) from exc
     assert row is not None
-    return _stored(pending, *_unpack(row[0]))
+    return _stored(pending, *_unpack(row[0], conn.info.timezone))
 
 
 def _one(event: _Storable, links: _Links) -> _OneParams:
@@ -1343,7 +1348,7 @@ async def ainsert(
     except psycopg.errors.LockNotAvailable as exc:
         raise _lock_timeout([pending.table], enclosing) from exc
     assert row is not None
-    return _stored(pending, *_unpack(row[0]))
+    return _stored(pending, *_unpack(row[0], conn.info.timezone))
 
 
 async def ainsert_many(

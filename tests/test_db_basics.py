@@ -307,3 +307,19 @@ def test_a_changeset_subclass_is_stored_through_its_own_apply(conn: Conn) -> Non
     stored = blog.events_for(conn, first.parent_id)
     assert [e.payload for e in stored] == [{"n": 1, "stamped": True}] * 2
     assert blog.verify_chain(conn).ok
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_inserted_at_is_in_the_sessions_time_zone_as_reads_give_it(
+    database: str, conn: Conn, zone: str
+) -> None:
+    blog.migrate(conn)
+    conn.execute(sql.SQL("SET TIME ZONE {}").format(zone))
+    conn.commit()
+    first = blog.insert(conn, _new_post({"n": 1}))
+    (more,) = blog.insert_many(conn, [blog.changeset(first, {"action": "update"})])
+    read = blog.events_for(conn, first.id)
+    assert read == [first, more]
+    for event, stored in zip([first, more], read, strict=True):
+        assert event.inserted_at.tzinfo == stored.inserted_at.tzinfo
+        assert event.inserted_at.isoformat() == stored.inserted_at.isoformat()

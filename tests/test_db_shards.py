@@ -185,3 +185,23 @@ def test_region_log_routes_by_its_function(database: str, conn: Conn) -> None:
     report = region.verify_chain(conn)
     assert report.ok
     dbkit.assert_same_reports(report, region.verify_chain_locally(conn))
+
+
+def test_insert_many_takes_items_with_and_without_links(conn: Conn) -> None:
+    """`(changeset, None)` is an item without links, as `insert(links=None)` is."""
+    chat.migrate(conn)
+    root = _record(conn, dbkit.shard_uuid(1))
+    items: list[
+        chat.EventChangeset | tuple[chat.EventChangeset, chat.EventLinks | None]
+    ]
+    items = [
+        (chat.changeset(root, {"action": "update"}), None),
+        (chat.changeset(root, {"action": "update"}), {"ancestors": [root]}),
+        chat.changeset(root, {"action": "update"}),
+    ]
+    stored = chat.insert_many(conn, items)
+    assert [chat.linked(conn, e, chat.Link.ancestors) for e in stored] == [
+        [],
+        [root],
+        [],
+    ]

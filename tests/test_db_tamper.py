@@ -355,3 +355,16 @@ def test_tampering_one_shard_breaks_only_that_shard(database: str, conn: Conn) -
     ]
     dbkit.assert_same_reports(report, chat.verify_chain_locally(conn))
     assert chat.verify_chain(conn, "chat_events_1").ok
+
+
+def test_an_anchor_for_a_table_not_verified_is_an_error(conn: Conn) -> None:
+    """Passing another table's anchor would leave it unchecked: refused."""
+    chat.migrate(conn)
+    table, other = chat.SHARD_TABLES[:2]
+    anchor = chat.chain_head(conn, other)
+    with pytest.raises(ValueError, match="which this call does not verify"):
+        chat.verify_chain(conn, table, anchors=[anchor])
+    with pytest.raises(ValueError, match="which this call does not verify"):
+        chat.verify_chain_locally(conn, table, anchors=[anchor])
+    assert chat.verify_chain(conn, other, anchors=[anchor]).ok
+    assert chat.verify_chain(conn, anchors=[anchor]).ok
