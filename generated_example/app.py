@@ -8,21 +8,31 @@ Run it with `make demo` (an embedded PostgreSQL, no setup needed).
 from __future__ import annotations
 
 import uuid
+from typing import TypedDict
 
 import psycopg
 
 from generated_example import blog_events, chat_events
 
 
+class PostPayload(TypedDict):
+    """An application's own type for a payload: changeset() takes it as it is."""
+
+    title: str
+    tags: list[str]
+
+
 def post_and_archive(conn: psycopg.Connection[tuple[object, ...]]) -> uuid.UUID:
     """Publish a post, then soft-delete it: two events of one record."""
+    tags = ["intro"]  # a list[str], as application code has them
+    post: PostPayload = {"title": "Hello", "tags": tags}
     published = blog_events.insert(
         conn,
         blog_events.changeset(
             {
                 "schema": blog_events.Schema.Post,
                 "action": blog_events.Action.publish,
-                "payload": {"title": "Hello", "tags": ["intro"]},
+                "payload": post,
             }
         ),
     )

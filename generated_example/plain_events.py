@@ -100,7 +100,11 @@ JsonValue: TypeAlias = (
 )
 """Any JSON value, as `json.loads` returns it."""
 JsonObject: TypeAlias = dict[str, JsonValue]
-"""A payload: a JSON object."""
+"""A payload: a JSON object, as events are read back."""
+PayloadInput: TypeAlias = Mapping[str, object]
+"""A payload as `changeset` takes it: any mapping with str keys (a dict of
+list[str], a TypedDict, ...), whose values `changeset` checks are JSON. Typing it
+JsonObject would refuse most of them: dict and list are invariant."""
 _Row = TypeVar("_Row")
 _Enum = TypeVar("_Enum", Schema, Action)
 
@@ -141,7 +145,7 @@ class EventAttrs(TypedDict, total=False):
     parent_id: uuid.UUID | str
     schema: Schema | str | int
     action: Action | str | int
-    payload: JsonObject | RawJson | None
+    payload: PayloadInput | RawJson | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -490,8 +494,12 @@ def _cast_payload(
         _check_payload(parsed, errors, raw=True)
         return value
     if not isinstance(value, dict):
-        errors.append(("payload", f"must be a JSON object, got {type(value).__name__}"))
-        return None
+        if not isinstance(value, Mapping):
+            errors.append(
+                ("payload", f"must be a JSON object, got {type(value).__name__}")
+            )
+            return None
+        value = dict(value)  # a read-only or custom mapping: stored as a dict
     _check_payload(value, errors)
     return value
 

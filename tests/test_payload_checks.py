@@ -11,6 +11,7 @@ from __future__ import annotations
 import decimal
 import inspect
 import sys
+import types
 
 import pytest
 from hypothesis import given, settings
@@ -198,3 +199,28 @@ def test_a_deep_caller_stack_still_gets_a_verdict() -> None:
     assert at_depth(limit - used - 300, bad) == [
         ("payload.nan", "nan is not a JSON number")
     ]
+
+
+def test_any_mapping_is_taken_as_a_payload_and_kept_as_a_dict() -> None:
+    """PayloadInput is Mapping[str, object]: a read-only mapping is copied into a
+    dict (what jsonb and Event.payload hold); what is not a mapping is refused."""
+    inner = {"tags": ["a"], "n": 1}
+    attrs: blog_events.EventAttrs = {
+        "schema": "User",
+        "action": "insert",
+        "payload": types.MappingProxyType(inner),
+    }
+    cs = blog_events.changeset(attrs)
+    assert cs.valid, cs.errors
+    assert type(cs.payload) is dict and cs.payload == inner
+    wrong: dict[str, object] = {"schema": "User", "action": "insert", "payload": [1]}
+    bad = blog_events.changeset(wrong)  # type: ignore[call-overload]
+    assert bad.errors == (("payload", "must be a JSON object, got list"),)
+    nested = blog_events.changeset(
+        {
+            "schema": "User",
+            "action": "insert",
+            "payload": {"m": types.MappingProxyType({"x": 1})},
+        }
+    )
+    assert nested.errors == (("payload.m", "mappingproxy is not JSON"),)
