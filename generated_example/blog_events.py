@@ -30,6 +30,7 @@ import threading
 import time
 import types
 import uuid
+import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import (
     Final,
@@ -124,8 +125,9 @@ JsonObject: TypeAlias = dict[str, JsonValue]
 """A payload: a JSON object, as events are read back."""
 PayloadInput: TypeAlias = Mapping[str, object]
 """A payload as `changeset` takes it: any mapping with str keys (a dict of
-list[str], a TypedDict, ...), whose values `changeset` checks are JSON. Typing it
-JsonObject would refuse most of them: dict and list are invariant."""
+list[str], a TypedDict, ...), copied into a dict if it is not one, whose values
+`changeset` checks are JSON (nested objects as dicts). Typing it JsonObject
+would refuse most of them: dict and list are invariant."""
 _Row = TypeVar("_Row")
 _Enum = TypeVar("_Enum", Schema, Action)
 
@@ -612,6 +614,12 @@ def shard(changeset: EventChangeset, parent_id: uuid.UUID) -> EventChangeset:
     table would be out of its record's reads (set `parent_id` to move an event
     to another record). A mismatch is recorded as an error.
     """
+    try:
+        table = table_for(parent_id)  # a TypeError for what is not a UUID
+    except ShardError as exc:
+        return dataclasses.replace(
+            changeset, errors=(*changeset.errors, ("parent_id", str(exc)))
+        )
     if changeset.parent_id is not None and parent_id != changeset.parent_id:
         mismatch = (
             f"{parent_id} is not the changeset's parent_id {changeset.parent_id}:"
@@ -619,12 +627,6 @@ def shard(changeset: EventChangeset, parent_id: uuid.UUID) -> EventChangeset:
         )
         return dataclasses.replace(
             changeset, errors=(*changeset.errors, ("parent_id", mismatch))
-        )
-    try:
-        table = table_for(parent_id)
-    except ShardError as exc:
-        return dataclasses.replace(
-            changeset, errors=(*changeset.errors, ("parent_id", str(exc)))
         )
     return dataclasses.replace(changeset, table=table)
 
@@ -1325,9 +1327,16 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     return _Batch(checked, targets, sorted(grouped.items()))
 
 
-def _lock_timeout(tables: Iterable[str], enclosing: bool) -> ChainLockTimeout:
+def _lock_timeout(
+    tables: Iterable[str],
+    conn: psycopg.Connection[_Row] | psycopg.AsyncConnection[_Row],
+) -> ChainLockTimeout:
+    """The error for a chain lock not granted within lock_timeout. Read after the
+    failure, the connection's state says whether the caller's own transaction
+    failed with it (a streamed batch's savepoint keeps that transaction usable)."""
     names = ", ".join(tables)
-    detail = "; roll back the enclosing transaction" if enclosing else ""
+    failed = conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.INERROR
+    detail = "; roll back the enclosing transaction" if failed else ""
     return ChainLockTimeout(
         f"timed out waiting for the chain lock on {names} (lock_timeout);"
         f" nothing was written{detail}"
@@ -1384,6 +1393,28 @@ def _alock(conn: psycopg.AsyncConnection[_Row]) -> asyncio.Lock:
     return lock
 
 
+def _restore(conn: psycopg.Connection[_Row]) -> None:
+    """Switch autocommit back off after `_own`'s statements. Should another
+    thread have opened a transaction of its own on the connection meanwhile
+    (sharing it outside this module's lock), autocommit cannot change until that
+    ends: it stays on, with a warning, rather than fail a statement that ran."""
+    if conn.broken:
+        return
+    try:
+        conn.autocommit = False
+    except psycopg.ProgrammingError as exc:
+        _left_on(exc)
+
+
+def _left_on(exc: psycopg.ProgrammingError) -> None:
+    warnings.warn(
+        f"autocommit left on: {exc} (a connection that threads or tasks share"
+        " should be opened with autocommit=True)",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
 @contextlib.contextmanager
 def _own(conn: psycopg.Connection[_Row]) -> Iterator[None]:
     """Hold the connection's lock; on an idle connection, run the body's
@@ -1396,8 +1427,7 @@ def _own(conn: psycopg.Connection[_Row]) -> Iterator[None]:
         try:
             yield
         finally:
-            if not conn.broken:
-                conn.autocommit = False
+            _restore(conn)
 
 
 def _alone(
@@ -1443,7 +1473,10 @@ async def _aalone(
                     await cur.execute(statement, params, binary=True)
                 finally:
                     if not conn.broken:
-                        await conn.set_autocommit(False)
+                        try:
+                            await conn.set_autocommit(False)
+                        except psycopg.ProgrammingError as exc:
+                            _left_on(exc)
         return await cur.fetchone()
     finally:
         spare[_SPARE_CURSOR] = cur
@@ -1462,11 +1495,10 @@ def insert(
     """
     pending = _checked(event)
     params = _one(pending, None)
-    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         row = _alone(conn, _SQL[pending.table].append_one, params)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout([pending.table], enclosing) from exc
+        raise _lock_timeout([pending.table], conn) from exc
     assert row is not None
     return _stored(pending, *_unpack(row[0], conn.info.timezone))
 
@@ -1499,7 +1531,6 @@ def insert_many(
     if not batch.tables:
         return []
     out: list[Event | None] = [None] * len(batch.items)
-    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if not batch.single:
             _stream(conn, batch, out)
@@ -1510,7 +1541,7 @@ def insert_many(
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
         tables = (t for t, _ in batch.tables)
-        raise _lock_timeout(tables, enclosing and batch.single) from exc
+        raise _lock_timeout(tables, conn) from exc
 
 
 def _stream(
@@ -1546,11 +1577,10 @@ async def ainsert(
     """`insert` on an AsyncConnection: the same SQL, the same guarantees."""
     pending = _checked(event)
     params = _one(pending, None)
-    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         row = await _aalone(conn, _SQL[pending.table].append_one, params)
     except psycopg.errors.LockNotAvailable as exc:
-        raise _lock_timeout([pending.table], enclosing) from exc
+        raise _lock_timeout([pending.table], conn) from exc
     assert row is not None
     return _stored(pending, *_unpack(row[0], conn.info.timezone))
 
@@ -1563,7 +1593,6 @@ async def ainsert_many(
     if not batch.tables:
         return []
     out: list[Event | None] = [None] * len(batch.items)
-    enclosing = conn.pgconn.transaction_status != _IDLE
     try:
         if not batch.single:
             await _astream(conn, batch, out)
@@ -1574,7 +1603,7 @@ async def ainsert_many(
         return cast("list[Event]", out)
     except psycopg.errors.LockNotAvailable as exc:
         tables = (t for t, _ in batch.tables)
-        raise _lock_timeout(tables, enclosing and batch.single) from exc
+        raise _lock_timeout(tables, conn) from exc
 
 
 async def _astream(

@@ -48,6 +48,15 @@ class Owners:
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where the system tells it
+    (Linux); elsewhere set and restored at once, as the standard library does."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

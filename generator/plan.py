@@ -210,14 +210,6 @@ def _actions(
     rejected: set[str] = set()  # aliases already reported: no second diagnostic
     legacy_of: dict[str, str] = {}  # legacy name -> the first alias that takes it
     for key, value in sorted(spec.aliases.items()):
-        if value in legacy_of:
-            check.error(
-                ("aliases", key),
-                f"{value!r} is already the legacy name of {legacy_of[value]!r}:"
-                " two actions would share one code",
-            )
-            rejected.add(key)
-        legacy_of.setdefault(value, key)
         if key not in declared:
             check.error(
                 ("aliases", key),
@@ -237,6 +229,14 @@ def _actions(
                 " two actions would share one code",
             )
             rejected.add(key)
+        elif value in legacy_of:
+            check.error(
+                ("aliases", key),
+                f"{value!r} is already the legacy name of {legacy_of[value]!r}:"
+                " two actions would share one code",
+            )
+            rejected.add(key)
+        legacy_of.setdefault(value, key)
     actions = [ActionPlan(name, code, None) for name, code in BUILTIN_ACTIONS]
     owners: dict[int, str] = {code: name for name, code in BUILTIN_ACTIONS}
     for name in declared:
@@ -357,9 +357,9 @@ class _Names:
             more = f" (and {count - 1} more)" if count > 1 else ""
             self.check.error(
                 where,
-                f"derived name {longest!r} is {size} bytes{more}; PostgreSQL"
-                f" allows {MAX_IDENTIFIER_BYTES}: shorten what it is built"
-                f" from by {size - MAX_IDENTIFIER_BYTES} bytes or more",
+                f"derived name {longest!r} is {size} bytes{more},"
+                f" {size - MAX_IDENTIFIER_BYTES} over PostgreSQL's"
+                f" {MAX_IDENTIFIER_BYTES}: shorten the names it is built from",
             )
 
 

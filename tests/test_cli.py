@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import __version__
+from generator import __version__, output
 from generator.cli import main
 
 SPEC = """\
@@ -188,6 +188,24 @@ def test_new_files_get_the_umasks_mode_and_rewrites_keep_theirs(
     assert run(capsys, "generate", "blog.yaml", "--out", "out")[0] == 0
     assert module.read_text(encoding="utf-8").startswith(MARKER)
     assert stat.S_IMODE(module.stat().st_mode) == 0o640
+
+
+def test_the_umask_is_read_without_being_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Setting the umask to read it would, for a moment, give files created by
+    other threads the wrong mode; on Linux it is read from /proc instead."""
+    previous = os.umask(0o027)
+    try:
+
+        def refuse(mask: int) -> int:
+            raise AssertionError("os.umask called")
+
+        monkeypatch.setattr(os, "umask", refuse)
+        assert output._umask() == 0o027
+    finally:
+        monkeypatch.undo()
+        os.umask(previous)
 
 
 def test_generate_removes_orphans_but_never_hand_written_files(

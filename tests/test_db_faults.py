@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -84,13 +85,15 @@ def test_lock_timeout_raises_chain_lock_timeout(database: str, conn: Conn) -> No
             message = str(raised.value)
             assert "blog_events" in message and "lock" in message
             assert "nothing was written" in message
+            assert "roll back" not in message  # no transaction of the caller's
             assert isinstance(raised.value, TimeoutError)
             assert isinstance(raised.value.__cause__, psycopg.errors.LockNotAvailable)
             assert waiter.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             assert not waiter.autocommit
             with pytest.raises(blog.ChainLockTimeout):
                 blog.insert_many(waiter, [_user(2), _user(3)])
-            with pytest.raises(blog.ChainLockTimeout), waiter.transaction():
+            rollback = pytest.raises(blog.ChainLockTimeout, match="roll back the")
+            with rollback, waiter.transaction():
                 blog.insert(waiter, _user(4))
             assert waiter.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             assert dbkit.count(database, "blog_events") == 1  # readers still read
@@ -185,3 +188,32 @@ def test_the_batch_function_stores_nothing_for_an_empty_batch(
     assert dbkit.count(database, "blog_events") == 1
     (later,) = blog.insert_many(conn, [_user(1)])
     assert later.seq == 2  # no sequence value was spent on the empty call
+
+
+def test_threads_timing_out_on_a_shared_idle_connection_get_no_rollback_hint(
+    database: str,
+) -> None:
+    """The hint to roll back is for a caller's own failed transaction; another
+    thread's statement running on the shared connection is not one."""
+    with dbkit.connect(database) as setup:
+        blog.migrate(setup)
+    holder = dbkit.holding_lock(database, "blog_events")
+    messages: list[str] = []
+    try:
+        with dbkit.impatient(database) as shared:
+
+            def insert() -> None:
+                with pytest.raises(blog.ChainLockTimeout) as raised:
+                    blog.insert(shared, _user(0))
+                messages.append(str(raised.value))
+
+            threads = [threading.Thread(target=insert) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert shared.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    finally:
+        holder.close()
+    assert len(messages) == 3
+    assert not [m for m in messages if "roll back" in m], messages

@@ -124,3 +124,15 @@ def test_reads_inside_the_callers_transaction_stay_in_it(
 
 def _user() -> blog.EventChangeset:
     return blog.changeset({"schema": "User", "action": "insert"})
+
+
+def test_autocommit_that_cannot_be_switched_back_warns_instead_of_failing(
+    conn: Conn,
+) -> None:
+    """Another thread's own transaction, opened on the shared connection while a
+    module statement ran in autocommit, keeps autocommit from switching back:
+    the statement that ran is not reported as failed, and a warning says why."""
+    conn.autocommit = True
+    with conn.transaction(), pytest.warns(RuntimeWarning, match="autocommit left on"):
+        blog._restore(conn)
+    assert conn.autocommit

@@ -813,6 +813,8 @@ def test_shard_refuses_another_records_parent() -> None:
         aimed.apply()
     blog = blog_events.changeset({"schema": "User", "action": "insert"})
     assert not blog_events.shard(blog, uuid.uuid4()).valid  # one table, same rule
+    with pytest.raises(TypeError, match=r"must be a uuid\.UUID"):
+        blog_events.shard(blog, str(blog.parent_id))  # type: ignore[arg-type]
 
 
 def test_alias_and_read_only_aliases() -> None:

@@ -503,6 +503,19 @@ def test_two_aliases_keeping_one_legacy_code(tmp_path: Path) -> None:
     ]
 
 
+def test_an_alias_to_a_built_in_shared_by_two_gets_one_error_each(
+    tmp_path: Path,
+) -> None:
+    text = (
+        HEAD
+        + "schemas:\n  - name: Post\n    actions: [hide, remove]\n"
+        + "aliases:\n  hide: insert\n  remove: insert\n"
+    )
+    found = errors(tmp_path, text)
+    assert [d.split(": ", 2)[1] for d in found] == ["aliases.hide", "aliases.remove"]
+    assert all("is a built-in action" in d for d in found)
+
+
 # --- SQL identifiers ------------------------------------------------------------------
 
 
@@ -565,8 +578,8 @@ def test_derived_name_too_long_from_a_60_char_table(tmp_path: Path) -> None:
     # more do not fit (from `<table>_seq`, 64 bytes, up).
     assert errors(tmp_path, text) == [
         f"spec.yaml:3:8: table: derived name '{table}_inserted_at_idx' is 76 bytes"
-        " (and 12 more); PostgreSQL allows 63: shorten what it is built from by"
-        " 13 bytes or more"
+        " (and 12 more), 13 over PostgreSQL's 63: shorten the names it is built"
+        " from"
     ]
 
 
@@ -594,7 +607,7 @@ def test_sharded_link_table_name_too_long(tmp_path: Path) -> None:
     )
     assert found[1].startswith("spec.yaml:8:59: links.tags.column: derived name ")
     assert all(
-        "; PostgreSQL allows 63: shorten what it is built from" in d for d in found
+        " over PostgreSQL's 63: shorten the names it is built" in d for d in found
     )
 
 
@@ -609,7 +622,7 @@ def test_sharded_function_link_table_name_too_long(tmp_path: Path) -> None:
     assert found[0].startswith(
         f"spec.yaml:9:17: links.tags.table: derived name '{shard}_{link}_"
     )
-    assert "PostgreSQL allows 63: shorten what it is built from by" in found[0]
+    assert " over PostgreSQL's 63: shorten the names it is built from" in found[0]
 
 
 def test_unsharded_link_table_is_not_prefixed() -> None:
