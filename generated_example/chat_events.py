@@ -2360,7 +2360,9 @@ def _payload_text(payload: JsonObject | RawJson | None) -> str | None:
     return _encode(payload)
 
 
-def _link_targets(links: EventLinks) -> _Targets:
+def _link_targets(links: EventLinks, table: str) -> _Targets:
+    """The links' targets by link name, checked: an Event must be in `table`,
+    since a link joins events of one physical table (each shard has its own)."""
     unknown = sorted(set(links) - set(Link.__members__))
     if unknown:
         raise InvalidEvent([(f"links.{unknown[0]}", "unknown link")])
@@ -2370,33 +2372,42 @@ def _link_targets(links: EventLinks) -> _Targets:
         encoded["ancestors"] = _targets(
             targets_1,
             "ancestors",
+            table,
         )
     targets_2 = links.get("mentions")
     if targets_2 is not None:
         encoded["mentions"] = _typed_targets(
             targets_2,
             "mentions",
+            table,
         )
     return encoded
 
 
-def _target_id(target: object, name: str) -> str:
+def _target_id(target: object, name: str, table: str) -> str:
     if isinstance(target, Event):
+        if target.table != table:
+            where = f"event {target.id} is in {target.table}, not {table}"
+            raise InvalidEvent(
+                [(f"links.{name}", f"{where}: a link joins events of one table")]
+            )
         return target.id.hex
     if isinstance(target, uuid.UUID):
         return target.hex
     raise InvalidEvent([(f"links.{name}", f"{target!r} is not an event or UUID")])
 
 
-def _targets(targets: Sequence[object], name: str) -> list[str]:
-    return [_target_id(target, name) for target in targets]
+def _targets(targets: Sequence[object], name: str, table: str) -> list[str]:
+    return [_target_id(target, name, table) for target in targets]
 
 
-def _typed_targets(targets: Sequence[object], name: str) -> list[tuple[str, int]]:
-    return [_typed_target(target, name) for target in targets]
+def _typed_targets(
+    targets: Sequence[object], name: str, table: str
+) -> list[tuple[str, int]]:
+    return [_typed_target(target, name, table) for target in targets]
 
 
-def _typed_target(target: object, name: str) -> tuple[str, int]:
+def _typed_target(target: object, name: str, table: str) -> tuple[str, int]:
     if not (isinstance(target, tuple) and len(target) == 2):
         raise InvalidEvent([(f"links.{name}", f"{target!r} is not an (id, type) pair")])
     link_type = target[1]
@@ -2404,7 +2415,7 @@ def _typed_target(target: object, name: str) -> tuple[str, int]:
         raise InvalidEvent([(f"links.{name}", f"{link_type!r} is not an integer type")])
     if not -(2**31) <= link_type < 2**31:
         raise InvalidEvent([(f"links.{name}", f"{link_type} is out of integer range")])
-    return _target_id(target[0], name), link_type
+    return _target_id(target[0], name, table), link_type
 
 
 _encode: Final = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
@@ -2506,8 +2517,8 @@ def _payloads(events: Sequence[_Storable]) -> str:
     return "[" + ",".join(parts) + "]"
 
 
-def _links_text(links: _Links) -> str | None:
-    return _encode(_link_targets(links)) if links else None
+def _links_text(links: _Links, table: str) -> str | None:
+    return _encode(_link_targets(links, table)) if links else None
 
 
 _PG_EPOCH: Final = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
@@ -2637,7 +2648,7 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
         event = _checked(item)
         checked.append(event)
         tables.append(event.table)
-        targets.append(_link_targets(links) if links else None)
+        targets.append(_link_targets(links, event.table) if links else None)
     grouped: dict[str, list[int]] = {}
     for position, table in enumerate(tables):
         grouped.setdefault(table, []).append(position)
@@ -2829,7 +2840,7 @@ def _one(event: _Storable, links: _Links) -> _OneParams:
         int(event.schema),
         int(event.action),
         _payload_text(event.payload),
-        _links_text(links),
+        _links_text(links, event.table),
     )
 
 

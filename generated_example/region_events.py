@@ -1472,7 +1472,7 @@ def _payloads(events: Sequence[_Storable]) -> str:
     return "[" + ",".join(parts) + "]"
 
 
-def _links_text(links: _Links) -> str | None:
+def _links_text(links: _Links, table: str) -> str | None:
     if links:
         raise InvalidEvent([("links", "this log declares no links")])
     return None
@@ -1783,7 +1783,7 @@ def _one(event: _Storable, links: _Links) -> _OneParams:
         int(event.schema),
         int(event.action),
         _payload_text(event.payload),
-        _links_text(links),
+        _links_text(links, event.table),
     )
 
 

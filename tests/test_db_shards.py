@@ -115,8 +115,20 @@ def test_constrained_link_across_parents_is_rejected(database: str, conn: Conn) 
                 ),
             ],
         )
+    # Another shard's event: refused before any database work when it is an
+    # Event (its table is known), by the link table's foreign key when an id.
+    one_table = "a link joins events of one table"
+    with pytest.raises(chat.InvalidEvent, match=one_table):
+        _message(conn, mine, {"ancestors": [elsewhere]})
+    with pytest.raises(chat.InvalidEvent, match=one_table):
+        _message(conn, mine, {"mentions": [(elsewhere, 1)]})  # unconstrained too
+    with pytest.raises(chat.InvalidEvent, match=one_table):
+        chat.insert_many(
+            conn,
+            [(chat.changeset(mine, {"action": "update"}), {"ancestors": [elsewhere]})],
+        )
     with pytest.raises(psycopg.errors.IntegrityError):
-        _message(conn, mine, {"ancestors": [elsewhere]})  # not even in this shard
+        _message(conn, mine, {"ancestors": [elsewhere.id]})
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     after = {
         t: dbkit.count(database, t) for t in (*chat.SHARD_TABLES, *chat.LINK_TABLES)
