@@ -31,7 +31,14 @@ import time
 import types
 import uuid
 import warnings
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import (
     Final,
     Literal,
@@ -2783,6 +2790,24 @@ def _rows(
         return cur.execute(statement, params).fetchall()
 
 
+@contextlib.asynccontextmanager
+async def _aown(conn: psycopg.AsyncConnection[_Row]) -> AsyncIterator[None]:
+    """`_own` on an AsyncConnection."""
+    async with _alock(conn):
+        if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+            yield
+            return
+        await conn.set_autocommit(True)
+        try:
+            yield
+        finally:
+            if not conn.broken:
+                try:
+                    await conn.set_autocommit(False)
+                except psycopg.ProgrammingError as exc:
+                    _left_on(exc)
+
+
 async def _aalone(
     conn: psycopg.AsyncConnection[_Row], statement: bytes, params: Sequence[object]
 ) -> TupleRow | None:
@@ -2792,22 +2817,21 @@ async def _aalone(
     if cur is None:
         cur = _sending_arrays(_atuple_cursor(conn))
     try:
-        async with _alock(conn):
-            if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
-                await cur.execute(statement, params, binary=True)
-            else:
-                await conn.set_autocommit(True)
-                try:
-                    await cur.execute(statement, params, binary=True)
-                finally:
-                    if not conn.broken:
-                        try:
-                            await conn.set_autocommit(False)
-                        except psycopg.ProgrammingError as exc:
-                            _left_on(exc)
+        async with _aown(conn):
+            await cur.execute(statement, params, binary=True)
         return await cur.fetchone()
     finally:
         spare[_SPARE_CURSOR] = cur
+
+
+async def _arows(
+    conn: psycopg.AsyncConnection[_Row], statement: bytes, params: Sequence[object]
+) -> list[TupleRow]:
+    """`_rows` on an AsyncConnection."""
+    cur = _atuple_cursor(conn)
+    async with _aown(conn):
+        await cur.execute(statement, params)
+    return await cur.fetchall()
 
 
 def insert(
@@ -2964,9 +2988,27 @@ def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Eve
     return [_event(table, row) for row in rows]
 
 
+async def aevents_for(
+    conn: psycopg.AsyncConnection[_Row], parent_id: uuid.UUID
+) -> list[Event]:
+    """`events_for` on an AsyncConnection."""
+    table = table_for(parent_id)
+    rows = await _arows(conn, _SQL[table].events_for, (parent_id,))
+    return [_event(table, row) for row in rows]
+
+
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
     """The events of `event`'s record up to and including `event`, in chain order."""
     rows = _rows(conn, _SQL[event.table].previous, (event.parent_id, event.seq))
+    return [_event(event.table, row) for row in rows]
+
+
+async def aprevious_events(
+    conn: psycopg.AsyncConnection[_Row], event: Event
+) -> list[Event]:
+    """`previous_events` on an AsyncConnection."""
+    params = (event.parent_id, event.seq)
+    rows = await _arows(conn, _SQL[event.table].previous, params)
     return [_event(event.table, row) for row in rows]
 
 
@@ -2980,6 +3022,19 @@ def linked(
     """The events `event` links to through `link` (of one `link_type` if given)."""
     query = _SQL[event.table].linked[Link(link).value]
     rows = _rows(conn, query, (event.id, link_type, link_type))
+    return [_event(event.table, row) for row in rows]
+
+
+async def alinked(
+    conn: psycopg.AsyncConnection[_Row],
+    event: Event,
+    link: Link,
+    *,
+    link_type: int | None = None,
+) -> list[Event]:
+    """`linked` on an AsyncConnection."""
+    query = _SQL[event.table].linked[Link(link).value]
+    rows = await _arows(conn, query, (event.id, link_type, link_type))
     return [_event(event.table, row) for row in rows]
 
 
@@ -3241,6 +3296,36 @@ def _anchor_break(
     return None
 
 
+_Query: TypeAlias = tuple[bytes, Sequence[object]]
+
+
+def _table_check(
+    name: str, anchor: ChainHead | None
+) -> Generator[_Query, list[TupleRow], TableReport]:
+    """One table's check, as the queries it needs (yielded) and their rows (sent
+    back): `verify_chain` and `averify_chain` run the same steps."""
+    (bounds,) = yield (_BOUNDS[name], ())
+    count, head = 0, ChainHead(name, 0, GENESIS)
+    bad: int | None = None
+    bad_id: uuid.UUID | None = None
+    if bounds[1] is not None:
+        ranges = _ranges(*bounds)
+        rows = yield (_verify_sql(name, len(ranges) // 2), ranges)
+        for n, r_bad, r_bad_id, r_last, r_hash in rows:
+            count += n
+            if r_bad is not None and (bad is None or r_bad < bad):
+                bad, bad_id = r_bad, r_bad_id
+            if r_last is not None and r_last >= ranges[-1]:
+                head = ChainHead(name, r_last, r_hash)
+    broken = None
+    if bad is not None:
+        broken = ChainBreak(name, bad, bad_id, _MISMATCH)
+    elif anchor is not None and anchor.seq:
+        found = yield (_HASH_AT[name], (anchor.seq,))
+        broken = _anchor_break(anchor, head.seq, found[0][0] if found else None)
+    return TableReport(name, count, head, broken)
+
+
 def verify_chain(
     conn: psycopg.Connection[_Row],
     table: str | None = None,
@@ -3260,39 +3345,58 @@ def verify_chain(
     reports: list[TableReport] = []
     with _own(conn):
         for name in names:
-            bounds = cur.execute(_BOUNDS[name]).fetchone()
-            assert bounds is not None
-            count, head = 0, ChainHead(name, 0, GENESIS)
-            bad: int | None = None
-            bad_id: uuid.UUID | None = None
-            if bounds[1] is not None:
-                ranges = _ranges(*bounds)
-                for n, r_bad, r_bad_id, r_last, r_hash in cur.execute(
-                    _verify_sql(name, len(ranges) // 2), ranges
-                ):
-                    count += n
-                    if r_bad is not None and (bad is None or r_bad < bad):
-                        bad, bad_id = r_bad, r_bad_id
-                    if r_last is not None and r_last >= ranges[-1]:
-                        head = ChainHead(name, r_last, r_hash)
-            broken = None
-            if bad is not None:
-                broken = ChainBreak(name, bad, bad_id, _MISMATCH)
-            elif (anchor := by_table.get(name)) is not None and anchor.seq:
-                found = cur.execute(_HASH_AT[name], (anchor.seq,)).fetchone()
-                broken = _anchor_break(anchor, head.seq, found[0] if found else None)
-            reports.append(TableReport(name, count, head, broken))
+            steps = _table_check(name, by_table.get(name))
+            try:
+                query = next(steps)
+                while True:
+                    query = steps.send(cur.execute(*query).fetchall())
+            except StopIteration as done:
+                reports.append(done.value)
     return ChainReport(tuple(reports))
+
+
+async def averify_chain(
+    conn: psycopg.AsyncConnection[_Row],
+    table: str | None = None,
+    *,
+    anchors: Iterable[ChainHead] = (),
+) -> ChainReport:
+    """`verify_chain` on an AsyncConnection."""
+    names = _tables(table)
+    by_table = _anchors(anchors, names)
+    cur = _atuple_cursor(conn)
+    reports: list[TableReport] = []
+    async with _aown(conn):
+        for name in names:
+            steps = _table_check(name, by_table.get(name))
+            try:
+                query = next(steps)
+                while True:
+                    await cur.execute(*query)
+                    query = steps.send(await cur.fetchall())
+            except StopIteration as done:
+                reports.append(done.value)
+    return ChainReport(tuple(reports))
+
+
+def _head(name: str, row: TupleRow | None) -> ChainHead:
+    if row is None:
+        return ChainHead(name, 0, GENESIS)
+    return ChainHead(name, row[0], row[1])
 
 
 def chain_head(conn: psycopg.Connection[_Row], table: str) -> ChainHead:
     """The current head of one table's chain, to keep as an anchor."""
     (name,) = _tables(table)
-    with _own(conn):
-        row = _tuple_cursor(conn).execute(_HEAD[name]).fetchone()
-    if row is None:
-        return ChainHead(name, 0, GENESIS)
-    return ChainHead(name, row[0], row[1])
+    rows = _rows(conn, _HEAD[name], ())
+    return _head(name, rows[0] if rows else None)
+
+
+async def achain_head(conn: psycopg.AsyncConnection[_Row], table: str) -> ChainHead:
+    """`chain_head` on an AsyncConnection."""
+    (name,) = _tables(table)
+    rows = await _arows(conn, _HEAD[name], ())
+    return _head(name, rows[0] if rows else None)
 
 
 def _hash_of(previous: bytes, row: ChainRow) -> bytes | None:

@@ -27,7 +27,7 @@ import time
 import types
 import uuid
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import (
     Final,
     Literal,
@@ -1260,6 +1260,24 @@ def _rows(
         return cur.execute(statement, params).fetchall()
 
 
+@contextlib.asynccontextmanager
+async def _aown(conn: psycopg.AsyncConnection[_Row]) -> AsyncIterator[None]:
+    """`_own` on an AsyncConnection."""
+    async with _alock(conn):
+        if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+            yield
+            return
+        await conn.set_autocommit(True)
+        try:
+            yield
+        finally:
+            if not conn.broken:
+                try:
+                    await conn.set_autocommit(False)
+                except psycopg.ProgrammingError as exc:
+                    _left_on(exc)
+
+
 async def _aalone(
     conn: psycopg.AsyncConnection[_Row], statement: bytes, params: Sequence[object]
 ) -> TupleRow | None:
@@ -1269,22 +1287,21 @@ async def _aalone(
     if cur is None:
         cur = _sending_arrays(_atuple_cursor(conn))
     try:
-        async with _alock(conn):
-            if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
-                await cur.execute(statement, params, binary=True)
-            else:
-                await conn.set_autocommit(True)
-                try:
-                    await cur.execute(statement, params, binary=True)
-                finally:
-                    if not conn.broken:
-                        try:
-                            await conn.set_autocommit(False)
-                        except psycopg.ProgrammingError as exc:
-                            _left_on(exc)
+        async with _aown(conn):
+            await cur.execute(statement, params, binary=True)
         return await cur.fetchone()
     finally:
         spare[_SPARE_CURSOR] = cur
+
+
+async def _arows(
+    conn: psycopg.AsyncConnection[_Row], statement: bytes, params: Sequence[object]
+) -> list[TupleRow]:
+    """`_rows` on an AsyncConnection."""
+    cur = _atuple_cursor(conn)
+    async with _aown(conn):
+        await cur.execute(statement, params)
+    return await cur.fetchall()
 
 
 def insert(
@@ -1436,7 +1453,25 @@ def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Eve
     return [_event(table, row) for row in rows]
 
 
+async def aevents_for(
+    conn: psycopg.AsyncConnection[_Row], parent_id: uuid.UUID
+) -> list[Event]:
+    """`events_for` on an AsyncConnection."""
+    table = table_for(parent_id)
+    rows = await _arows(conn, _SQL[table].events_for, (parent_id,))
+    return [_event(table, row) for row in rows]
+
+
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
     """The events of `event`'s record up to and including `event`, in chain order."""
     rows = _rows(conn, _SQL[event.table].previous, (event.parent_id, event.seq))
+    return [_event(event.table, row) for row in rows]
+
+
+async def aprevious_events(
+    conn: psycopg.AsyncConnection[_Row], event: Event
+) -> list[Event]:
+    """`previous_events` on an AsyncConnection."""
+    params = (event.parent_id, event.seq)
+    rows = await _arows(conn, _SQL[event.table].previous, params)
     return [_event(event.table, row) for row in rows]

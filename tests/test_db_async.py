@@ -128,3 +128,70 @@ def test_tasks_sharing_one_async_connection_each_get_their_own_event(
         assert [e.payload for e in mine] == [{"w": n, "i": i} for i in range(each)]
     report = blog.verify_chain(conn)
     assert report.ok and report.count == tasks * each
+
+
+def test_async_reads_match_the_sync_ones(database: str, conn: Conn) -> None:
+    """aevents_for, aprevious_events, alinked, achain_head and averify_chain give
+    what their sync twins give, and leave an idle connection idle."""
+    chat.migrate(conn)
+    root = chat.insert(
+        conn,
+        chat.changeset(
+            {"id": dbkit.shard_uuid(1), "schema": "Chat", "action": "insert"}
+        ),
+    )
+    reply = chat.insert(
+        conn, chat.changeset(root, {"action": "update"}), links={"ancestors": [root]}
+    )
+    anchor = chat.chain_head(conn, root.table)
+
+    async def scenario() -> tuple[tuple[object, ...], tuple[object, ...]]:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        async with aconn:
+            got = (
+                await chat.aevents_for(aconn, root.id),
+                await chat.aprevious_events(aconn, reply),
+                await chat.alinked(aconn, reply, chat.Link.ancestors),
+                await chat.achain_head(aconn, root.table),
+                await chat.averify_chain(aconn, anchors=[anchor]),
+                await chat.achain_head(aconn, chat.SHARD_TABLES[0]),  # empty
+            )
+            return got, (aconn.info.transaction_status, aconn.autocommit)
+
+    got, state = asyncio.run(scenario())
+    assert got == (
+        chat.events_for(conn, root.id),
+        chat.previous_events(conn, reply),
+        chat.linked(conn, reply, chat.Link.ancestors),
+        chat.chain_head(conn, root.table),
+        chat.verify_chain(conn, anchors=[anchor]),
+        chat.chain_head(conn, chat.SHARD_TABLES[0]),
+    )
+    assert got[0] == [root, reply] and got[2] == [root]
+    assert state == (psycopg.pq.TransactionStatus.IDLE, False)
+
+
+def test_averify_chain_finds_what_verify_chain_finds(database: str, conn: Conn) -> None:
+    blog.migrate(conn)
+    events = blog.insert_many(
+        conn,
+        [blog.changeset({"schema": "User", "action": "insert"}) for _ in range(20)],
+    )
+    anchor = blog.chain_head(conn, "blog_events")
+    with dbkit.connect(database) as attacker:
+        attacker.execute('ALTER TABLE "blog_events" DISABLE TRIGGER USER')
+        attacker.execute(
+            "UPDATE blog_events SET payload = '{\"x\": 1}' WHERE seq = %s",
+            (events[7].seq,),
+        )
+        attacker.execute("DELETE FROM blog_events WHERE seq = %s", (events[-1].seq,))
+        attacker.execute('ALTER TABLE "blog_events" ENABLE TRIGGER USER')
+
+    async def scenario() -> blog.ChainReport:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        async with aconn:
+            return await blog.averify_chain(aconn, "blog_events", anchors=[anchor])
+
+    report = asyncio.run(scenario())
+    assert report == blog.verify_chain(conn, "blog_events", anchors=[anchor])
+    assert not report.ok and report.breaks[0].seq == events[7].seq
