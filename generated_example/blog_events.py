@@ -1491,7 +1491,9 @@ async def _aalone(
     try:
         async with _aown(conn):
             await cur.execute(statement, params, binary=True)
-        return await cur.fetchone()
+            # Fetched before autocommit goes back off: in pipeline mode the
+            # result is still pending until fetched, and the switch is refused.
+            return await cur.fetchone()
     finally:
         spare[_SPARE_CURSOR] = cur
 
@@ -1503,7 +1505,7 @@ async def _arows(
     cur = _atuple_cursor(conn)
     async with _aown(conn):
         await cur.execute(statement, params)
-    return await cur.fetchall()
+        return await cur.fetchall()  # before autocommit goes back off (pipelines)
 
 
 def insert(

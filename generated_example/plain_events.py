@@ -1289,7 +1289,9 @@ async def _aalone(
     try:
         async with _aown(conn):
             await cur.execute(statement, params, binary=True)
-        return await cur.fetchone()
+            # Fetched before autocommit goes back off: in pipeline mode the
+            # result is still pending until fetched, and the switch is refused.
+            return await cur.fetchone()
     finally:
         spare[_SPARE_CURSOR] = cur
 
@@ -1301,7 +1303,7 @@ async def _arows(
     cur = _atuple_cursor(conn)
     async with _aown(conn):
         await cur.execute(statement, params)
-    return await cur.fetchall()
+        return await cur.fetchall()  # before autocommit goes back off (pipelines)
 
 
 def insert(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
+from collections.abc import Awaitable, Callable
 
 import psycopg
 import pytest
@@ -195,3 +197,36 @@ def test_averify_chain_finds_what_verify_chain_finds(database: str, conn: Conn) 
     report = asyncio.run(scenario())
     assert report == blog.verify_chain(conn, "blog_events", anchors=[anchor])
     assert not report.ok and report.breaks[0].seq == events[7].seq
+
+
+def test_async_calls_in_pipeline_mode_switch_autocommit_back(
+    database: str, conn: Conn
+) -> None:
+    """In pipeline mode a result is pending until fetched: the async calls fetch
+    it before switching autocommit back off, as the sync ones do."""
+    blog.migrate(conn)
+    first = blog.insert(conn, blog.changeset({"schema": "User", "action": "insert"}))
+
+    async def scenario() -> list[tuple[bool, psycopg.pq.TransactionStatus]]:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        states = []
+        async with aconn:
+            calls: list[Callable[[], Awaitable[object]]] = [
+                lambda: blog.aevents_for(aconn, first.id),
+                lambda: blog.aprevious_events(aconn, first),
+                lambda: blog.achain_head(aconn, "blog_events"),
+                lambda: blog.ainsert(
+                    aconn, blog.changeset(first, {"action": "update"})
+                ),
+            ]
+            for call in calls:
+                async with aconn.pipeline():
+                    await call()
+                states.append((aconn.autocommit, aconn.info.transaction_status))
+        return states
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "autocommit left on" would fail here
+        states = asyncio.run(scenario())
+    assert states == [(False, psycopg.pq.TransactionStatus.IDLE)] * 4
+    assert dbkit.count(database, "blog_events") == 2
