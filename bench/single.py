@@ -264,7 +264,7 @@ def run(ctx: Context) -> ScenarioResult:
                     rates[variant].append(len(rows) / seconds[variant])
         report = blog_events.verify_chain(conn)
         assert report.ok, report.breaks
-        conn.commit()  # close verify_chain's read: trips start on an idle connection
+        conn.commit()  # trips start on an idle connection
         trips = _trips(conn, rec, rng)
         ping = _ping(url)
         work = _server_work(ctx, url, rng)
