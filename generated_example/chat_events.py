@@ -2240,6 +2240,14 @@ def migrate(conn: psycopg.Connection[_Row]) -> None:
         cur.execute(DDL.encode())
 
 
+async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
+    """`migrate` on an AsyncConnection."""
+    async with _alock(conn), conn.transaction():
+        cur = _atuple_cursor(conn)
+        await cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+        await cur.execute(DDL.encode())
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Statements:
     append_one: bytes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import types
 import warnings
 from collections.abc import Awaitable, Callable
 
@@ -230,3 +231,27 @@ def test_async_calls_in_pipeline_mode_switch_autocommit_back(
         states = asyncio.run(scenario())
     assert states == [(False, psycopg.pq.TransactionStatus.IDLE)] * 4
     assert dbkit.count(database, "blog_events") == 2
+
+
+@pytest.mark.parametrize("module", [blog, chat], ids=["blog", "chat"])
+def test_amigrate_creates_what_migrate_creates(
+    database: str, module: types.ModuleType
+) -> None:
+    async def scenario() -> tuple[psycopg.pq.TransactionStatus, bool]:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        async with aconn:
+            await module.amigrate(aconn)
+            await module.amigrate(aconn)  # idempotent, as migrate is
+            await module.ainsert_many(aconn, [_first(module)])
+            return aconn.info.transaction_status, aconn.autocommit
+
+    assert asyncio.run(scenario()) == (psycopg.pq.TransactionStatus.IDLE, False)
+    for table in (*module.SHARD_TABLES, *module.LINK_TABLES):
+        assert dbkit.scalar(database, "SELECT to_regclass(%s) IS NOT NULL", (table,))
+    with dbkit.connect(database) as conn:
+        assert module.verify_chain(conn).count == 1
+
+
+def _first(module: types.ModuleType) -> object:
+    schema = module.Schema(0).name
+    return module.changeset({"schema": schema, "action": "insert"})
