@@ -32,6 +32,7 @@ import types
 import uuid
 import warnings
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Generator,
     Iterable,
@@ -2349,16 +2350,14 @@ def _hash_of(previous: bytes, row: ChainRow) -> bytes | None:
         return None
 
 
-def verify_rows(
-    table: str, rows: Iterable[ChainRow], anchor: ChainHead | None = None
-) -> TableReport:
-    """The pure-Python verifier: the same checks as `verify_chain`, over fetched rows.
-
-    `rows` must be in `seq` order; it agrees with the database's answer.
-    """
+def _rows_check(
+    table: str, anchor: ChainHead | None
+) -> Generator[None, ChainRow | None, TableReport]:
+    """`verify_rows` as a consumer: send it each row in `seq` order, then None.
+    The sync and async verifiers feed it from their streams alike."""
     previous, count, last, broken = GENESIS, 0, 0, None
     hash_at_anchor = None
-    for row in rows:
+    while (row := (yield)) is not None:
         count += 1
         if broken is None and _hash_of(previous, row) != row.hash:
             broken = ChainBreak(table, row.seq, row.id, _MISMATCH)
@@ -2368,6 +2367,29 @@ def verify_rows(
     if broken is None:
         broken = _anchor_break(anchor, last, hash_at_anchor)
     return TableReport(table, count, ChainHead(table, last, previous), broken)
+
+
+def _finish(check: Generator[None, ChainRow | None, TableReport]) -> TableReport:
+    try:
+        check.send(None)
+    except StopIteration as done:
+        report: TableReport = done.value
+        return report
+    raise AssertionError("a rows check ends on None")
+
+
+def verify_rows(
+    table: str, rows: Iterable[ChainRow], anchor: ChainHead | None = None
+) -> TableReport:
+    """The pure-Python verifier: the same checks as `verify_chain`, over fetched rows.
+
+    `rows` must be in `seq` order; it agrees with the database's answer.
+    """
+    check = _rows_check(table, anchor)
+    next(check)
+    for row in rows:
+        check.send(row)
+    return _finish(check)
 
 
 def verify_chain_locally(
@@ -2390,4 +2412,30 @@ def verify_chain_locally(
                 reports.append(verify_rows(name, rows, by_table.get(name)))
             finally:
                 stream.close()  # an error mid-stream must not leave it busy
+    return ChainReport(tuple(reports))
+
+
+async def averify_chain_locally(
+    conn: psycopg.AsyncConnection[_Row],
+    table: str | None = None,
+    *,
+    anchors: Iterable[ChainHead] = (),
+) -> ChainReport:
+    """`verify_chain_locally` on an AsyncConnection."""
+    names = _tables(table)
+    by_table = _anchors(anchors, names)
+    cur = _atuple_cursor(conn)
+    reports = []
+    async with _aown(conn):
+        for name in names:
+            check = _rows_check(name, by_table.get(name))
+            next(check)
+            # psycopg's stream() is an async generator, typed as an AsyncIterator.
+            stream = cast("AsyncGenerator[TupleRow, None]", cur.stream(_ROWS[name]))
+            try:
+                async for row in stream:
+                    check.send(ChainRow(*row))
+            finally:
+                await stream.aclose()  # an error mid-stream must not leave it busy
+            reports.append(_finish(check))
     return ChainReport(tuple(reports))

@@ -195,9 +195,19 @@ def test_averify_chain_finds_what_verify_chain_finds(database: str, conn: Conn) 
         async with aconn:
             return await blog.averify_chain(aconn, "blog_events", anchors=[anchor])
 
+    async def locally() -> tuple[blog.ChainReport, bool]:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        async with aconn:
+            report = await blog.averify_chain_locally(aconn, anchors=[anchor])
+            idle = aconn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            return report, idle and not aconn.autocommit
+
     report = asyncio.run(scenario())
     assert report == blog.verify_chain(conn, "blog_events", anchors=[anchor])
     assert not report.ok and report.breaks[0].seq == events[7].seq
+    local, idle = asyncio.run(locally())
+    assert local == blog.verify_chain_locally(conn, anchors=[anchor]) and idle
+    dbkit.assert_same_reports(report, local)
 
 
 def test_async_calls_in_pipeline_mode_switch_autocommit_back(
