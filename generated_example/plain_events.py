@@ -1236,11 +1236,12 @@ def _own(conn: psycopg.Connection[_Row]) -> Iterator[None]:
         if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
             yield
             return
-        conn.autocommit = True
         try:
+            conn.autocommit = True
             yield
         finally:
-            _restore(conn)
+            if conn.autocommit:
+                _restore(conn)
 
 
 def _alone(
@@ -1259,11 +1260,12 @@ def _alone(
         with _lock(conn):
             if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
                 return cur.execute(statement, params, binary=True).fetchone()
-            conn.autocommit = True
             try:
+                conn.autocommit = True
                 return cur.execute(statement, params, binary=True).fetchone()
             finally:
-                _restore(conn)
+                if conn.autocommit:
+                    _restore(conn)
     finally:
         spare[_SPARE_CURSOR] = cur
 
@@ -1281,14 +1283,17 @@ def _rows(
 async def _aown(conn: psycopg.AsyncConnection[_Row]) -> AsyncIterator[None]:
     """`_own` on an AsyncConnection."""
     async with _alock(conn):
-        if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+        as_is = conn.autocommit or conn.pgconn.transaction_status != _IDLE
+        if as_is:
             yield
             return
-        await conn.set_autocommit(True)
         try:
+            # Inside the try: a task cancelled while psycopg switches (it may
+            # yield once after switching) still switches back.
+            await conn.set_autocommit(True)
             yield
         finally:
-            if not conn.broken:
+            if conn.autocommit and not conn.broken:
                 try:
                     await conn.set_autocommit(False)
                 except psycopg.ProgrammingError as exc:

@@ -1712,11 +1712,12 @@ def _own(conn: psycopg.Connection[_Row]) -> Iterator[None]:
         if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
             yield
             return
-        conn.autocommit = True
         try:
+            conn.autocommit = True
             yield
         finally:
-            _restore(conn)
+            if conn.autocommit:
+                _restore(conn)
 
 
 def _alone(
@@ -1735,11 +1736,12 @@ def _alone(
         with _lock(conn):
             if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
                 return cur.execute(statement, params, binary=True).fetchone()
-            conn.autocommit = True
             try:
+                conn.autocommit = True
                 return cur.execute(statement, params, binary=True).fetchone()
             finally:
-                _restore(conn)
+                if conn.autocommit:
+                    _restore(conn)
     finally:
         spare[_SPARE_CURSOR] = cur
 
@@ -1757,14 +1759,17 @@ def _rows(
 async def _aown(conn: psycopg.AsyncConnection[_Row]) -> AsyncIterator[None]:
     """`_own` on an AsyncConnection."""
     async with _alock(conn):
-        if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+        as_is = conn.autocommit or conn.pgconn.transaction_status != _IDLE
+        if as_is:
             yield
             return
-        await conn.set_autocommit(True)
         try:
+            # Inside the try: a task cancelled while psycopg switches (it may
+            # yield once after switching) still switches back.
+            await conn.set_autocommit(True)
             yield
         finally:
-            if not conn.broken:
+            if conn.autocommit and not conn.broken:
                 try:
                     await conn.set_autocommit(False)
                 except psycopg.ProgrammingError as exc:
@@ -2350,14 +2355,20 @@ def _hash_of(previous: bytes, row: ChainRow) -> bytes | None:
         return None
 
 
-def _rows_check(
-    table: str, anchor: ChainHead | None
-) -> Generator[None, ChainRow | None, TableReport]:
-    """`verify_rows` as a consumer: send it each row in `seq` order, then None.
-    The sync and async verifiers feed it from their streams alike."""
+class _EndOfRows:
+    """Sent to `_rows_check` after the last row (None is a bad row, not an end)."""
+
+
+_END_OF_ROWS: Final = _EndOfRows()
+_RowsCheck: TypeAlias = Generator[None, "ChainRow | _EndOfRows", TableReport]
+
+
+def _rows_check(table: str, anchor: ChainHead | None) -> _RowsCheck:
+    """`verify_rows` as a consumer: send it each row in `seq` order, then
+    _END_OF_ROWS. The sync and async verifiers feed it from their streams."""
     previous, count, last, broken = GENESIS, 0, 0, None
     hash_at_anchor = None
-    while (row := (yield)) is not None:
+    while not isinstance(row := (yield), _EndOfRows):
         count += 1
         if broken is None and _hash_of(previous, row) != row.hash:
             broken = ChainBreak(table, row.seq, row.id, _MISMATCH)
@@ -2369,13 +2380,13 @@ def _rows_check(
     return TableReport(table, count, ChainHead(table, last, previous), broken)
 
 
-def _finish(check: Generator[None, ChainRow | None, TableReport]) -> TableReport:
+def _finish(check: _RowsCheck) -> TableReport:
     try:
-        check.send(None)
+        check.send(_END_OF_ROWS)
     except StopIteration as done:
         report: TableReport = done.value
         return report
-    raise AssertionError("a rows check ends on None")
+    raise AssertionError("a rows check ends on _END_OF_ROWS")
 
 
 def verify_rows(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import types
 import warnings
 from collections.abc import Awaitable, Callable
@@ -265,3 +266,31 @@ def test_amigrate_creates_what_migrate_creates(
 def _first(module: types.ModuleType) -> object:
     schema = module.Schema(0).name
     return module.changeset({"schema": schema, "action": "insert"})
+
+
+def test_a_task_cancelled_while_autocommit_switches_switches_it_back(
+    database: str, conn: Conn
+) -> None:
+    """psycopg may yield once after switching autocommit on: a cancellation
+    landing there must still switch it back off."""
+    blog.migrate(conn)
+
+    async def scenario() -> tuple[bool, psycopg.pq.TransactionStatus]:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        async with aconn:
+            switch = aconn.set_autocommit
+
+            async def switch_then_yield(value: bool) -> None:
+                await switch(value)
+                await asyncio.sleep(0.05)  # the moment a cancellation can land
+
+            vars(aconn)["set_autocommit"] = switch_then_yield
+            task = asyncio.create_task(blog.achain_head(aconn, "blog_events"))
+            await asyncio.sleep(0.01)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            del vars(aconn)["set_autocommit"]
+            return aconn.autocommit, aconn.info.transaction_status
+
+    assert asyncio.run(scenario()) == (False, psycopg.pq.TransactionStatus.IDLE)

@@ -124,3 +124,15 @@ def test_jsonb_prints_vector_three_payload_from_any_spelling(
     row = conn.execute("SELECT %s::jsonb::text", (given,)).fetchone()
     assert row is not None
     assert row[0] == VECTORS[2].payload_text
+
+
+def test_verify_rows_of_nothing_and_of_a_bad_row() -> None:
+    """No rows is an empty, intact chain; a None row is an error of the caller's,
+    never taken for the end of the rows (which a StopIteration inside map()
+    would silently turn into fewer results)."""
+    empty = blog_events.verify_rows("blog_events", [])
+    assert empty.count == 0 and empty.broken is None
+    assert empty.head == blog_events.ChainHead("blog_events", 0, blog_events.GENESIS)
+    rows: list[object] = [None]
+    with pytest.raises(AttributeError):
+        list(map(lambda r: blog_events.verify_rows("blog_events", r), [rows]))  # type: ignore[arg-type]
