@@ -330,16 +330,13 @@ class _Names:
     def __init__(self, check: _Checker) -> None:
         self.check = check
         self.relations: dict[str, str] = {}
-        # Per spec location: its longest derived name that is too long, how many.
-        self.too_long: dict[Path, tuple[str, int]] = {}
+        # Per spec location: its derived names that are too long.
+        self.too_long: dict[Path, list[str]] = {}
 
     def make(self, raw: str, where: Path, *, relation: bool = True) -> Name:
         size = len(raw.encode())
         if size > MAX_IDENTIFIER_BYTES:
-            longest, count = self.too_long.get(where, (raw, 0))
-            if size > len(longest.encode()):
-                longest = raw
-            self.too_long[where] = (longest, count + 1)
+            self.too_long.setdefault(where, []).append(raw)
         elif relation and raw in self.relations:
             self.check.error(
                 where,
@@ -352,9 +349,10 @@ class _Names:
     def report(self) -> None:
         """One error per spec location whose derived names are too long: its
         longest one, and by how much to shorten the name they are built from."""
-        for where, (longest, count) in self.too_long.items():
+        for where, names in self.too_long.items():
+            longest = max(names, key=lambda name: len(name.encode()))
             size = len(longest.encode())
-            more = f" (and {count - 1} more)" if count > 1 else ""
+            more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
             self.check.error(
                 where,
                 f"derived name {longest!r} is {size} bytes{more},"
