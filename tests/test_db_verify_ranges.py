@@ -140,6 +140,15 @@ def _tampered(database: str, conn: Conn, statements: list[str]) -> None:
         attacker.execute("ALTER TABLE blog_events ENABLE TRIGGER USER")
 
 
+def _both_paths(conn: Conn, lo: int, hi: int) -> tuple[Any, Any]:
+    """The verify function's row for lo..hi, and for the same rows in a range
+    too long for the offset path, which pairs them with lag() instead."""
+    query = b"SELECT * FROM blog_events_verify(%s, %s)"
+    by_offset = conn.execute(query, (lo, hi)).fetchone()
+    by_lag = conn.execute(query, (lo, hi + 1_000_000)).fetchone()
+    return by_offset, by_lag
+
+
 @pytest.mark.db
 @pytest.mark.parametrize("case", TAMPERINGS)
 def test_a_range_starting_mid_chain_agrees_with_the_lag_path(
@@ -148,9 +157,7 @@ def test_a_range_starting_mid_chain_agrees_with_the_lag_path(
     """The first row of a range is checked against the whole stored hash below
     it, on the offset path as on the lag() path."""
     _tampered(database, conn, TAMPERINGS[case])
-    query = b"SELECT * FROM blog_events_verify(%s, %s)"
-    by_offset = conn.execute(query, (5, 12)).fetchone()
-    by_lag = conn.execute(query, (5, 12 + 1_000_000)).fetchone()
+    by_offset, by_lag = _both_paths(conn, 5, 12)
     assert by_offset == by_lag
     assert by_offset is not None and by_offset[0] == 8
     if case.endswith("_head"):
@@ -185,9 +192,7 @@ def test_a_gapless_range_and_the_lag_path_give_the_same_result(
     """A range with every seq present takes predecessors by offset; the same rows
     in a range too long for that path pair them with lag(). Both must agree."""
     _tampered(database, conn, TAMPERINGS[case])
-    query = b"SELECT * FROM blog_events_verify(%s, %s)"
-    by_offset = conn.execute(query, (1, 12)).fetchone()
-    by_lag = conn.execute(query, (1, 12 + 1_000_000)).fetchone()
+    by_offset, by_lag = _both_paths(conn, 1, 12)
     assert by_offset == by_lag
     assert by_offset is not None and by_offset[0] == 12
     report = blog.verify_chain(conn)
@@ -238,9 +243,7 @@ def test_a_range_with_a_gap_or_starting_in_one_is_checked_alike(
         for statement in GAPPED_TAMPERINGS[case]:
             attacker.execute(statement.encode())
         attacker.execute("ALTER TABLE blog_events ENABLE TRIGGER USER")
-    query = b"SELECT * FROM blog_events_verify(%s, %s)"
-    by_offset = conn.execute(query, (lo, 15)).fetchone()
-    by_lag = conn.execute(query, (lo, lo + 1_000_000)).fetchone()
+    by_offset, by_lag = _both_paths(conn, lo, 15)
     assert by_offset == by_lag
     assert by_offset is not None and by_offset[0] > 0
     report = blog.verify_chain(conn)
