@@ -61,13 +61,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'blog_events'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -132,13 +133,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'blog_events'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));

@@ -892,13 +892,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_0'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -973,13 +974,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_0'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -1247,13 +1249,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_1'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -1328,13 +1331,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_1'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -1602,13 +1606,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_2'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -1683,13 +1688,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_2'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -1957,13 +1963,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_3'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -2038,13 +2045,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_3'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));

@@ -129,13 +129,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_0'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -210,13 +211,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_0'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -484,13 +486,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_1'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -565,13 +568,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_1'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -839,13 +843,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_2'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -920,13 +925,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_2'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -1194,13 +1200,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_3'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -1275,13 +1282,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'chat_events_3'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));

@@ -61,13 +61,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'region_events_eu'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "region_events_eu" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -132,13 +133,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'region_events_eu'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "region_events_eu" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -330,13 +332,14 @@ DECLARE
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
     LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'region_events_us'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "region_events_us" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
@@ -401,13 +404,14 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        -- The snapshot predates the lock: the chain head it shows may be stale.
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+        -- The snapshot predates the lock: the chain head it shows may be stale
+        -- (SSI does not see the appends of READ COMMITTED writers).
         RAISE EXCEPTION
-            'appending to hashed table % needs READ COMMITTED or SERIALIZABLE',
+            'appending to hashed table % needs READ COMMITTED isolation',
             'region_events_us'
             USING ERRCODE = 'feature_not_supported',
-            HINT = 'A REPEATABLE READ snapshot may miss the chain head.';
+            HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
     SELECT e."hash" INTO head FROM "region_events_us" AS e ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));

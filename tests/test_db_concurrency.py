@@ -177,15 +177,21 @@ def test_opposite_batches_over_the_same_shards_do_not_deadlock(
 
 
 @pytest.mark.parametrize("path", ["idle", "transaction"])
-def test_repeatable_read_writer_does_not_fork_the_chain(
-    database: str, conn: Conn, path: str
+@pytest.mark.parametrize(
+    "level",
+    [psycopg.IsolationLevel.REPEATABLE_READ, psycopg.IsolationLevel.SERIALIZABLE],
+)
+def test_snapshot_writer_does_not_fork_the_chain(
+    database: str, conn: Conn, path: str, level: psycopg.IsolationLevel
 ) -> None:
     """A writer whose snapshot predates the chain lock must not hash a stale head.
 
-    The holder appends inside an open transaction (holding the chain lock); the
-    writer, at REPEATABLE READ, starts its append and waits for the lock; the
-    holder commits. The writer must then either chain after the holder's event
-    or fail without writing: never fork the chain.
+    The holder, at READ COMMITTED, appends inside an open transaction (holding
+    the chain lock); the writer, at REPEATABLE READ or SERIALIZABLE, starts its
+    append and waits for the lock; the holder commits. The writer must then
+    either chain after the holder's event or fail without writing: never fork
+    the chain (SSI does not protect a SERIALIZABLE writer from a READ COMMITTED
+    one).
     """
     blog.migrate(conn)
     blog.insert(conn, blog.changeset({"schema": "User", "action": "insert"}))
@@ -195,10 +201,11 @@ def test_repeatable_read_writer_does_not_fork_the_chain(
         ThreadPoolExecutor(1) as pool,
     ):
         if path == "idle":
-            writer.execute("SET default_transaction_isolation = 'repeatable read'")
+            name = level.name.replace("_", " ").lower()
+            writer.execute(f"SET default_transaction_isolation = '{name}'".encode())
             writer.commit()
         else:
-            writer.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            writer.isolation_level = level
 
         def write() -> blog.Event:
             cs = blog.changeset({"schema": "User", "action": "insert"})
