@@ -769,7 +769,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "blog_events" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"blog_events_seq"');
     head := sha256(
@@ -841,7 +842,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "blog_events" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
     first_seq := nextval('"blog_events_seq"');
@@ -1715,6 +1717,10 @@ _MISMATCH: Final = (
     "hash mismatch: the stored hash does not match this event's columns"
     " and the previous event's hash"
 )
+_NO_SEQ: Final = (
+    "no seq: the event has a NULL seq, so it stands outside the chain's order"
+    " (seq 0 in this report stands for the missing one)"
+)
 
 
 def event_hash(
@@ -1850,7 +1856,12 @@ _VERIFY_FUNCTIONS: Final[Mapping[str, str]] = types.MappingProxyType(
 )
 _BOUNDS: Final[Mapping[str, bytes]] = types.MappingProxyType(
     {
-        table: sql.SQL("SELECT min(seq), max(seq) FROM {}")
+        # With the id of a row whose seq is NULL, should someone have dropped
+        # NOT NULL to hide one from every seq range (an index lookup).
+        table: sql.SQL(
+            "SELECT min(seq), max(seq),"
+            " (SELECT id FROM {0} WHERE seq IS NULL LIMIT 1) FROM {0}"
+        )
         .format(sql.Identifier(table))
         .as_bytes(None)
         for table in SHARD_TABLES
@@ -1891,7 +1902,9 @@ _HASH_AT: Final[Mapping[str, bytes]] = types.MappingProxyType(
 )
 _HEAD: Final[Mapping[str, bytes]] = types.MappingProxyType(
     {
-        table: sql.SQL("SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1")
+        table: sql.SQL(
+            "SELECT seq, hash FROM {} WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        )
         .format(sql.Identifier(table))
         .as_bytes(None)
         for table in SHARD_TABLES
@@ -1970,12 +1983,12 @@ def _table_check(
 ) -> Generator[_Query, list[TupleRow], TableReport]:
     """One table's check, as the queries it needs (yielded) and their rows (sent
     back): `verify_chain` and `averify_chain` run the same steps."""
-    (bounds,) = yield (_BOUNDS[name], ())
+    ((low, high, no_seq_id),) = yield (_BOUNDS[name], ())
     count, head = 0, ChainHead(name, 0, GENESIS)
     bad: int | None = None
     bad_id: uuid.UUID | None = None
-    if bounds[1] is not None:
-        ranges = _ranges(*bounds)
+    if high is not None:
+        ranges = _ranges(low, high)
         rows = yield (_verify_sql(name, len(ranges) // 2), ranges)
         for n, r_bad, r_bad_id, r_last, r_hash in rows:
             count += n
@@ -1986,6 +1999,8 @@ def _table_check(
     broken = None
     if bad is not None:
         broken = ChainBreak(name, bad, bad_id, _MISMATCH)
+    elif no_seq_id is not None:
+        broken = ChainBreak(name, 0, no_seq_id, _NO_SEQ)
     elif anchor is not None and anchor.seq:
         found = yield (_HASH_AT[name], (anchor.seq,))
         broken = _anchor_break(anchor, head.seq, found[0][0] if found else None)
@@ -2097,6 +2112,10 @@ def _rows_check(table: str, anchor: ChainHead | None) -> _RowsCheck:
     previous, count, last, broken = GENESIS, 0, 0, None
     hash_at_anchor = None
     while not isinstance(row := (yield), _EndOfRows):
+        # NOT NULL can be dropped by whoever owns the table: such rows sort last.
+        if cast("int | None", row.seq) is None:
+            broken = broken or ChainBreak(table, 0, row.id, _NO_SEQ)
+            continue
         count += 1
         if broken is None and _hash_of(previous, row) != row.hash:
             broken = ChainBreak(table, row.seq, row.id, _MISMATCH)

@@ -70,7 +70,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "blog_events" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"blog_events_seq"');
     head := sha256(
@@ -142,7 +143,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "blog_events" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "blog_events" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
     first_seq := nextval('"blog_events_seq"');

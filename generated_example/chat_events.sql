@@ -138,7 +138,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "chat_events_0" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_0_seq"');
     head := sha256(
@@ -220,7 +221,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_0" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "chat_events_0" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
     first_seq := nextval('"chat_events_0_seq"');
@@ -495,7 +497,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "chat_events_1" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_1_seq"');
     head := sha256(
@@ -577,7 +580,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_1" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "chat_events_1" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
     first_seq := nextval('"chat_events_1_seq"');
@@ -852,7 +856,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "chat_events_2" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_2_seq"');
     head := sha256(
@@ -934,7 +939,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_2" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "chat_events_2" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
     first_seq := nextval('"chat_events_2_seq"');
@@ -1209,7 +1215,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "chat_events_3" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_3_seq"');
     head := sha256(
@@ -1291,7 +1298,8 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_3" AS e ORDER BY e."seq" DESC LIMIT 1;
+    SELECT e."hash" INTO head FROM "chat_events_3" AS e
+    WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
     first_seq := nextval('"chat_events_3_seq"');

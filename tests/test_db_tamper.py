@@ -305,6 +305,40 @@ def test_dropped_tail_is_reported_against_an_anchor(
     dbkit.assert_same_reports(report, blog.verify_chain_locally(conn, anchors=[anchor]))
 
 
+@pytest.mark.parametrize("range_size", [None, 2])
+def test_a_row_without_seq_is_reported_and_not_chained_on(
+    database: str,
+    conn: Conn,
+    chain: Chain,
+    range_size: int | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A forged row with a NULL seq falls outside every seq range; an anchor's
+    own event is intact. It must still be a break, and appends must go on from
+    the real head rather than from the forged row (DESC order puts NULLs first)."""
+    if range_size is not None:
+        monkeypatch.setattr(blog, "VERIFY_RANGE", range_size)
+    anchor = blog.chain_head(conn, "blog_events")
+    _attack(
+        database,
+        "blog_events",
+        [
+            _row("ALTER TABLE blog_events ALTER COLUMN seq DROP NOT NULL"),
+            _row(INSERT, None, FORGED, chain.a.id, NOW, b"\x01" * 32),
+        ],
+    )
+    later = blog.insert(conn, blog.changeset(chain.a, {"action": "update"}))
+    assert later.seq == 14
+    assert blog.chain_head(conn, "blog_events") == blog.ChainHead(
+        "blog_events", 14, later.hash or b""
+    )
+    report = blog.verify_chain(conn, anchors=[anchor])
+    assert [(b.seq, b.event_id) for b in report.breaks] == [(0, FORGED)]
+    assert "NULL seq" in report.breaks[0].reason
+    assert report.tables[0].count == 11
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn, anchors=[anchor]))
+
+
 @pytest.mark.parametrize("reset_sequence", [False, True])
 def test_rewritten_tail_is_reported_against_an_anchor(
     database: str, conn: Conn, chain: Chain, reset_sequence: bool
