@@ -257,6 +257,12 @@ class EventChangeset:
     payload: JsonObject | RawJson | None
     table: str | None
     errors: tuple[tuple[str, str], ...] = ()
+    # Set by changeset() and shard() alone, on a changeset they found valid: a
+    # copy made any other way (dataclasses.replace, say) is checked again
+    # before it is stored.
+    _sealed: bool = dataclasses.field(
+        default=False, init=False, repr=False, compare=False
+    )
 
     @property
     def valid(self) -> bool:
@@ -659,9 +665,12 @@ def changeset(
             table = table_for(parent_id)
         except ShardError as exc:
             errors.append(("parent_id", str(exc)))
-    return EventChangeset(
+    result = EventChangeset(
         event_id, parent_id, schema, action, payload, table, tuple(errors)
     )
+    if not errors:
+        object.__setattr__(result, "_sealed", True)
+    return result
 
 
 def shard(changeset: EventChangeset, parent_id: uuid.UUID) -> EventChangeset:
@@ -685,7 +694,9 @@ def shard(changeset: EventChangeset, parent_id: uuid.UUID) -> EventChangeset:
         return dataclasses.replace(
             changeset, errors=(*changeset.errors, ("parent_id", mismatch))
         )
-    return dataclasses.replace(changeset, table=table)
+    aimed = dataclasses.replace(changeset, table=table)
+    object.__setattr__(aimed, "_sealed", changeset._sealed)
+    return aimed
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2358,27 +2369,37 @@ _SQL: Final[Mapping[str, _Statements]] = types.MappingProxyType(
 
 
 def _checked(item: EventChangeset | PendingEvent) -> _Storable:
-    """The event to store. A valid EventChangeset is read in place: every field
-    is set, so it reads as its PendingEvent would (a subclass's own `apply` is
-    called). A PendingEvent that did not come from `apply` is validated again."""
+    """The event to store. A changeset that `changeset()` (or `shard()`) found
+    valid is read in place: every field is set, so it reads as its PendingEvent
+    would. Anything else (a PendingEvent, a changeset copied with
+    dataclasses.replace or built by hand, a subclass's own `apply`) is checked
+    again, field by field."""
     if isinstance(item, EventChangeset):
-        if (
-            type(item) is not EventChangeset
-            or item.errors
-            or item.id is None
-            or item.parent_id is None
-            or item.schema is None
-            or item.action is None
-            or item.table is None
-        ):
-            return item.apply()
-        return cast("_Storable", item)
+        if type(item) is EventChangeset and item._sealed:
+            return cast("_Storable", item)
+        item = item.apply()
     errors: list[tuple[str, str]] = []
+    fields: Mapping[str, object] = {"id": item.id, "parent_id": item.parent_id}
+    for name, value in fields.items():
+        if not isinstance(value, uuid.UUID):
+            errors.append((name, f"must be a uuid.UUID, got {type(value).__name__}"))
     _cast_payload(item.payload, errors)
+    if item.schema not in ALLOWED_ACTIONS:
+        errors.append(("schema", f"{item.schema!r} is not a Schema"))
+    elif item.action not in ALLOWED_ACTIONS[item.schema]:
+        errors.append(("action", f"{item.action!r} is not allowed for {item.schema!r}"))
     if item.table not in SHARD_TABLES:
         errors.append(("table", f"{item.table!r} is not one of {SHARD_TABLES}"))
-    if item.action not in ALLOWED_ACTIONS.get(item.schema, frozenset()):
-        errors.append(("action", f"{item.action!r} is not allowed for {item.schema!r}"))
+    elif not errors:
+        try:
+            home = table_for(item.parent_id)
+        except ShardError as exc:
+            errors.append(("parent_id", str(exc)))
+        else:
+            if item.table != home:
+                errors.append(
+                    ("table", f"{item.table!r} is not its record's table {home!r}")
+                )
     if errors:
         raise InvalidEvent(errors)
     return item

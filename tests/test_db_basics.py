@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
+import uuid
 from pathlib import Path
 from typing import cast
 
@@ -288,7 +290,7 @@ class _Stamped(blog.EventChangeset):
 
 
 def _stamped(cs: blog.EventChangeset, **changes: object) -> _Stamped:
-    fields = {f.name: getattr(cs, f.name) for f in dataclasses.fields(cs)}
+    fields = {f.name: getattr(cs, f.name) for f in dataclasses.fields(cs) if f.init}
     return _Stamped(**{**fields, **changes})
 
 
@@ -307,6 +309,59 @@ def test_a_changeset_subclass_is_stored_through_its_own_apply(conn: Conn) -> Non
     stored = blog.events_for(conn, first.parent_id)
     assert [e.payload for e in stored] == [{"n": 1, "stamped": True}] * 2
     assert blog.verify_chain(conn).ok
+
+
+def _copies(good: blog.EventChangeset) -> dict[str, blog.EventChangeset]:
+    """Copies of a valid changeset, each with one field changed past its checks:
+    dataclasses.replace keeps `errors` empty."""
+    replace = dataclasses.replace
+    return {
+        "payload": replace(good, payload={"x": math.nan}),
+        "action": replace(good, schema=blog.Schema.User, action=blog.Action.publish),
+        "schema": replace(good, schema=cast(blog.Schema, 99)),
+        "id": replace(good, id=cast(uuid.UUID, str(good.id))),
+        "table": replace(good, table="blog_events_elsewhere"),
+    }
+
+
+@pytest.mark.parametrize("field", list(_copies(_new_post())))
+def test_changesets_copied_past_their_checks_are_checked_again(
+    database: str, conn: Conn, field: str
+) -> None:
+    """Only what changeset() or shard() found valid is read in place; a copy made
+    with dataclasses.replace, or the PendingEvent it applies to, is checked field
+    by field before any database work."""
+    blog.migrate(conn)
+    good = _new_post({"n": 1})
+    copy = _copies(good)[field]
+    assert copy.valid
+    for item in (copy, copy.apply()):
+        with pytest.raises(blog.InvalidEvent) as raised:
+            blog.insert(conn, item)
+        assert field in [name.split(".")[0] for name, _ in raised.value.errors]
+        with pytest.raises(blog.InvalidEvent):
+            blog.insert_many(conn, [good, item])
+    assert dbkit.count(database, "blog_events") == 0
+    fine = dataclasses.replace(good, payload={"n": 2})
+    assert blog.insert(conn, fine).payload == {"n": 2}
+    assert blog.verify_chain(conn).ok
+
+
+def test_an_event_aimed_at_another_shard_is_refused(database: str, conn: Conn) -> None:
+    chat_events.migrate(conn)
+    cs = chat_events.changeset({"schema": "Chat", "action": "insert"})
+    other = next(t for t in chat_events.SHARD_TABLES if t != cs.table)
+    for item in (
+        dataclasses.replace(cs, table=other),
+        dataclasses.replace(cs.apply(), table=other),
+    ):
+        with pytest.raises(chat_events.InvalidEvent, match="its record's table"):
+            chat_events.insert(conn, item)
+        with pytest.raises(chat_events.InvalidEvent, match="its record's table"):
+            chat_events.insert_many(conn, [item])
+    assert all(dbkit.count(database, t) == 0 for t in chat_events.SHARD_TABLES)
+    aimed = chat_events.shard(cs, cs.parent_id or cs.id or chat_events.uuid7())
+    assert chat_events.insert(conn, aimed).table == cs.table
 
 
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
