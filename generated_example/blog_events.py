@@ -494,12 +494,36 @@ _NUMERIC_SCALE: Final = 16_383  # and after it
 def _check_decimal(
     value: decimal.Decimal, path: str, errors: list[tuple[str, str]]
 ) -> None:
-    """A number from RawJson text must fit PostgreSQL's numeric type."""
+    """A number from RawJson text must fit PostgreSQL's numeric type, and read
+    back: jsonb prints it with no point when it has no digits after one (1e3 as
+    1000), which json.loads reads as an int (sys.get_int_max_str_digits() caps
+    its digits), and with a point otherwise, read as a float (which must be
+    finite)."""
     _, digits, exponent = value.as_tuple()
     if not isinstance(exponent, int):
         errors.append((path, f"{value} is not a JSON number"))
     elif len(digits) + exponent > _NUMERIC_DIGITS or -exponent > _NUMERIC_SCALE:
         errors.append((path, "the number is out of PostgreSQL's numeric range"))
+    elif exponent >= 0:
+        limit = sys.get_int_max_str_digits()
+        if value and limit and len(digits) + exponent > limit:
+            errors.append(
+                (
+                    path,
+                    f"an integer of {len(digits) + exponent} digits cannot be read"
+                    f" back (sys.get_int_max_str_digits() is {limit})",
+                )
+            )
+    elif not math.isfinite(float(value)):
+        errors.append((path, "the number reads back as a float, which cannot hold it"))
+
+
+def _read_number(text: str) -> int | float:
+    """A JSON number of RawJson text as it reads back once stored: jsonb prints
+    a number with no digits after the point as an integer (1.5e2 as 150)."""
+    value = decimal.Decimal(text)
+    exponent = value.as_tuple().exponent
+    return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
 
 
 def _reject_constant(name: str) -> object:
@@ -1265,7 +1289,8 @@ def _stored(
 ) -> Event:
     payload = event.payload
     if isinstance(payload, RawJson):
-        payload = json.loads(payload.text)
+        # Read as the stored jsonb reads back (changeset() checked that it can).
+        payload = json.loads(payload.text, parse_float=_read_number)
     return Event(
         event.id,
         event.parent_id,
