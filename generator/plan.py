@@ -12,7 +12,7 @@ import hashlib
 
 from generator.errors import Diagnostic, Path, SpecError, format_location
 from generator.loader import Loaded
-from generator.spec import Spec
+from generator.spec import MAX_INDEX, Spec
 
 BUILTIN_ACTIONS: tuple[tuple[str, int], ...] = (
     ("insert", 1),
@@ -173,7 +173,13 @@ def _schemas(spec: Spec, check: _Checker) -> tuple[SchemaPlan, ...]:
             )
         seen.setdefault(schema.name, i)
         index = counter if schema.index is None else schema.index
-        if index == counter - 1:
+        if index > MAX_INDEX:  # only a bare schema after index 2**31 - 1 gets here
+            check.error(
+                ("schemas", i),
+                f"takes index {index}, past the integer column's {MAX_INDEX}:"
+                " give the schemas before it lower indexes",
+            )
+        elif index == counter - 1:
             check.error(
                 ("schemas", i, "index"),
                 f"{index} is the index of the previous schema; the lowest free"

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
 )
 
+MAX_INDEX = 2**31 - 1  # the schema column is a PostgreSQL integer
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 SNAKE_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 FUNCTION_PATH = re.compile(
@@ -101,7 +102,7 @@ class SchemaSpec(_Model):
     """One evented schema; `index` pins its stored integer."""
 
     name: SchemaName
-    index: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    index: Annotated[int, Field(ge=0, le=MAX_INDEX)] | None = None
     actions: list[ActionName] = Field(default_factory=list)
 
 

@@ -438,6 +438,19 @@ def test_negative_index(tmp_path: Path) -> None:
     ]
 
 
+def test_a_bare_schema_after_the_highest_index_is_refused(tmp_path: Path) -> None:
+    """The counter is not capped by the `index` field's own bound."""
+    text = HEAD + "schemas: [{name: A, index: 2147483647}, B]\n"
+    assert errors(tmp_path, text) == [
+        "spec.yaml:4:41: schemas[1]: takes index 2147483648, past the integer"
+        " column's 2147483647: give the schemas before it lower indexes"
+    ]
+    assert [
+        s.index
+        for s in planned(HEAD + "schemas: [{name: A, index: 2147483647}]\n").schemas
+    ] == [2**31 - 1]
+
+
 # --- aliases --------------------------------------------------------------------------
 
 
