@@ -161,6 +161,10 @@ class ChainLockTimeout(SpectorError, TimeoutError):
     """The chain lock could not be taken within the connection's `lock_timeout`."""
 
 
+class UnknownCode(SpectorError, ValueError):
+    """A stored event's schema or action code that this module does not know."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RawJson:
     """A payload given as JSON text, stored as PostgreSQL parses it (bulk imports)."""
@@ -507,13 +511,11 @@ def _check_decimal(
     elif exponent >= 0:
         limit = sys.get_int_max_str_digits()
         if value and limit and len(digits) + exponent > limit:
-            errors.append(
-                (
-                    path,
-                    f"an integer of {len(digits) + exponent} digits cannot be read"
-                    f" back (sys.get_int_max_str_digits() is {limit})",
-                )
+            message = (
+                f"an integer of {len(digits) + exponent} digits cannot be read"
+                f" back (sys.get_int_max_str_digits() is {limit})"
             )
+            errors.append((path, message))
     elif not math.isfinite(float(value)):
         errors.append((path, "the number reads back as a float, which cannot hold it"))
 
@@ -1305,16 +1307,21 @@ def _stored(
 
 
 def _event(table: str, row: TupleRow) -> Event:
-    return Event(
-        row[1],
-        row[2],
-        Schema(row[3]),
-        Action(row[4]),
-        row[5],
-        row[6],
-        row[7],
-        table,
-        row[0],
+    try:
+        schema, action = Schema(row[3]), Action(row[4])
+    except ValueError:
+        raise _unknown_code(table, row) from None
+    return Event(row[1], row[2], schema, action, row[5], row[6], row[7], table, row[0])
+
+
+def _unknown_code(table: str, row: TupleRow) -> UnknownCode:
+    known = row[3] in ALLOWED_ACTIONS  # the schema; else the action is unknown
+    kind, code = ("action", row[4]) if known else ("schema", row[3])
+    return UnknownCode(
+        f"{table} seq {row[0]} (event {row[1]}): its {kind} code {code} is not one"
+        f" of this module's {kind.title()} members: the spec that generated it no"
+        f" longer keeps that code (a {kind} removed, renumbered or renamed without"
+        " an alias), or a newer module wrote the event"
     )
 
 

@@ -364,6 +364,30 @@ def test_an_event_aimed_at_another_shard_is_refused(database: str, conn: Conn) -
     assert chat_events.insert(conn, aimed).table == cs.table
 
 
+@pytest.mark.parametrize(
+    ("schema", "action", "unknown"), [(7, 1, "schema code 7"), (1, 9, "action code 9")]
+)
+def test_a_stored_code_the_module_does_not_know_is_a_clear_error(
+    database: str, conn: Conn, schema: int, action: int, unknown: str
+) -> None:
+    """A schema removed from the spec, an action renamed without an alias, or an
+    event a newer module wrote: the read names the table, seq and code."""
+    plain_events.migrate(conn)
+    first = plain_events.insert(
+        conn, plain_events.changeset({"schema": "User", "action": "insert"})
+    )
+    conn.execute(
+        "INSERT INTO plain_events (id, parent_id, schema, action)"
+        " VALUES (%s, %s, %s, %s)",
+        (uuid.uuid4(), first.id, schema, action),
+    )
+    conn.commit()
+    with pytest.raises(plain_events.UnknownCode, match=unknown) as raised:
+        plain_events.events_for(conn, first.id)
+    assert "plain_events seq 2 (event " in str(raised.value)
+    assert isinstance(raised.value, plain_events.SpectorError | ValueError)
+
+
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
 def test_inserted_at_is_in_the_sessions_time_zone_as_reads_give_it(
     database: str, conn: Conn, zone: str
