@@ -1966,7 +1966,10 @@ _HEAD: Final[Mapping[str, bytes]] = types.MappingProxyType(
 _ROWS: Final[Mapping[str, bytes]] = types.MappingProxyType(
     {
         table: sql.SQL(
-            "SELECT seq, id, parent_id, schema, action, payload::text,"
+            # The payload's UTF-8 bytes, as the append hashed them, whatever
+            # the connection's client_encoding.
+            "SELECT seq, id, parent_id, schema, action,"
+            " convert_to(payload::text, 'UTF8'),"
             " ('x' || encode(timestamptz_send(inserted_at), 'hex'))::bit(64)::bigint,"
             " hash FROM {} ORDER BY seq"
         )
@@ -2133,6 +2136,12 @@ async def achain_head(conn: psycopg.AsyncConnection[_Row], table: str) -> ChainH
     return _head(name, rows[0] if rows else None)
 
 
+def _chain_row(row: TupleRow) -> ChainRow:
+    body: bytes | None = row[5]
+    text = None if body is None else body.decode()
+    return ChainRow(row[0], row[1], row[2], row[3], row[4], text, row[6], row[7])
+
+
 def _hash_of(previous: bytes, row: ChainRow) -> bytes | None:
     """The hash `row` should have, or None when a column cannot be hashed (a NULL
     an attacker left where the table forbids one): a mismatch either way."""
@@ -2219,7 +2228,7 @@ def verify_chain_locally(
             # psycopg's stream() is a generator, typed as an Iterator.
             stream = cast("Generator[TupleRow, None, None]", cur.stream(_ROWS[name]))
             try:
-                rows = (ChainRow(*row) for row in stream)
+                rows = (_chain_row(row) for row in stream)
                 reports.append(verify_rows(name, rows, by_table.get(name)))
             finally:
                 stream.close()  # an error mid-stream must not leave it busy
@@ -2245,7 +2254,7 @@ async def averify_chain_locally(
             stream = cast("AsyncGenerator[TupleRow, None]", cur.stream(_ROWS[name]))
             try:
                 async for row in stream:
-                    check.send(ChainRow(*row))
+                    check.send(_chain_row(row))
             finally:
                 await stream.aclose()  # an error mid-stream must not leave it busy
             reports.append(_finish(check))

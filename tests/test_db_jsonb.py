@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import decimal
 import json
 from typing import Any, cast
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -111,6 +113,34 @@ def test_corpus_one_by_one_verifies(database: str, conn: Conn) -> None:
         assert (text is None) == (payload is None)
         conn.commit()
     _check_log(conn, len(CORPUS))
+
+
+@pytest.mark.parametrize("encoding", ["SQL_ASCII", "LATIN1", "WIN1252"])
+def test_the_local_verifier_ignores_the_client_encoding(
+    database: str, conn: Conn, encoding: str
+) -> None:
+    """It hashes the payload's UTF-8 bytes as the server did, whatever the
+    connection decodes text as (an emoji has no LATIN1 form at all)."""
+    blog.migrate(conn)
+    payloads: list[blog.JsonObject] = [
+        {"name": "Jos\u00e9 \U0001f600"},
+        {"a": "\u00ff"},
+    ]
+    for payload in payloads:
+        blog.insert(conn, _insertable(payload))
+    conn.commit()
+    with psycopg.connect(database, autocommit=True, client_encoding=encoding) as other:
+        report = blog.verify_chain_locally(other)
+        assert report.ok and report.count == 2
+        dbkit.assert_same_reports(report, blog.verify_chain(other))
+
+    async def run() -> blog.ChainReport:
+        async with await psycopg.AsyncConnection.connect(
+            database, autocommit=True, client_encoding=encoding
+        ) as aconn:
+            return await blog.averify_chain_locally(aconn)
+
+    assert asyncio.run(run()) == report
 
 
 def test_corpus_in_one_batch_over_shards_verifies(conn: Conn) -> None:
