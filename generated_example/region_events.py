@@ -1666,8 +1666,16 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     checked: list[_Storable] = []
     targets: list[_Targets | None] = []
     tables: list[str] = []
-    for item in items:
+    started: set[uuid.UUID] = set()  # records whose first event came already
+    early: dict[uuid.UUID, int] = {}  # record -> its first event before that
+    for position, item in enumerate(items):
         event = _checked(item)
+        if event.id == event.parent_id:
+            if event.id in early:
+                raise _before_start(early[event.id], position)
+            started.add(event.id)
+        elif event.parent_id not in started:
+            early.setdefault(event.parent_id, position)
         checked.append(event)
         tables.append(event.table)
         targets.append(None)
@@ -1675,6 +1683,19 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     for position, table in enumerate(tables):
         grouped.setdefault(table, []).append(position)
     return _Batch(checked, targets, sorted(grouped.items()))
+
+
+def _before_start(position: int, start: int) -> InvalidEvent:
+    return InvalidEvent(
+        [
+            (
+                "parent_id",
+                f"the batch's event {position} comes before its record's first"
+                f" event ({start}): a record's events are stored in the order"
+                " given, so its first one must come first",
+            )
+        ]
+    )
 
 
 def _lock_timeout(

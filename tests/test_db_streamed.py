@@ -221,3 +221,43 @@ def test_ainsert_many_streams_too(database: str, conn: Conn) -> None:
     report = chat.verify_chain(conn)
     assert report.ok and report.count == 50
     assert all(isinstance(e.id, uuid.UUID) for e in events)
+
+
+@pytest.mark.parametrize("children", [3, 20])  # one statement; streamed chunks
+def test_a_record_must_start_before_its_other_events_in_a_batch(
+    database: str, conn: Conn, children: int
+) -> None:
+    """Whatever the batch size: an event before its record's first event would
+    be stored (and read back) before it, and across chunks its parent's row
+    does not exist yet when the chunk's foreign keys are checked."""
+    blog.migrate(conn)
+    root = blog.changeset({"schema": "Post", "action": "insert"})
+    kids = [
+        blog.changeset({"parent_id": root.id, "schema": "Post", "action": "update"})
+        for _ in range(children)
+    ]
+    other = blog.changeset({"schema": "User", "action": "insert"})
+    with pytest.raises(
+        blog.InvalidEvent,
+        match=r"event 1 comes before its record's first event \(\d+\)",
+    ):
+        blog.insert_many(conn, [other, *kids, root])
+    with pytest.raises(blog.InvalidEvent, match="before its record's first"):
+        asyncio.run(_ainsert_many(database, [*kids[:1], root]))
+    assert dbkit.count(database, "blog_events") == 0
+    stored = blog.insert_many(conn, [other, root, *kids])
+    assert [e.id for e in blog.events_for(conn, root.id or uuid.uuid4())] == [
+        e.id for e in stored[1:]
+    ]
+    later = blog.insert_many(
+        conn, [blog.changeset(stored[1], {"action": "update"}) for _ in range(children)]
+    )
+    assert len(later) == children  # a record started earlier needs no start here
+    assert blog.verify_chain(conn).ok
+
+
+async def _ainsert_many(database: str, items: Sequence[blog.EventChangeset]) -> None:
+    async with await psycopg.AsyncConnection.connect(
+        database, autocommit=True
+    ) as aconn:
+        await blog.ainsert_many(aconn, items)
