@@ -1409,16 +1409,12 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
 
 
 def _before_start(position: int, start: int) -> InvalidEvent:
-    return InvalidEvent(
-        [
-            (
-                "parent_id",
-                f"the batch's event {position} comes before its record's first"
-                f" event ({start}): a record's events are stored in the order"
-                " given, so its first one must come first",
-            )
-        ]
+    message = (
+        f"the batch's event {position} comes before its record's first event"
+        f" ({start}): a record's events are stored in the order given, so its"
+        " first one must come first"
     )
+    return InvalidEvent([("parent_id", message)])
 
 
 def _lock_timeout(

@@ -232,10 +232,9 @@ def test_a_record_must_start_before_its_other_events_in_a_batch(
     does not exist yet when the chunk's foreign keys are checked."""
     blog.migrate(conn)
     root = blog.changeset({"schema": "Post", "action": "insert"})
-    kids = [
-        blog.changeset({"parent_id": root.id, "schema": "Post", "action": "update"})
-        for _ in range(children)
-    ]
+    assert root.id is not None
+    start: blog.EventAttrs = {"parent_id": root.id, "schema": "Post"}
+    kids = [blog.changeset({**start, "action": "update"}) for _ in range(children)]
     other = blog.changeset({"schema": "User", "action": "insert"})
     with pytest.raises(
         blog.InvalidEvent,
@@ -246,9 +245,7 @@ def test_a_record_must_start_before_its_other_events_in_a_batch(
         asyncio.run(_ainsert_many(database, [*kids[:1], root]))
     assert dbkit.count(database, "blog_events") == 0
     stored = blog.insert_many(conn, [other, root, *kids])
-    assert [e.id for e in blog.events_for(conn, root.id or uuid.uuid4())] == [
-        e.id for e in stored[1:]
-    ]
+    assert [e.id for e in blog.events_for(conn, root.id)] == [e.id for e in stored[1:]]
     later = blog.insert_many(
         conn, [blog.changeset(stored[1], {"action": "update"}) for _ in range(children)]
     )
