@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from generator import __version__
-from generator.errors import Diagnostic, SpecError
+from generator.errors import Diagnostic, SpecError, format_location
+from generator.errors import Path as ErrorPath
 from generator.loader import load
 from generator.plan import plan
 from generator.render import render
@@ -42,17 +43,32 @@ def generate(
     files: dict[Path, str] = {}
     owners: dict[Path, str] = {}
     problems: list[Diagnostic] = []
+    sql_owners: dict[str, tuple[str, ErrorPath]] = {}
     for job in jobs:
         shown = display_path(job.spec, root)
         try:
             loaded = load(job.spec, shown)
             spec = validate(loaded)
-            rendered = render(
-                plan(spec, loaded, spec_path=shown, generator_version=version)
-            )
+            planned = plan(spec, loaded, spec_path=shown, generator_version=version)
+            rendered = render(planned)
         except SpecError as exc:
             problems.extend(exc.diagnostics)
             continue
+        clashes: dict[tuple[ErrorPath, str, ErrorPath], list[str]] = {}
+        for raw, where in planned.sql_names:
+            other = sql_owners.setdefault(raw, (shown, where))
+            if other[0] != shown:
+                clashes.setdefault((where, *other), []).append(raw)
+        for (where, other_spec, other_where), names in clashes.items():
+            more = f" (and {len(names) - 1} more names)" if len(names) > 1 else ""
+            problems.append(
+                loaded.marks.diagnostic(
+                    where,
+                    f"derived name {names[0]!r}{more} is also derived from"
+                    f" {other_spec} ({format_location(other_where)}): the two logs"
+                    " would share PostgreSQL objects",
+                )
+            )
         for name, text in rendered.files.items():
             target = job.out / name
             if target in owners:

@@ -141,6 +141,9 @@ class Plan:
     shard: ShardPlan
     links: tuple[LinkPlan, ...]  # by name
     tables: tuple[TablePlan, ...]  # one per physical events table
+    # Relation and function names (schema-wide in PostgreSQL) and the spec
+    # location each comes from: two specs must not share one.
+    sql_names: tuple[tuple[str, Path], ...]
 
     insert_columns: str  # the quoted column list of an event INSERT
     shard_tables_py: str  # the SHARD_TABLES assignment, formatted as ruff would
@@ -336,10 +339,15 @@ class _Names:
     def __init__(self, check: _Checker) -> None:
         self.check = check
         self.relations: dict[str, str] = {}
+        # The names PostgreSQL keeps per schema (relations and functions), for
+        # the check across specs, with the spec location each comes from.
+        self.shared: dict[str, Path] = {}
         # Per spec location: its derived names that are too long.
         self.too_long: dict[Path, list[str]] = {}
 
-    def make(self, raw: str, where: Path, *, relation: bool = True) -> Name:
+    def make(
+        self, raw: str, where: Path, *, relation: bool = True, function: bool = False
+    ) -> Name:
         size = len(raw.encode())
         if size > MAX_IDENTIFIER_BYTES:
             self.too_long.setdefault(where, []).append(raw)
@@ -350,6 +358,8 @@ class _Names:
             )
         if relation:
             self.relations.setdefault(raw, format_location(where))
+        if relation or function:
+            self.shared.setdefault(raw, where)
         return _name(raw)
 
     def report(self) -> None:
@@ -358,12 +368,13 @@ class _Names:
         for where, names in self.too_long.items():
             longest = max(names, key=lambda name: len(name.encode()))
             size = len(longest.encode())
-            more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+            more = len(names) - 1
+            others = f" ({more} more derived names are too long too)" if more else ""
             self.check.error(
                 where,
-                f"derived name {longest!r} is {size} bytes{more},"
+                f"derived name {longest!r} is {size} bytes,"
                 f" {size - MAX_IDENTIFIER_BYTES} over PostgreSQL's"
-                f" {MAX_IDENTIFIER_BYTES}: shorten the names it is built from",
+                f" {MAX_IDENTIFIER_BYTES}{others}: shorten the names it is built from",
             )
 
 
@@ -394,7 +405,9 @@ def _tables(
                     column_index=make(
                         f"{lt}_{link.column.raw}_idx", ("links", link.name, "column")
                     ),
-                    same_parent=make(f"{lt}_same_parent", lwhere, relation=False),
+                    same_parent=make(
+                        f"{lt}_same_parent", lwhere, relation=False, function=True
+                    ),
                     append_only=make(f"{lt}_append_only", lwhere, relation=False),
                     no_truncate=make(f"{lt}_no_truncate", lwhere, relation=False),
                 )
@@ -406,9 +419,15 @@ def _tables(
                 sequence=sequence,
                 sequence_literal="'" + sequence.q + "'",
                 table_literal="'" + table + "'",
-                append=names.make(f"{table}_append", where, relation=False),
-                append_one=names.make(f"{table}_append_one", where, relation=False),
-                verify=names.make(f"{table}_verify", where, relation=False),
+                append=names.make(
+                    f"{table}_append", where, relation=False, function=True
+                ),
+                append_one=names.make(
+                    f"{table}_append_one", where, relation=False, function=True
+                ),
+                verify=names.make(
+                    f"{table}_verify", where, relation=False, function=True
+                ),
                 pkey=names.make(f"{table}_pkey", where),
                 parent_fkey=names.make(f"{table}_parent_fkey", where, relation=False),
                 seq_key=names.make(f"{table}_seq_key", where),
@@ -445,7 +464,9 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
     links = _links(spec, check)
     names = _Names(check)
     tables = _tables(physical, links, shard.kind != "none", names)
-    reject = names.make(f"{spec.table}_reject_change", ("table",), relation=False)
+    reject = names.make(
+        f"{spec.table}_reject_change", ("table",), relation=False, function=True
+    )
     names.report()
     if check.errors:
         raise SpecError(check.errors)
@@ -469,6 +490,7 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         shard=shard,
         links=links,
         tables=tables,
+        sql_names=tuple(names.shared.items()),
         insert_columns=", ".join(
             quote(c) for c in (*EVENT_COLUMNS, *(("hash",) if spec.hashed else ()))
         ),
