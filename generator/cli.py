@@ -32,7 +32,8 @@ or name specs directly: `spectorgen generate events/blog.yaml --out src/myapp`.
 
 EPILOG = """\
 exit status: 0 success or up to date, 1 `check` found drift, 2 error in a spec,
-the configuration or the command line (nothing is written on error).
+the configuration or the command line, or a change that would misread stored
+events (nothing is written on error).
 """
 
 
@@ -69,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
             metavar="DIR",
             help="output folder (default: [tool.spectorgen] out, else the spec's)",
         )
+        if name == "generate":
+            sub.add_argument(
+                "--allow-breaking",
+                action="store_true",
+                help="write even a change that would misread the events stored"
+                " under the module on disk (a renumbered schema, a dropped action"
+                " code, another shard layout): it needs a data migration",
+            )
     return parser
 
 
@@ -89,7 +98,8 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    files = generate(jobs, config.root)
+    guard = args.command == "generate" and not args.allow_breaking
+    files = generate(jobs, config.root, guard=guard)
     owners = Owners(
         config.root, frozenset(display_path(job.spec, config.root) for job in jobs)
     )

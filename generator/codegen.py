@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from generator import __version__
+from generator.compat import breaking_changes, module_layout, plan_layout
 from generator.errors import Diagnostic, SpecError, format_location
 from generator.errors import Path as ErrorPath
-from generator.loader import load
-from generator.plan import plan
+from generator.loader import Loaded, load
+from generator.output import generated_from
+from generator.plan import Plan, plan
 from generator.render import render
 from generator.validate import validate
 
@@ -37,9 +39,17 @@ def display_path(path: Path, root: Path) -> str:
 
 
 def generate(
-    jobs: Sequence[Job], root: Path, version: str = __version__
+    jobs: Sequence[Job],
+    root: Path,
+    version: str = __version__,
+    *,
+    guard: bool = False,
 ) -> dict[Path, str]:
-    """Every generated file by path; raises SpecError with all problems of all specs."""
+    """Every generated file by path; raises SpecError with all problems of all specs.
+
+    With `guard`, a spec change that would misread the events its module on disk
+    was made for (compat.breaking_changes) is one of those problems.
+    """
     files: dict[Path, str] = {}
     owners: dict[Path, str] = {}
     problems: list[Diagnostic] = []
@@ -55,6 +65,10 @@ def generate(
             problems.extend(exc.diagnostics)
             continue
         clashes: dict[tuple[ErrorPath, str, ErrorPath], list[str]] = {}
+        if guard:
+            problems.extend(
+                _breaking(job.out / f"{planned.module}.py", planned, loaded)
+            )
         for raw, where in planned.sql_names:
             other = sql_owners.setdefault(raw, (shown, where))
             if other[0] != shown:
@@ -87,3 +101,17 @@ def generate(
     if problems:
         raise SpecError(problems)
     return files
+
+
+def _breaking(module: Path, planned: Plan, loaded: Loaded) -> list[Diagnostic]:
+    if generated_from(module) is None:
+        return []  # no module yet, or not one of ours
+    old = module_layout(module.read_text(encoding="utf-8", errors="replace"))
+    if old is None:
+        return []
+    return [
+        loaded.marks.diagnostic(
+            where, f"{message} (--allow-breaking generates it anyway)"
+        )
+        for where, message in breaking_changes(old, plan_layout(planned), planned)
+    ]

@@ -1,0 +1,225 @@
+"""Spec changes that would misread stored events, found against the module on disk.
+
+The generated module committed beside a spec is the record of what its log has
+stored: schema indexes, action codes, tables, links. `spectorgen generate`
+compares the new plan with it and refuses a change that would make stored events
+read differently (a renumbered schema, an action code gone) or fall out of reach
+(another shard layout, a renamed table or link), unless told `--allow-breaking`.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from collections.abc import Iterator
+
+from generator.errors import Path
+from generator.plan import Plan
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What a log has stored under, as one generated module says it."""
+
+    table: str
+    hashed: bool
+    shard_tables: tuple[str, ...]
+    shard_function: str | None  # "package.module:function"
+    schemas: dict[str, int]  # name -> index
+    actions: dict[str, int]  # name (legacy names too) -> code
+    links: dict[str, tuple[str, str, bool]]  # name -> (table, column, typed)
+
+
+def plan_layout(plan: Plan) -> Layout:
+    function = None
+    if plan.shard.kind == "function":
+        function = f"{plan.shard.module}:{plan.shard.function}"
+    actions = {a.name: a.code for a in plan.actions}
+    actions.update({a.legacy: a.code for a in plan.aliases})
+    return Layout(
+        table=plan.table,
+        hashed=plan.hashed,
+        shard_tables=tuple(t.table.raw for t in plan.tables),
+        shard_function=function,
+        schemas={s.name: s.index for s in plan.schemas},
+        actions=actions,
+        links={
+            link.name: (link.table, link.column.raw, link.typed) for link in plan.links
+        },
+    )
+
+
+def module_layout(text: str) -> Layout | None:
+    """The layout a generated module was made for; None when the text is not
+    one (or one this version cannot read), in which case nothing is compared."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    values: dict[str, object] = {}
+    enums: dict[str, dict[str, int]] = {}
+    links: dict[str, tuple[str, str, bool]] = {}
+    function = None
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if node.value is not None:
+                values[node.target.id] = _literal(node.value)
+        elif isinstance(node, ast.ClassDef) and node.name in {"Schema", "Action"}:
+            enums[node.name] = _members(node)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                if alias.asname == "_shard_function":
+                    function = f"{node.module}:{alias.name}"
+    for found in ast.walk(tree):
+        links.update(_links(found))
+    table, hashed, tables = (
+        values.get("TABLE"),
+        values.get("HASHED"),
+        values.get("SHARD_TABLES"),
+    )
+    if not (
+        isinstance(table, str)
+        and isinstance(hashed, bool)
+        and isinstance(tables, tuple)
+        and all(isinstance(t, str) for t in tables)
+        and set(enums) == {"Schema", "Action"}
+    ):
+        return None
+    return Layout(
+        table, hashed, tables, function, enums["Schema"], enums["Action"], links
+    )
+
+
+def _literal(node: ast.expr) -> object:
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return None
+
+
+def _members(node: ast.ClassDef) -> dict[str, int]:
+    """`name = 3` members, and `legacy = 246670187` aliases kept by value."""
+    out: dict[str, int] = {}
+    for statement in node.body:
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
+            value = _literal(statement.value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                out[statement.targets[0].id] = value
+    return out
+
+
+def _links(node: ast.AST) -> Iterator[tuple[str, tuple[str, str, bool]]]:
+    """`"name": LinkInfo(table=..., column=..., typed=...)` in the metadata."""
+    if not isinstance(node, ast.Dict):
+        return
+    for key, value in zip(node.keys, node.values, strict=True):
+        if not (
+            isinstance(key, ast.Constant)
+            and isinstance(key.value, str)
+            and isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Name)
+            and value.func.id == "LinkInfo"
+        ):
+            continue
+        fields = {k.arg: _literal(k.value) for k in value.keywords}
+        table, column, typed = (
+            fields.get("table"),
+            fields.get("column"),
+            fields.get("typed"),
+        )
+        if (
+            isinstance(table, str)
+            and isinstance(column, str)
+            and isinstance(typed, bool)
+        ):
+            yield key.value, (table, column, typed)
+
+
+def breaking_changes(
+    old: Layout, new: Layout, plan: Plan
+) -> Iterator[tuple[Path, str]]:
+    """(spec location, what stored events would suffer) for each breaking change."""
+    if new.table != old.table:
+        yield (
+            ("table",),
+            (
+                f"renames the events table {old.table!r} to {new.table!r}: the stored"
+                " events stay in the old one"
+            ),
+        )
+    if new.hashed != old.hashed:
+        yield (
+            ("hashed",),
+            (
+                f"turns the hash chain {'on' if new.hashed else 'off'} for tables that"
+                " already hold events: they need a data migration"
+            ),
+        )
+    if new.table == old.table and (
+        new.shard_tables != old.shard_tables or new.shard_function != old.shard_function
+    ):
+        yield (
+            ("shard",),
+            (
+                f"changes the shard layout ({_shards(old)} -> {_shards(new)}): stored"
+                " records would be looked up in tables they are not in"
+            ),
+        )
+    position = {s.name: i for i, s in enumerate(plan.schemas)}
+    indexes = set(new.schemas.values())
+    for name, index in old.schemas.items():
+        if name in new.schemas and new.schemas[name] != index:
+            yield (
+                ("schemas", position[name]),
+                (
+                    f"moves {name} from index {index} to {new.schemas[name]}: its"
+                    " stored events would read as another schema; add new schemas"
+                    " at the end or give them an explicit index"
+                ),
+            )
+        elif name not in new.schemas and index not in indexes:
+            yield (
+                ("schemas",),
+                (
+                    f"drops schema {name} (index {index}): its stored events could no"
+                    " longer be read"
+                ),
+            )
+    codes = set(new.actions.values())
+    for name, code in old.actions.items():
+        if code not in codes:
+            yield (
+                ("schemas",),
+                (
+                    f"drops action {name!r} (code {code}): its stored events could no"
+                    f" longer be read; a renamed action keeps it with an alias"
+                    f" (aliases: {{new_name: {name}}})"
+                ),
+            )
+    for name, (table, column, typed) in old.links.items():
+        now = new.links.get(name)
+        if now is None:
+            yield (
+                ("links",),
+                (f"drops link {name!r}: its join table {table!r} would be left unread"),
+            )
+        elif now != (table, column, typed):
+            yield (
+                ("links", name),
+                (
+                    f"changes link {name!r} (table, column, typed) from"
+                    f" {(table, column, typed)} to {now}: its stored links would be"
+                    " misread or left unread"
+                ),
+            )
+
+
+def _shards(layout: Layout) -> str:
+    tables = ", ".join(layout.shard_tables)
+    if layout.shard_function:
+        return f"{layout.shard_function} over {tables}"
+    return tables

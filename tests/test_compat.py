@@ -1,0 +1,170 @@
+"""`generate` refuses spec changes that would misread the events already stored.
+
+The module on disk says what the log stored under (schema indexes, action codes,
+tables, links); a change that would read those events differently, or leave them
+out of reach, is an error unless `--allow-breaking` is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator.codegen import Job, generate
+from generator.compat import module_layout, plan_layout
+from generator.loader import load
+from generator.plan import plan
+from generator.validate import validate
+from tests.test_cli import run, snapshot, write
+
+EXAMPLES = Path(__file__).parent.parent / "generated_example"
+
+V1 = """\
+version: 1
+module: orders
+table: orders
+hashed: true
+schemas:
+  - Customer
+  - name: Shipment
+    actions: [dispatch, cancel]
+shard:
+  count: 2
+links:
+  refs: {table: refs, column: ref_id, typed: true}
+"""
+
+SAFE = {
+    "schema_at_the_end": (
+        "    actions: [dispatch, cancel]\n",
+        "    actions: [dispatch, cancel]\n  - Coupon\n",
+    ),
+    "action": ("[dispatch, cancel]", "[dispatch, cancel, hold]"),
+    "renamed_action_with_alias": (
+        "[dispatch, cancel]",
+        "[ship, cancel]\naliases:\n  ship: dispatch",
+    ),
+    "renamed_schema_keeping_its_index": ("  - Customer\n", "  - Client\n"),
+    "link": ("links:\n", "links:\n  more: {table: more, column: more_id}\n"),
+    "unconstrained_link": ("typed: true}", "typed: true, constrained: false}"),
+}
+# name -> (text replaced, replacement, location, words of the message)
+BREAKING = {
+    "schema_inserted_before_another": (
+        "  - name: Shipment\n",
+        "  - Coupon\n  - name: Shipment\n",
+        "schemas[2]",
+        "moves Shipment from index 1 to 2",
+    ),
+    "schema_dropped": (
+        "  - Customer\n  - name: Shipment\n",
+        "  - name: Shipment\n    index: 1\n",
+        "schemas",
+        "drops schema Customer (index 0)",
+    ),
+    "action_renamed_without_alias": (
+        "[dispatch, cancel]",
+        "[ship, cancel]",
+        "schemas",
+        "drops action 'dispatch'",
+    ),
+    "shard_count": ("count: 2", "count: 3", "shard", "changes the shard layout"),
+    "unhashed": ("hashed: true", "hashed: false", "hashed", "turns the hash chain off"),
+    "table": ("table: orders\n", "table: purchases\n", "table", "renames the events"),
+    "link_column": (
+        "column: ref_id, typed: true",
+        "column: other_id, typed: true",
+        "links.refs",
+        "changes link 'refs'",
+    ),
+    "link_dropped": (
+        "  refs: {table: refs, column: ref_id, typed: true}\n",
+        "  other: {table: other, column: other_id}\n",
+        "links",
+        "drops link 'refs'",
+    ),
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    write(tmp_path / "orders.yaml", V1)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _generate(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code, _, err = run(capsys, "generate", "orders.yaml", "--out", "out", *extra)
+    return code, err
+
+
+def _edit(project: Path, old: str, new: str) -> None:
+    spec = project / "orders.yaml"
+    text = spec.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    spec.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@pytest.mark.parametrize("change", SAFE)
+def test_changes_that_keep_stored_events_readable_generate(
+    project: Path, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    assert _generate(capsys)[0] == 0
+    _edit(project, *SAFE[change])
+    code, err = _generate(capsys)
+    assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize("change", BREAKING)
+def test_changes_that_would_misread_stored_events_are_refused(
+    project: Path, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    assert _generate(capsys)[0] == 0
+    before = snapshot(project / "out")
+    old, new, location, words = BREAKING[change]
+    _edit(project, old, new)
+    code, err = _generate(capsys)
+    assert code == 2
+    lines = err.splitlines()
+    assert any(
+        line.startswith("orders.yaml:")
+        and f": {location}: " in line
+        and words in line
+        and line.endswith("(--allow-breaking generates it anyway)")
+        for line in lines
+    ), err
+    assert lines[-1].endswith(", nothing written")
+    assert snapshot(project / "out") == before
+    # `check` says stale, as for any change; it writes nothing either way.
+    assert run(capsys, "check", "orders.yaml", "--out", "out")[0] == 1
+    assert _generate(capsys, "--allow-breaking")[0] == 0
+    assert _generate(capsys) == (0, "")  # the new module is the new record
+
+
+def test_a_module_written_by_hand_is_not_compared(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(project / "out" / "orders.py", "TABLE = 'elsewhere'\n")
+    assert _generate(capsys)[0] == 0
+
+
+@pytest.mark.parametrize("module", ["blog_events", "chat_events", "region_events"])
+def test_a_generated_module_reads_back_as_its_plan(module: str) -> None:
+    loaded = load(EXAMPLES / "specs" / f"{module}.yaml", f"{module}.yaml")
+    planned = plan(validate(loaded), loaded, spec_path="x", generator_version="0")
+    layout = module_layout((EXAMPLES / f"{module}.py").read_text(encoding="utf-8"))
+    assert layout == plan_layout(planned)
+    assert layout is not None and layout.schemas and layout.actions
+
+
+def test_only_generate_compares(tmp_path: Path) -> None:
+    """The library call compares only when asked (the CLI's `generate` asks)."""
+    spec = write(tmp_path / "orders.yaml", V1)
+    out = tmp_path / "out"
+    for path, text in generate([Job(spec, out)], tmp_path).items():
+        write(path, text)
+    write(spec, V1.replace("count: 2", "count: 3"))
+    assert generate([Job(spec, out)], tmp_path)
+    with pytest.raises(Exception, match="changes the shard layout"):
+        generate([Job(spec, out)], tmp_path, guard=True)
