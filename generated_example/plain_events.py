@@ -156,10 +156,13 @@ class EventAttrs(TypedDict, total=False):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Event:
-    """A stored event, as PostgreSQL returned it.
+    """A stored event.
 
     `seq` is the database-assigned order of the event in its physical table (the
-    chain order); `hash` is None when the log is not hashed.
+    chain order); `hash` is None when the log is not hashed. Reads build it from
+    the stored row. `insert` returns the payload it was given (the same dict, not
+    a copy; a RawJson parsed as jsonb reads it back), so numbers jsonb rewrites
+    (1e20, -0.0) may differ from a read's, which gives them as stored.
     """
 
     id: uuid.UUID
