@@ -172,6 +172,13 @@ def parse(text: bytes, display: str) -> Loaded:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "malformed YAML"
+        opened = exc.context_mark
+        if exc.problem and exc.context and opened and opened is not mark:
+            # "expected ',' or ']'" at the end of the file: say where it began.
+            problem += (
+                f" ({exc.context} at line {opened.line + 1},"
+                f" column {opened.column + 1})"
+            )
         raise _fail(display, line, column, f"malformed YAML: {problem}") from None
     except yaml.reader.ReaderError as exc:
         line, column = _position(source, exc.position)

@@ -19,6 +19,13 @@ _MODELS: dict[str | int, type[BaseModel]] = {
 }
 
 
+_SHAPES: dict[str | int, str] = {
+    "schemas": "a schema name or a mapping {name, index?, actions?}",
+    "shard": "a mapping {count} or {function, tables}",
+    "links": "a mapping {table, column, typed?, constrained?}",
+}
+
+
 def _unknown_key(loc: tuple[str | int, ...]) -> str:
     """The message for an unknown key: the closest allowed key, or all of them."""
     model = Spec if len(loc) < 2 else _MODELS.get(loc[0], Spec)
@@ -40,6 +47,9 @@ def _message(error: ErrorDetails) -> str:
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
+    if kind == "model_type":  # not the model's class name: what the spec takes
+        shape = _SHAPES.get(error["loc"][0], "a mapping")
+        return f"expected {shape}, got {error['input']!r}"
     if kind in {
         "string_type",
         "int_type",

@@ -68,6 +68,7 @@ def test_malformed_yaml(tmp_path: Path) -> None:
     assert errors(tmp_path, text) == [
         "spec.yaml:3:1: <document>: malformed YAML:"
         " expected ',' or ']', but got '<stream end>'"
+        " (while parsing a flow sequence at line 2, column 9)"
     ]
 
 
@@ -197,8 +198,18 @@ def test_a_misspelt_key_gets_the_closest_allowed_one(
         ),
         (
             "schemas: [User, 7]\n",
-            "spec.yaml:4:17: schemas[1]: Input should be a valid dictionary"
-            " or instance of SchemaSpec, got 7",
+            "spec.yaml:4:17: schemas[1]: expected a schema name or a mapping"
+            " {name, index?, actions?}, got 7",
+        ),
+        (
+            "schemas: [User]\nshard: 5\n",
+            "spec.yaml:5:8: shard: expected a mapping {count} or {function, tables},"
+            " got 5",
+        ),
+        (
+            "schemas: [User]\nlinks: {a: [x]}\n",
+            "spec.yaml:5:12: links.a: expected a mapping {table, column, typed?,"
+            " constrained?}, got ['x']",
         ),
         (
             "schemas:\n  - name: Post\n    actions: publish\n",
@@ -229,6 +240,8 @@ def test_a_misspelt_key_gets_the_closest_allowed_one(
         "int-for-bool",
         "str-for-list",
         "int-for-schema",
+        "int-for-shard",
+        "list-for-link",
         "str-for-actions",
         "str-for-count",
         "float-for-count",
