@@ -255,7 +255,12 @@ class PendingEvent:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class EventChangeset:
-    """A cast, validated event-to-be; errors are recorded here instead of raised."""
+    """A cast, validated event-to-be; errors are recorded here instead of raised.
+
+    `insert` reads one that `changeset()` or `shard()` returned valid in place;
+    a copy made otherwise (`dataclasses.replace`) is checked again. The private
+    `_sealed` field (init=False) marks the former.
+    """
 
     id: uuid.UUID | None
     parent_id: uuid.UUID | None
@@ -567,7 +572,9 @@ def _read_number(text: str) -> int | float:
     a number with no digits after the point as an integer (1.5e2 as 150)."""
     value = decimal.Decimal(text)
     exponent = value.as_tuple().exponent
-    return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+    if isinstance(exponent, int) and exponent >= 0:
+        return int(value)
+    return float(value) + 0.0  # numeric has no -0: -0.0 reads back as 0.0
 
 
 def _reject_constant(name: str) -> object:
@@ -2413,10 +2420,16 @@ def _checked(item: EventChangeset | PendingEvent) -> _Storable:
         if not isinstance(value, uuid.UUID):
             errors.append((name, f"must be a uuid.UUID, got {type(value).__name__}"))
     _cast_payload(item.payload, errors)
-    if item.schema not in ALLOWED_ACTIONS:
-        errors.append(("schema", f"{item.schema!r} is not a Schema"))
-    elif item.action not in ALLOWED_ACTIONS[item.schema]:
-        errors.append(("action", f"{item.action!r} is not allowed for {item.schema!r}"))
+    try:
+        allowed = ALLOWED_ACTIONS.get(item.schema)
+        if allowed is None:
+            errors.append(("schema", f"{item.schema!r} is not a Schema"))
+        elif item.action not in allowed:
+            message = f"{item.action!r} is not allowed for {item.schema!r}"
+            errors.append(("action", message))
+    except TypeError:  # unhashable: not a member
+        message = f"{item.schema!r} and {item.action!r} must be a Schema and an Action"
+        errors.append(("schema", message))
     if item.table not in SHARD_TABLES:
         errors.append(("table", f"{item.table!r} is not one of {SHARD_TABLES}"))
     elif not errors:
@@ -2729,26 +2742,49 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     checked: list[_Storable] = []
     targets: list[_Targets | None] = []
     tables: list[str] = []
-    started: set[uuid.UUID] = set()  # records whose first event came already
-    early: dict[uuid.UUID, int] = {}  # record -> its first event before that
+    # By UUID.int: UUID's own __eq__ and __hash__ are Python code.
+    started: set[int] = set()  # records whose first event came already
+    early: dict[int, int] = {}  # record -> its first event before that
     for position, item in enumerate(items):
         links: _Links = None
         if isinstance(item, tuple):
             item, links = item
         event = _checked(item)
-        if event.id == event.parent_id:
-            if event.id in early:
-                raise _before_start(early[event.id], position)
-            started.add(event.id)
-        elif event.parent_id not in started:
-            early.setdefault(event.parent_id, position)
+        ident, parent = event.id.int, event.parent_id.int
+        if ident == parent:
+            if ident in early:
+                raise _before_start(early[ident], position)
+            started.add(ident)
+        elif parent not in started:
+            early.setdefault(parent, position)
         checked.append(event)
         tables.append(event.table)
         targets.append(_link_targets(links, event.table) if links else None)
+    if any(targets):
+        _links_back(checked, targets)
     grouped: dict[str, list[int]] = {}
     for position, table in enumerate(tables):
         grouped.setdefault(table, []).append(position)
     return _Batch(checked, targets, sorted(grouped.items()))
+
+
+def _links_back(
+    events: Sequence[_Storable], targets: Sequence[_Targets | None]
+) -> None:
+    """A link may point back to an event earlier in the batch, not forward: its
+    target must be stored first (across chunks, its foreign key says so)."""
+    positions = {event.id.hex: position for position, event in enumerate(events)}
+    for position, by_link in enumerate(targets):
+        for name, found in (by_link or {}).items():
+            for target in found:
+                ident = target if isinstance(target, str) else target[0]
+                later = positions.get(ident, position)
+                if later > position:
+                    message = (
+                        f"the batch's event {position} links to event {later}, which"
+                        " comes after it: a link's target must come first"
+                    )
+                    raise InvalidEvent([(f"links.{name}", message)])
 
 
 def _before_start(position: int, start: int) -> InvalidEvent:
@@ -3306,6 +3342,7 @@ _BOUNDS: Final[Mapping[str, bytes]] = types.MappingProxyType(
         # NOT NULL to hide one from every seq range (an index lookup).
         table: sql.SQL(
             "SELECT min(seq), max(seq),"
+            " EXISTS (SELECT FROM {0} WHERE seq IS NULL),"
             " (SELECT id FROM {0} WHERE seq IS NULL LIMIT 1) FROM {0}"
         )
         .format(sql.Identifier(table))
@@ -3432,7 +3469,7 @@ def _table_check(
 ) -> Generator[_Query, list[TupleRow], TableReport]:
     """One table's check, as the queries it needs (yielded) and their rows (sent
     back): `verify_chain` and `averify_chain` run the same steps."""
-    ((low, high, no_seq_id),) = yield (_BOUNDS[name], ())
+    ((low, high, no_seq, no_seq_id),) = yield (_BOUNDS[name], ())
     count, head = 0, ChainHead(name, 0, GENESIS)
     bad: int | None = None
     bad_id: uuid.UUID | None = None
@@ -3448,7 +3485,7 @@ def _table_check(
     broken = None
     if bad is not None:
         broken = ChainBreak(name, bad, bad_id, _MISMATCH)
-    elif no_seq_id is not None:
+    elif no_seq:
         broken = ChainBreak(name, 0, no_seq_id, _NO_SEQ)
     elif anchor is not None and anchor.seq:
         found = yield (_HASH_AT[name], (anchor.seq,))
@@ -3619,7 +3656,8 @@ def verify_chain_locally(
     with _own(conn):
         for name in names:
             # psycopg's stream() is a generator, typed as an Iterator.
-            stream = cast("Generator[TupleRow, None, None]", cur.stream(_ROWS[name]))
+            streamed = cur.stream(_ROWS[name], binary=True)  # bytea, not hex
+            stream = cast("Generator[TupleRow, None, None]", streamed)
             try:
                 rows = (_chain_row(row) for row in stream)
                 reports.append(verify_rows(name, rows, by_table.get(name)))
@@ -3644,7 +3682,8 @@ async def averify_chain_locally(
             check = _rows_check(name, by_table.get(name))
             next(check)
             # psycopg's stream() is an async generator, typed as an AsyncIterator.
-            stream = cast("AsyncGenerator[TupleRow, None]", cur.stream(_ROWS[name]))
+            streamed = cur.stream(_ROWS[name], binary=True)  # bytea, not hex
+            stream = cast("AsyncGenerator[TupleRow, None]", streamed)
             try:
                 async for row in stream:
                     check.send(_chain_row(row))

@@ -190,7 +190,12 @@ class PendingEvent:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class EventChangeset:
-    """A cast, validated event-to-be; errors are recorded here instead of raised."""
+    """A cast, validated event-to-be; errors are recorded here instead of raised.
+
+    `insert` reads one that `changeset()` or `shard()` returned valid in place;
+    a copy made otherwise (`dataclasses.replace`) is checked again. The private
+    `_sealed` field (init=False) marks the former.
+    """
 
     id: uuid.UUID | None
     parent_id: uuid.UUID | None
@@ -499,7 +504,9 @@ def _read_number(text: str) -> int | float:
     a number with no digits after the point as an integer (1.5e2 as 150)."""
     value = decimal.Decimal(text)
     exponent = value.as_tuple().exponent
-    return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+    if isinstance(exponent, int) and exponent >= 0:
+        return int(value)
+    return float(value) + 0.0  # numeric has no -0: -0.0 reads back as 0.0
 
 
 def _reject_constant(name: str) -> object:
@@ -934,10 +941,16 @@ def _checked(item: EventChangeset | PendingEvent) -> _Storable:
         if not isinstance(value, uuid.UUID):
             errors.append((name, f"must be a uuid.UUID, got {type(value).__name__}"))
     _cast_payload(item.payload, errors)
-    if item.schema not in ALLOWED_ACTIONS:
-        errors.append(("schema", f"{item.schema!r} is not a Schema"))
-    elif item.action not in ALLOWED_ACTIONS[item.schema]:
-        errors.append(("action", f"{item.action!r} is not allowed for {item.schema!r}"))
+    try:
+        allowed = ALLOWED_ACTIONS.get(item.schema)
+        if allowed is None:
+            errors.append(("schema", f"{item.schema!r} is not a Schema"))
+        elif item.action not in allowed:
+            message = f"{item.action!r} is not allowed for {item.schema!r}"
+            errors.append(("action", message))
+    except TypeError:  # unhashable: not a member
+        message = f"{item.schema!r} and {item.action!r} must be a Schema and an Action"
+        errors.append(("schema", message))
     if item.table not in SHARD_TABLES:
         errors.append(("table", f"{item.table!r} is not one of {SHARD_TABLES}"))
     elif not errors:
@@ -1185,16 +1198,18 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     checked: list[_Storable] = []
     targets: list[_Targets | None] = []
     tables: list[str] = []
-    started: set[uuid.UUID] = set()  # records whose first event came already
-    early: dict[uuid.UUID, int] = {}  # record -> its first event before that
+    # By UUID.int: UUID's own __eq__ and __hash__ are Python code.
+    started: set[int] = set()  # records whose first event came already
+    early: dict[int, int] = {}  # record -> its first event before that
     for position, item in enumerate(items):
         event = _checked(item)
-        if event.id == event.parent_id:
-            if event.id in early:
-                raise _before_start(early[event.id], position)
-            started.add(event.id)
-        elif event.parent_id not in started:
-            early.setdefault(event.parent_id, position)
+        ident, parent = event.id.int, event.parent_id.int
+        if ident == parent:
+            if ident in early:
+                raise _before_start(early[ident], position)
+            started.add(ident)
+        elif parent not in started:
+            early.setdefault(parent, position)
         checked.append(event)
         tables.append(event.table)
         targets.append(None)

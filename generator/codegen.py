@@ -53,7 +53,7 @@ def generate(
     files: dict[Path, str] = {}
     owners: dict[Path, str] = {}
     problems: list[Diagnostic] = []
-    sql_owners: dict[str, tuple[str, ErrorPath]] = {}
+    sql_owners: dict[tuple[str, str], tuple[str, ErrorPath]] = {}
     for job in jobs:
         shown = display_path(job.spec, root)
         try:
@@ -64,15 +64,13 @@ def generate(
         except SpecError as exc:
             problems.extend(exc.diagnostics)
             continue
-        clashes: dict[tuple[ErrorPath, str, ErrorPath], list[str]] = {}
         if guard:
-            problems.extend(
-                _breaking(job.out / f"{planned.module}.py", planned, loaded)
-            )
-        for raw, where in planned.sql_names:
-            other = sql_owners.setdefault(raw, (shown, where))
+            problems.extend(_breaking(_recorded(job.out, planned), planned, loaded))
+        clashes: dict[tuple[ErrorPath, str, ErrorPath], list[str]] = {}
+        for key, where in planned.sql_names:
+            other = sql_owners.setdefault(key, (shown, where))
             if other[0] != shown:
-                clashes.setdefault((where, *other), []).append(raw)
+                clashes.setdefault((where, *other), []).append(key[1])
         for (where, other_spec, other_where), names in clashes.items():
             more = f" (and {len(names) - 1} more names)" if len(names) > 1 else ""
             problems.append(
@@ -103,8 +101,21 @@ def generate(
     return files
 
 
-def _breaking(module: Path, planned: Plan, loaded: Loaded) -> list[Diagnostic]:
-    if generated_from(module) is None:
+def _recorded(folder: Path, planned: Plan) -> Path | None:
+    """The module on disk generated from this spec: under its name, else under
+    the name it had before `module` was renamed (the orphan `generate` removes)."""
+    named = folder / f"{planned.module}.py"
+    if generated_from(named) is not None:
+        return named
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.py")):
+            if generated_from(path) == planned.spec_path:
+                return path
+    return None
+
+
+def _breaking(module: Path | None, planned: Plan, loaded: Loaded) -> list[Diagnostic]:
+    if module is None:
         return []  # no module yet, or not one of ours
     old = module_layout(module.read_text(encoding="utf-8", errors="replace"))
     if old is None:

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterator
 
 from generator.errors import Path
-from generator.plan import Plan
+from generator.plan import Plan, action_code
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,10 +36,11 @@ def plan_layout(plan: Plan) -> Layout:
         function = f"{plan.shard.module}:{plan.shard.function}"
     actions = {a.name: a.code for a in plan.actions}
     actions.update({a.legacy: a.code for a in plan.aliases})
+    tables = tuple(t.table.raw for t in plan.tables)
     return Layout(
         table=plan.table,
         hashed=plan.hashed,
-        shard_tables=tuple(t.table.raw for t in plan.tables),
+        shard_tables=tuple(sorted(tables)) if function else tables,
         shard_function=function,
         schemas={s.name: s.index for s in plan.schemas},
         actions=actions,
@@ -85,6 +86,8 @@ def module_layout(text: str) -> Layout | None:
         and set(enums) == {"Schema", "Action"}
     ):
         return None
+    if function:  # the function picks by name: the listed order is not layout
+        tables = tuple(sorted(tables))
     return Layout(
         table, hashed, tables, function, enums["Schema"], enums["Action"], links
     )
@@ -190,16 +193,22 @@ def breaking_changes(
                 ),
             )
     codes = set(new.actions.values())
+    dropped: dict[int, list[str]] = {}
     for name, code in old.actions.items():
         if code not in codes:
-            yield (
-                ("schemas",),
-                (
-                    f"drops action {name!r} (code {code}): its stored events could no"
-                    f" longer be read; a renamed action keeps it with an alias"
-                    f" (aliases: {{new_name: {name}}})"
-                ),
-            )
+            dropped.setdefault(code, []).append(name)
+    for code, names in dropped.items():
+        # An alias keeps the code under the name it was made from.
+        origin = next((n for n in names if action_code(n) == code), names[0])
+        shown = " and ".join(repr(n) for n in sorted(names))
+        yield (
+            ("schemas",),
+            (
+                f"drops action {shown} (code {code}): its stored events could no"
+                " longer be read; a renamed action keeps the code with an alias"
+                f" (aliases: {{new_name: {origin}}})"
+            ),
+        )
     for name, (table, column, typed) in old.links.items():
         now = new.links.get(name)
         if now is None:

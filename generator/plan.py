@@ -141,9 +141,10 @@ class Plan:
     shard: ShardPlan
     links: tuple[LinkPlan, ...]  # by name
     tables: tuple[TablePlan, ...]  # one per physical events table
-    # Relation and function names (schema-wide in PostgreSQL) and the spec
-    # location each comes from: two specs must not share one.
-    sql_names: tuple[tuple[str, Path], ...]
+    # (namespace, name) of relations and functions, which are schema-wide in
+    # PostgreSQL, and the spec location each comes from: two specs must not
+    # share one.
+    sql_names: tuple[tuple[tuple[str, str], Path], ...]
 
     insert_columns: str  # the quoted column list of an event INSERT
     shard_tables_py: str  # the SHARD_TABLES assignment, formatted as ruff would
@@ -339,9 +340,9 @@ class _Names:
     def __init__(self, check: _Checker) -> None:
         self.check = check
         self.relations: dict[str, str] = {}
-        # The names PostgreSQL keeps per schema (relations and functions), for
-        # the check across specs, with the spec location each comes from.
-        self.shared: dict[str, Path] = {}
+        # The names PostgreSQL keeps per schema, relations and functions (two
+        # namespaces), for the check across specs, with their spec locations.
+        self.shared: dict[tuple[str, str], Path] = {}
         # Per spec location: its derived names that are too long.
         self.too_long: dict[Path, list[str]] = {}
 
@@ -359,7 +360,7 @@ class _Names:
         if relation:
             self.relations.setdefault(raw, format_location(where))
         if relation or function:
-            self.shared.setdefault(raw, where)
+            self.shared.setdefault(("function" if function else "relation", raw), where)
         return _name(raw)
 
     def report(self) -> None:

@@ -26,6 +26,11 @@ _SHAPES: dict[str | int, str] = {
 }
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def _unknown_key(loc: tuple[str | int, ...]) -> str:
     """The message for an unknown key: the closest allowed key, or all of them."""
     model = Spec if len(loc) < 2 else _MODELS.get(loc[0], Spec)
@@ -49,7 +54,7 @@ def _message(error: ErrorDetails) -> str:
         message = message.removeprefix(prefix)
     if kind == "model_type":  # not the model's class name: what the spec takes
         shape = _SHAPES.get(error["loc"][0], "a mapping")
-        return f"expected {shape}, got {error['input']!r}"
+        return f"expected {shape}, got {_shown(error['input'])}"
     if kind in {
         "string_type",
         "int_type",
@@ -58,7 +63,7 @@ def _message(error: ErrorDetails) -> str:
         "list_type",
         "model_type",
     }:
-        message = f"{message}, got {error['input']!r}"
+        message = f"{message}, got {_shown(error['input'])}"
     return message
 
 

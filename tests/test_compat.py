@@ -145,8 +145,64 @@ def test_changes_that_would_misread_stored_events_are_refused(
 def test_a_module_written_by_hand_is_not_compared(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write(project / "out" / "orders.py", "TABLE = 'elsewhere'\n")
+    """Only a file with spectorgen's header is a record: this one reads as a
+    module of another layout, and is left out of the comparison."""
     assert _generate(capsys)[0] == 0
+    module = project / "out" / "orders.py"
+    text = module.read_text(encoding="utf-8").replace(
+        'TABLE: Final = "orders"', 'TABLE: Final = "elsewhere"'
+    )
+    write(module, "\n".join(text.splitlines()[3:]) + "\n")  # its header cut
+    assert _generate(capsys)[0] == 0
+    write(module, text)  # with its header, the same file is compared
+    assert _generate(capsys)[0] == 2
+
+
+def test_a_renamed_module_is_still_compared(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The old module is the orphan `generate` would remove: it is the record."""
+    assert _generate(capsys)[0] == 0
+    _edit(project, "module: orders\n", "module: purchases\n")
+    _edit(project, "  - name: Shipment\n", "  - Coupon\n  - name: Shipment\n")
+    code, err = _generate(capsys)
+    assert code == 2 and "moves Shipment from index 1 to 2" in err
+    assert (project / "out" / "orders.py").is_file()
+    assert not (project / "out" / "purchases.py").exists()
+
+
+def test_a_function_shards_tables_may_be_listed_in_another_order(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _edit(
+        project, "  count: 2\n", "  function: app.shards:pick\n  tables: [o_a, o_b]\n"
+    )
+    assert _generate(capsys)[0] == 0
+    _edit(project, "[o_a, o_b]", "[o_b, o_a]")
+    assert _generate(capsys) == (0, "")
+    _edit(project, "[o_b, o_a]", "[o_b, o_a, o_c]")
+    assert "changes the shard layout" in _generate(capsys)[1]
+
+
+def test_a_dropped_alias_code_is_reported_once_with_the_name_that_keeps_it(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _edit(project, "[dispatch, cancel]", "[ship, cancel]\naliases:\n  ship: dispatch")
+    assert _generate(capsys)[0] == 0
+    # `ship` keeps dispatch's code; renaming it on with `ship` as the legacy
+    # name would take ship's own code, not dispatch's.
+    _edit(
+        project,
+        "[ship, cancel]\naliases:\n  ship: dispatch",
+        "[send, cancel]\naliases:\n  send: ship",
+    )
+    code, err = _generate(capsys)
+    assert code == 2
+    (line,) = [line for line in err.splitlines() if "drops action" in line]
+    assert "drops action 'dispatch' and 'ship' (code " in line
+    assert "(aliases: {new_name: dispatch})" in line
+    _edit(project, "send: ship", "send: dispatch")
+    assert _generate(capsys) == (0, "")
 
 
 @pytest.mark.parametrize("module", ["blog_events", "chat_events", "region_events"])

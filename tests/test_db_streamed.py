@@ -258,3 +258,28 @@ async def _ainsert_many(database: str, items: Sequence[blog.EventChangeset]) -> 
         database, autocommit=True
     ) as aconn:
         await blog.ainsert_many(aconn, items)
+
+
+@pytest.mark.parametrize("children", [3, 20])  # one statement; streamed chunks
+def test_a_link_to_a_later_event_of_the_batch_is_refused(
+    database: str, conn: Conn, children: int
+) -> None:
+    """Its target is not stored yet where the link is (across chunks, the link
+    table's foreign key fails): at any size, a link's target must come first."""
+    chat.migrate(conn)
+    parent = dbkit.shard_uuid(1)
+    root = chat.changeset({"id": parent, "schema": "Chat", "action": "insert"})
+    kids = [
+        chat.changeset({"parent_id": parent, "schema": "Message", "action": "insert"})
+        for _ in range(children)
+    ]
+    forward: list[chat.EventChangeset | tuple[chat.EventChangeset, chat.EventLinks]]
+    forward = [root, (kids[0], {"ancestors": [kids[-1].apply().id]}), *kids[1:]]
+    with pytest.raises(chat.InvalidEvent, match=r"event 1 links to event \d+, which"):
+        chat.insert_many(conn, forward)
+    assert all(dbkit.count(database, t) == 0 for t in chat.SHARD_TABLES)
+    back: list[chat.EventChangeset | tuple[chat.EventChangeset, chat.EventLinks]]
+    back = [root, *kids[:-1], (kids[-1], {"ancestors": [kids[0].apply().id]})]
+    stored = chat.insert_many(conn, back)
+    assert chat.linked(conn, stored[-1], chat.Link.ancestors) == [stored[1]]
+    assert chat.verify_chain(conn).ok

@@ -305,12 +305,14 @@ def test_dropped_tail_is_reported_against_an_anchor(
     dbkit.assert_same_reports(report, blog.verify_chain_locally(conn, anchors=[anchor]))
 
 
+@pytest.mark.parametrize("without_id", [False, True])
 @pytest.mark.parametrize("range_size", [None, 2])
 def test_a_row_without_seq_is_reported_and_not_chained_on(
     database: str,
     conn: Conn,
     chain: Chain,
     range_size: int | None,
+    without_id: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A forged row with a NULL seq falls outside every seq range; an anchor's
@@ -318,13 +320,16 @@ def test_a_row_without_seq_is_reported_and_not_chained_on(
     the real head rather than from the forged row (DESC order puts NULLs first)."""
     if range_size is not None:
         monkeypatch.setattr(blog, "VERIFY_RANGE", range_size)
+    forged = None if without_id else FORGED
     anchor = blog.chain_head(conn, "blog_events")
     _attack(
         database,
         "blog_events",
         [
+            _row("ALTER TABLE blog_events DROP CONSTRAINT blog_events_pkey CASCADE"),
             _row("ALTER TABLE blog_events ALTER COLUMN seq DROP NOT NULL"),
-            _row(INSERT, None, FORGED, chain.a.id, NOW, b"\x01" * 32),
+            _row("ALTER TABLE blog_events ALTER COLUMN id DROP NOT NULL"),
+            _row(INSERT, None, forged, chain.a.id, NOW, b"\x01" * 32),
         ],
     )
     later = blog.insert(conn, blog.changeset(chain.a, {"action": "update"}))
@@ -333,7 +338,7 @@ def test_a_row_without_seq_is_reported_and_not_chained_on(
         "blog_events", 14, later.hash or b""
     )
     report = blog.verify_chain(conn, anchors=[anchor])
-    assert [(b.seq, b.event_id) for b in report.breaks] == [(0, FORGED)]
+    assert [(b.seq, b.event_id) for b in report.breaks] == [(0, forged)]
     assert "NULL seq" in report.breaks[0].reason
     assert report.tables[0].count == 11
     dbkit.assert_same_reports(report, blog.verify_chain_locally(conn, anchors=[anchor]))

@@ -839,7 +839,8 @@ def test_two_specs_deriving_one_sql_name(tmp_path: Path) -> None:
         " derived from one.yaml (table): the two logs would share PostgreSQL"
         " objects"
     ]
-    three = "version: 1\nmodule: c\ntable: orders_2\nschemas: [User]\n"
+    # A function and a table may share a name (two namespaces in PostgreSQL).
+    three = "version: 1\nmodule: c\ntable: orders_0_verify\nschemas: [User]\n"
     jobs = [
         Job(write_spec(tmp_path, text, name), tmp_path / "out")
         for name, text in (("one.yaml", one), ("three.yaml", three))
