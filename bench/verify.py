@@ -116,7 +116,8 @@ def run(ctx: Context) -> ScenarioResult:
         # The generated module's own query: one verify call per seq range.
         bounds = conn.execute(blog_events._BOUNDS["blog_events"]).fetchone()
         assert bounds is not None
-        ranges = blog_events._ranges(*bounds)
+        low, high = bounds[0], bounds[1]  # then the NULL-seq check's columns
+        ranges = blog_events._ranges(low, high)
         query = sql.SQL(
             blog_events._verify_sql("blog_events", len(ranges) // 2).decode()
         )
