@@ -1,0 +1,115 @@
+"""An application role with the grants the README lists can do all of its work.
+
+The owner migrates; the application role only appends, reads and verifies. It
+needs SELECT, INSERT and UPDATE on the events tables (UPDATE because
+`LOCK TABLE ... IN EXCLUSIVE MODE` asks for it; the append-only trigger refuses
+every actual UPDATE), SELECT and INSERT on the link tables, and USAGE and UPDATE
+on the sequences (`nextval`, and `setval` for a batch's block of values).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from generated_example import chat_events as chat
+from tests import dbkit
+from tests.dbkit import Conn
+
+pytestmark = pytest.mark.db
+
+
+def grants(role: str) -> list[sql.Composed]:
+    """The README's grants for one log, for `role`."""
+    who = sql.Identifier(role)
+    out = [
+        sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(
+            sql.Identifier(table), who
+        )
+        for table in chat.SHARD_TABLES
+    ]
+    out += [
+        sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(sql.Identifier(table), who)
+        for table in chat.LINK_TABLES
+    ]
+    out += [
+        sql.SQL("GRANT USAGE, UPDATE ON SEQUENCE {} TO {}").format(
+            sql.Identifier(f"{table}_seq"), who
+        )
+        for table in chat.SHARD_TABLES
+    ]
+    return out
+
+
+@pytest.fixture
+def role(database: str, conn: Conn) -> Iterator[str]:
+    """A login role of its own for this test, dropped afterwards."""
+    name = f"spectorgen_app_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
+    try:
+        conn.execute(create.format(sql.Identifier(name), sql.Literal(name)))
+    except psycopg.errors.InsufficientPrivilege:
+        pytest.skip("the test server's user may not create roles")
+    conn.commit()
+    try:
+        yield name
+    finally:
+        with dbkit.connect(database) as owner:
+            owner.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+            owner.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def _as(database: str, role: str) -> str:
+    return make_conninfo(database, user=role, password=role)
+
+
+def test_the_documented_grants_are_enough_and_needed(
+    database: str, conn: Conn, role: str
+) -> None:
+    chat.migrate(conn)
+    conn.commit()
+    with (
+        psycopg.connect(_as(database, role), autocommit=True) as app,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        chat.insert(app, chat.changeset({"schema": "Chat", "action": "insert"}))
+    for statement in grants(role):
+        conn.execute(statement)
+    conn.commit()
+    with psycopg.connect(_as(database, role), autocommit=True) as app:
+        root = chat.insert(app, chat.changeset({"schema": "Chat", "action": "insert"}))
+        replies = chat.insert_many(
+            app,
+            [
+                (
+                    chat.changeset(root, {"schema": "Message", "action": "insert"}),
+                    {"ancestors": [root]},
+                )
+                for _ in range(chat.BATCH_CHUNK + 1)  # streamed: two chunks
+            ],
+        )
+        assert len(chat.events_for(app, root.id)) == chat.BATCH_CHUNK + 2
+        assert chat.linked(app, replies[-1], chat.Link.ancestors) == [root]
+        assert chat.verify_chain(app).ok and chat.verify_chain_locally(app).ok
+        assert chat.chain_head(app, root.table).seq == replies[-1].seq
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute(
+                sql.SQL("UPDATE {} SET action = 2").format(sql.Identifier(root.table))
+            )
+    # UPDATE on the sequences is what setval needs: a batch fails without it.
+    seq = sql.Identifier(f"{root.table}_seq")
+    conn.execute(
+        sql.SQL("REVOKE UPDATE ON SEQUENCE {} FROM {}").format(
+            seq, sql.Identifier(role)
+        )
+    )
+    conn.commit()
+    with psycopg.connect(_as(database, role), autocommit=True) as app:
+        more = [chat.changeset(root, {"action": "update"}) for _ in range(3)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            chat.insert_many(app, more)
