@@ -572,7 +572,11 @@ def _cast_payload(
                 ("payload", f"must be a JSON object, got {type(value).__name__}")
             )
             return None
-        value = dict(value)  # a read-only or custom mapping: stored as a dict
+        try:
+            value = dict(value)  # a read-only or custom mapping: stored as a dict
+        except Exception as exc:  # its own keys() or __getitem__ failed
+            errors.append(("payload", f"could not be read: {exc!r}"))
+            return None
     _check_payload(value, errors)
     return value
 
@@ -615,7 +619,10 @@ def changeset(
     errors: list[tuple[str, str]] = []
     given: Mapping[str, object] = {}
     if isinstance(raw, Mapping):  # checked: the caller's types are not enforced
-        given = raw
+        try:  # a custom mapping is read once: its methods may fail or change
+            given = raw if type(raw) is dict else dict(raw)
+        except Exception as exc:
+            errors.append(("attrs", f"could not be read: {exc!r}"))
     else:
         errors.append(("attrs", f"must be a mapping, got {type(raw).__name__}"))
     if not _FIELDS.issuperset(given):

@@ -12,6 +12,8 @@ import decimal
 import inspect
 import sys
 import types
+from collections.abc import Iterator, Mapping
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
@@ -224,3 +226,31 @@ def test_any_mapping_is_taken_as_a_payload_and_kept_as_a_dict() -> None:
         }
     )
     assert nested.errors == (("payload.m", "mappingproxy is not JSON"),)
+
+
+class _Broken(Mapping[str, object]):
+    """A mapping whose own methods fail, as a lazy or remote one may."""
+
+    def __getitem__(self, key: str) -> object:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["schema"])
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_a_mapping_that_cannot_be_read_is_an_error_not_a_raise() -> None:
+    """changeset() records bad input as errors: a payload or attrs mapping whose
+    __getitem__ fails too."""
+    attrs: blog_events.EventAttrs = {
+        "schema": "User",
+        "action": "insert",
+        "payload": _Broken(),
+    }
+    cs = blog_events.changeset(attrs)
+    assert [field for field, _ in cs.errors] == ["payload"]
+    assert "could not be read: KeyError('schema')" in cs.errors[0][1]
+    bad = blog_events.changeset(cast(blog_events.EventAttrs, _Broken()))
+    assert ("attrs", "could not be read: KeyError('schema')") in bad.errors
