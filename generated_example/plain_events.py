@@ -513,6 +513,11 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# What a mapping's own keys() or __getitem__ may raise on bad data; anything else
+# (an OSError from a remote mapping, say) is not the input's fault and propagates.
+_UNREADABLE: Final = (LookupError, TypeError, ValueError, AttributeError, RuntimeError)
+
+
 def _cast_payload(
     value: object, errors: list[tuple[str, str]]
 ) -> JsonObject | RawJson | None:
@@ -545,7 +550,7 @@ def _cast_payload(
             return None
         try:
             value = dict(value)  # a read-only or custom mapping: stored as a dict
-        except Exception as exc:  # its own keys() or __getitem__ failed
+        except _UNREADABLE as exc:  # its own keys() or __getitem__ failed
             errors.append(("payload", f"could not be read: {exc!r}"))
             return None
     _check_payload(value, errors)
@@ -592,7 +597,7 @@ def changeset(
     if isinstance(raw, Mapping):  # checked: the caller's types are not enforced
         try:  # a custom mapping is read once: its methods may fail or change
             given = raw if type(raw) is dict else dict(raw)
-        except Exception as exc:
+        except _UNREADABLE as exc:
             errors.append(("attrs", f"could not be read: {exc!r}"))
     else:
         errors.append(("attrs", f"must be a mapping, got {type(raw).__name__}"))
