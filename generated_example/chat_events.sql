@@ -104,6 +104,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_0_mentions" (
 CREATE INDEX IF NOT EXISTS "chat_events_0_mentions_mentioned_id_idx"
     ON "chat_events_0_mentions" ("mentioned_id");
 
+-- An unconstrained link: a same-parent check left by an earlier spec goes.
+DROP TRIGGER IF EXISTS "chat_events_0_mentions_same_parent" ON "chat_events_0_mentions";
+DROP FUNCTION IF EXISTS "chat_events_0_mentions_same_parent"();
+
 CREATE OR REPLACE TRIGGER "chat_events_0_mentions_append_only"
     BEFORE UPDATE OR DELETE ON "chat_events_0_mentions"
     FOR EACH ROW EXECUTE FUNCTION "chat_events_reject_change"();
@@ -462,6 +466,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_1_mentions" (
 
 CREATE INDEX IF NOT EXISTS "chat_events_1_mentions_mentioned_id_idx"
     ON "chat_events_1_mentions" ("mentioned_id");
+
+-- An unconstrained link: a same-parent check left by an earlier spec goes.
+DROP TRIGGER IF EXISTS "chat_events_1_mentions_same_parent" ON "chat_events_1_mentions";
+DROP FUNCTION IF EXISTS "chat_events_1_mentions_same_parent"();
 
 CREATE OR REPLACE TRIGGER "chat_events_1_mentions_append_only"
     BEFORE UPDATE OR DELETE ON "chat_events_1_mentions"
@@ -822,6 +830,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_2_mentions" (
 CREATE INDEX IF NOT EXISTS "chat_events_2_mentions_mentioned_id_idx"
     ON "chat_events_2_mentions" ("mentioned_id");
 
+-- An unconstrained link: a same-parent check left by an earlier spec goes.
+DROP TRIGGER IF EXISTS "chat_events_2_mentions_same_parent" ON "chat_events_2_mentions";
+DROP FUNCTION IF EXISTS "chat_events_2_mentions_same_parent"();
+
 CREATE OR REPLACE TRIGGER "chat_events_2_mentions_append_only"
     BEFORE UPDATE OR DELETE ON "chat_events_2_mentions"
     FOR EACH ROW EXECUTE FUNCTION "chat_events_reject_change"();
@@ -1180,6 +1192,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_3_mentions" (
 
 CREATE INDEX IF NOT EXISTS "chat_events_3_mentions_mentioned_id_idx"
     ON "chat_events_3_mentions" ("mentioned_id");
+
+-- An unconstrained link: a same-parent check left by an earlier spec goes.
+DROP TRIGGER IF EXISTS "chat_events_3_mentions_same_parent" ON "chat_events_3_mentions";
+DROP FUNCTION IF EXISTS "chat_events_3_mentions_same_parent"();
 
 CREATE OR REPLACE TRIGGER "chat_events_3_mentions_append_only"
     BEFORE UPDATE OR DELETE ON "chat_events_3_mentions"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -10,6 +11,10 @@ import pytest
 from generated_example import chat_events as chat
 from generated_example import region_events as region
 from generated_example.sharding import region_table
+from generator.loader import parse
+from generator.plan import plan
+from generator.render import render
+from generator.validate import validate
 from tests import dbkit
 from tests.dbkit import Conn
 
@@ -217,3 +222,31 @@ def test_insert_many_takes_items_with_and_without_links(conn: Conn) -> None:
         [root],
         [],
     ]
+
+
+def test_a_link_made_unconstrained_loses_its_same_parent_check(conn: Conn) -> None:
+    """The log as an earlier spec made it (`mentions` constrained), then
+    migrated by the current module (`constrained: false`): migrate drops the
+    trigger, so a link between records of one shard is accepted."""
+    spec = Path(__file__).parent.parent / "generated_example/specs/chat_events.yaml"
+    earlier = spec.read_bytes().replace(
+        b"typed: true, constrained: false", b"typed: true"
+    )
+    loaded = parse(earlier, "chat_events.yaml")
+    planned = plan(validate(loaded), loaded, spec_path="x", generator_version="0")
+    conn.execute(render(planned).files["chat_events.sql"].encode())
+    conn.commit()
+    one = chat.changeset(
+        {"id": dbkit.shard_uuid(2), "schema": "Chat", "action": "insert"}
+    )
+    two = chat.changeset(
+        {"id": dbkit.shard_uuid(2), "schema": "Chat", "action": "insert"}
+    )
+    first, second = chat.insert_many(conn, [one, two])
+    linking = chat.changeset(first, {"schema": "Message", "action": "insert"})
+    with pytest.raises(psycopg.errors.CheckViolation, match="different parents"):
+        chat.insert(conn, linking, links={"mentions": [(second, 1)]})
+    conn.rollback()
+    chat.migrate(conn)
+    reply = chat.insert(conn, linking, links={"mentions": [(second, 1)]})
+    assert chat.linked(conn, reply, chat.Link.mentions) == [second]
