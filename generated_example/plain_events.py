@@ -1138,11 +1138,15 @@ def _event(table: str, row: TupleRow) -> Event:
 def _unknown_code(table: str, row: TupleRow) -> UnknownCode:
     known = row[3] in ALLOWED_ACTIONS  # the schema; else the action is unknown
     kind, code = ("action", row[4]) if known else ("schema", row[3])
+    how = (
+        "an action renamed or removed without an alias"
+        if known
+        else "a schema removed or moved to another index"
+    )
     return UnknownCode(
         f"{table} seq {row[0]} (event {row[1]}): its {kind} code {code} is not one"
         f" of this module's {kind.title()} members: the spec that generated it no"
-        f" longer keeps that code (a {kind} removed, renumbered or renamed without"
-        " an alias), or a newer module wrote the event"
+        f" longer keeps that code ({how}), or a newer module wrote the event"
     )
 
 

@@ -6,6 +6,7 @@ succeeded, so one bad spec writes no file at all.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,7 +66,8 @@ def generate(
             problems.extend(exc.diagnostics)
             continue
         if guard:
-            problems.extend(_breaking(_recorded(job.out, planned), planned, loaded))
+            recorded = _recorded(job.out, planned, root)
+            problems.extend(_breaking(recorded, planned, loaded))
         clashes: dict[tuple[ErrorPath, str, ErrorPath], list[str]] = {}
         for key, where in planned.sql_names:
             other = sql_owners.setdefault(key, (shown, where))
@@ -101,11 +103,15 @@ def generate(
     return files
 
 
-def _recorded(folder: Path, planned: Plan) -> Path | None:
-    """The module on disk generated from this spec: under its name, else under
+def _recorded(folder: Path, planned: Plan, root: Path) -> Path | None:
+    """The module on disk generated from this spec: under its name (if made from
+    this spec, or from one that no longer exists: the spec moved), else under
     the name it had before `module` was renamed (the orphan `generate` removes)."""
     named = folder / f"{planned.module}.py"
-    if generated_from(named) is not None:
+    source = generated_from(named)
+    if source is not None and (
+        source == planned.spec_path or not (root / source).is_file()
+    ):
         return named
     if folder.is_dir():
         for path in sorted(folder.glob("*.py")):
@@ -117,12 +123,30 @@ def _recorded(folder: Path, planned: Plan) -> Path | None:
 def _breaking(module: Path | None, planned: Plan, loaded: Loaded) -> list[Diagnostic]:
     if module is None:
         return []  # no module yet, or not one of ours
-    old = module_layout(module.read_text(encoding="utf-8", errors="replace"))
+    text = module.read_text(encoding="utf-8", errors="replace")
+    old = module_layout(text)
     if old is None:
-        return []
+        # Not silently skipped: a merge left conflict markers in it, say.
+        return [
+            loaded.marks.diagnostic(
+                ("module",),
+                f"{module.name}, generated from this spec, cannot be read as a"
+                f" spectorgen module ({_unreadable(text)}), so the change cannot be"
+                " checked against what the log stored: restore it (resolve the"
+                " merge), or pass --allow-breaking",
+            )
+        ]
     return [
         loaded.marks.diagnostic(
             where, f"{message} (--allow-breaking generates it anyway)"
         )
         for where, message in breaking_changes(old, plan_layout(planned), planned)
     ]
+
+
+def _unreadable(text: str) -> str:
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        return f"line {exc.lineno}: {exc.msg}"
+    return "its layout constants are missing"

@@ -209,20 +209,22 @@ def breaking_changes(
                 f" (aliases: {{new_name: {origin}}})"
             ),
         )
+    # A link is its join table: renaming the link in the spec moves no data.
+    now_at = {link[0]: (name, *link[1:]) for name, link in new.links.items()}
     for name, (table, column, typed) in old.links.items():
-        now = new.links.get(name)
+        now = now_at.get(table)
         if now is None:
             yield (
                 ("links",),
-                (f"drops link {name!r}: its join table {table!r} would be left unread"),
+                f"drops link {name!r}: its join table {table!r} would be left unread",
             )
-        elif now != (table, column, typed):
+        elif now[1:] != (column, typed):
             yield (
-                ("links", name),
+                ("links", now[0]),
                 (
-                    f"changes link {name!r} (table, column, typed) from"
-                    f" {(table, column, typed)} to {now}: its stored links would be"
-                    " misread or left unread"
+                    f"changes link {name!r} (column, typed) from {(column, typed)}"
+                    f" to {now[1:]}: its stored links would be misread or left"
+                    " unread"
                 ),
             )
 

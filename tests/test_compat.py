@@ -48,6 +48,7 @@ SAFE = {
     "renamed_schema_keeping_its_index": ("  - Customer\n", "  - Client\n"),
     "link": ("links:\n", "links:\n  more: {table: more, column: more_id}\n"),
     "unconstrained_link": ("typed: true}", "typed: true, constrained: false}"),
+    "renamed_link": ("  refs: {table: refs,", "  references: {table: refs,"),
 }
 # name -> (text replaced, replacement, location, words of the message)
 BREAKING = {
@@ -224,3 +225,61 @@ def test_only_generate_compares(tmp_path: Path) -> None:
     assert generate([Job(spec, out)], tmp_path)
     with pytest.raises(Exception, match="changes the shard layout"):
         generate([Job(spec, out)], tmp_path, guard=True)
+
+
+def test_a_module_that_does_not_parse_is_an_error_not_a_pass(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A merge left conflict markers in the module: the guard cannot compare,
+    and says so rather than let a breaking change through."""
+    assert _generate(capsys)[0] == 0
+    module = project / "out" / "orders.py"
+    text = module.read_text(encoding="utf-8")
+    write(module, text.replace("class Schema(", "<<<<<<< HEAD\nclass Schema(", 1))
+    before = snapshot(project / "out")
+    _edit(project, "  - name: Shipment\n", "  - Coupon\n  - name: Shipment\n")
+    code, err = _generate(capsys)
+    assert code == 2
+    assert "orders.py, generated from this spec, cannot be read" in err
+    assert "(line " in err and "restore it (resolve the merge)" in err
+    assert snapshot(project / "out") == before
+    assert _generate(capsys, "--allow-breaking")[0] == 0
+
+
+def test_the_module_of_another_spec_is_not_taken_for_this_ones(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two logs swap module names: each is compared with its own old module,
+    found by the spec its header names, not with the other log's."""
+    other = V1.replace("module: orders", "module: ledger").replace(
+        "table: orders", "table: ledger"
+    )
+    write(project / "ledger.yaml", other.replace("hashed: true", "hashed: false"))
+    both = ("generate", "orders.yaml", "ledger.yaml", "--out", "out")
+    assert run(capsys, *both)[0] == 0
+    spec = project / "ledger.yaml"
+    write(
+        spec,
+        spec.read_text(encoding="utf-8").replace("module: ledger", "module: spare"),
+    )
+    _edit(project, "module: orders", "module: ledger")
+    _edit(project, "count: 2", "count: 3")
+    code, _, err = run(capsys, *both)
+    assert code == 2
+    ours = [line for line in err.splitlines() if line.startswith("orders.yaml:")]
+    assert len(ours) == 1 and "changes the shard layout" in ours[0], err
+    assert "renames the events table" not in err and "hash chain" not in err
+
+
+def test_a_spec_moved_is_compared_with_the_module_it_left(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its module names a spec that no longer exists: it is still the record."""
+    assert _generate(capsys)[0] == 0
+    moved = write(
+        project / "events" / "orders.yaml",
+        V1.replace("  - name: Shipment\n", "  - Coupon\n  - name: Shipment\n"),
+    )
+    (project / "orders.yaml").unlink()
+    code, _, err = run(capsys, "generate", str(moved), "--out", "out")
+    assert code == 2 and "moves Shipment from index 1 to 2" in err
