@@ -3,8 +3,8 @@
 The owner migrates; the application role only appends, reads and verifies. It
 needs SELECT, INSERT and UPDATE on the events tables (UPDATE because
 `LOCK TABLE ... IN EXCLUSIVE MODE` asks for it; the append-only trigger refuses
-every actual UPDATE), SELECT and INSERT on the link tables, and USAGE and UPDATE
-on the sequences (`nextval`, and `setval` for a batch's block of values).
+every actual UPDATE), SELECT and INSERT on the link tables, and UPDATE on the
+sequences (`nextval`, and `setval` for a batch's block of values).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def grants(role: str) -> list[sql.Composed]:
         for table in chat.LINK_TABLES
     ]
     out += [
-        sql.SQL("GRANT USAGE, UPDATE ON SEQUENCE {} TO {}").format(
+        sql.SQL("GRANT UPDATE ON SEQUENCE {} TO {}").format(
             sql.Identifier(f"{table}_seq"), who
         )
         for table in chat.SHARD_TABLES
@@ -101,7 +101,7 @@ def test_the_documented_grants_are_enough_and_needed(
             app.execute(
                 sql.SQL("UPDATE {} SET action = 2").format(sql.Identifier(root.table))
             )
-    # UPDATE on the sequences is what setval needs: a batch fails without it.
+    # UPDATE on the sequences is what nextval and setval need.
     seq = sql.Identifier(f"{root.table}_seq")
     conn.execute(
         sql.SQL("REVOKE UPDATE ON SEQUENCE {} FROM {}").format(
