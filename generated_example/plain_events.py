@@ -1255,7 +1255,7 @@ def _lock_timeout(
     failed = conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.INERROR
     detail = "; roll back the enclosing transaction" if failed else ""
     return ChainLockTimeout(
-        f"timed out waiting for the chain lock on {names} (lock_timeout);"
+        f"timed out waiting for a lock on {names} (lock_timeout);"
         f" nothing was written{detail}"
     )
 
