@@ -117,6 +117,7 @@ def _run(args: argparse.Namespace) -> int:
             for path in paths:
                 print(f"spectorgen: {label}: {path}", file=sys.stderr)
         print("spectorgen: run `spectorgen generate` to update", file=sys.stderr)
+        _would_refuse(jobs, config)
         return EXIT_DRIFT
     changed = write_all(files)
     removed = remove_orphans(files, owners)
@@ -126,6 +127,21 @@ def _run(args: argparse.Namespace) -> int:
         print(f"removed orphaned {path}")
     print(f"spectorgen: {len(files)} files, {len(changed) + len(removed)} changed")
     return EXIT_OK
+
+
+def _would_refuse(jobs: Sequence[Job], config: Config) -> None:
+    """Say so when `generate` would refuse the drift: a reviewer reading CI's
+    output learns the change would misread stored events before anyone runs it."""
+    try:
+        generate(jobs, config.root, guard=True)
+    except SpecError as exc:
+        print(
+            "spectorgen: `generate` would refuse this change, which would misread"
+            " stored events (--allow-breaking writes it anyway):",
+            file=sys.stderr,
+        )
+        for diagnostic in exc.diagnostics:
+            print(diagnostic, file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

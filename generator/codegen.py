@@ -126,14 +126,16 @@ def _breaking(module: Path | None, planned: Plan, loaded: Loaded) -> list[Diagno
     text = module.read_text(encoding="utf-8", errors="replace")
     old = module_layout(text)
     if old is None:
+        broken = _syntax_error(text)
+        if broken is None:
+            return []  # it parses but holds no layout (edited by hand): no record
         # Not silently skipped: a merge left conflict markers in it, say.
         return [
             loaded.marks.diagnostic(
                 ("module",),
-                f"{module.name}, generated from this spec, cannot be read as a"
-                f" spectorgen module ({_unreadable(text)}), so the change cannot be"
-                " checked against what the log stored: restore it (resolve the"
-                " merge), or pass --allow-breaking",
+                f"{module.name}, generated from this spec, does not parse"
+                f" ({broken}), so the change cannot be checked against what the log"
+                " stored: restore it (resolve the merge), or pass --allow-breaking",
             )
         ]
     return [
@@ -144,9 +146,9 @@ def _breaking(module: Path | None, planned: Plan, loaded: Loaded) -> list[Diagno
     ]
 
 
-def _unreadable(text: str) -> str:
+def _syntax_error(text: str) -> str | None:
     try:
         ast.parse(text)
     except SyntaxError as exc:
         return f"line {exc.lineno}: {exc.msg}"
-    return "its layout constants are missing"
+    return None

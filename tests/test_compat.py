@@ -113,6 +113,8 @@ def test_changes_that_keep_stored_events_readable_generate(
 ) -> None:
     assert _generate(capsys)[0] == 0
     _edit(project, *SAFE[change])
+    code, _, checked = run(capsys, "check", "orders.yaml", "--out", "out")
+    assert code == 1 and "would refuse" not in checked
     code, err = _generate(capsys)
     assert (code, err) == (0, "")
 
@@ -137,8 +139,12 @@ def test_changes_that_would_misread_stored_events_are_refused(
     ), err
     assert lines[-1].endswith(", nothing written")
     assert snapshot(project / "out") == before
-    # `check` says stale, as for any change; it writes nothing either way.
-    assert run(capsys, "check", "orders.yaml", "--out", "out")[0] == 1
+    # `check` says stale, and that `generate` would refuse it; it writes nothing.
+    code, _, checked = run(capsys, "check", "orders.yaml", "--out", "out")
+    assert code == 1
+    assert "`generate` would refuse this change" in checked
+    assert any(words in line for line in checked.splitlines()), checked
+    assert snapshot(project / "out") == before
     assert _generate(capsys, "--allow-breaking")[0] == 0
     assert _generate(capsys) == (0, "")  # the new module is the new record
 
@@ -240,7 +246,7 @@ def test_a_module_that_does_not_parse_is_an_error_not_a_pass(
     _edit(project, "  - name: Shipment\n", "  - Coupon\n  - name: Shipment\n")
     code, err = _generate(capsys)
     assert code == 2
-    assert "orders.py, generated from this spec, cannot be read" in err
+    assert "orders.py, generated from this spec, does not parse" in err
     assert "(line " in err and "restore it (resolve the merge)" in err
     assert snapshot(project / "out") == before
     assert _generate(capsys, "--allow-breaking")[0] == 0
