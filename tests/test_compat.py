@@ -289,3 +289,15 @@ def test_a_spec_moved_is_compared_with_the_module_it_left(
     (project / "orders.yaml").unlink()
     code, _, err = run(capsys, "generate", str(moved), "--out", "out")
     assert code == 2 and "moves Shipment from index 1 to 2" in err
+
+
+def test_a_module_edited_by_hand_that_parses_is_regenerated(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without its layout there is nothing to compare; `generate` rewrites it."""
+    assert _generate(capsys)[0] == 0
+    module = project / "out" / "orders.py"
+    text = module.read_text(encoding="utf-8")
+    write(module, text.replace("class Schema(", "class Schemas("))
+    assert _generate(capsys)[0] == 0
+    assert module.read_text(encoding="utf-8") == text
