@@ -618,7 +618,7 @@ def changeset(
             "schema": first.schema,
             "payload": first.payload,
         }
-        raw: object = attrs or {}
+        raw: object = {} if attrs is None else attrs
     else:
         base, raw = {}, first
     errors: list[tuple[str, str]] = []

@@ -101,7 +101,9 @@ def _run(args: argparse.Namespace) -> int:
     guard = args.command == "generate" and not args.allow_breaking
     files = generate(jobs, config.root, guard=guard)
     owners = Owners(
-        config.root, frozenset(display_path(job.spec, config.root) for job in jobs)
+        config.root,
+        frozenset(display_path(job.spec, config.root) for job in jobs),
+        frozenset(job.spec.parent for job in jobs),
     )
     if args.command == "check":
         drift = compare(files, cwd, owners)

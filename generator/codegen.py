@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from generator import __version__
@@ -16,7 +16,7 @@ from generator.compat import breaking_changes, module_layout, plan_layout
 from generator.errors import Diagnostic, SpecError, format_location
 from generator.errors import Path as ErrorPath
 from generator.loader import Loaded, load
-from generator.output import generated_from
+from generator.output import MARKERS, generated_from, spec_exists
 from generator.plan import Plan, plan
 from generator.render import render
 from generator.validate import validate
@@ -55,6 +55,8 @@ def generate(
     owners: dict[Path, str] = {}
     problems: list[Diagnostic] = []
     sql_owners: dict[tuple[str, str], tuple[str, ErrorPath]] = {}
+    ours = {display_path(job.spec, root) for job in jobs}
+    folders = {job.spec.parent for job in jobs}
     for job in jobs:
         shown = display_path(job.spec, root)
         try:
@@ -66,7 +68,7 @@ def generate(
             problems.extend(exc.diagnostics)
             continue
         if guard:
-            recorded = _recorded(job.out, planned, root)
+            recorded = _recorded(job.out, planned, root, folders)
             problems.extend(_breaking(recorded, planned, loaded))
         clashes: dict[tuple[ErrorPath, str, ErrorPath], list[str]] = {}
         for key, where in planned.sql_names:
@@ -96,6 +98,20 @@ def generate(
                     )
                 )
                 continue
+            source = generated_from(target)
+            if (
+                source is not None
+                and source not in ours
+                and spec_exists(source, root, folders)
+            ):
+                problems.append(
+                    loaded.marks.diagnostic(
+                        ("module",),
+                        f"{target.name} on disk is generated from {source}, another"
+                        " spec: two logs would share one module; rename `module`",
+                    )
+                )
+                continue
             owners[target] = shown
             files[target] = text
     if problems:
@@ -103,21 +119,31 @@ def generate(
     return files
 
 
-def _recorded(folder: Path, planned: Plan, root: Path) -> Path | None:
-    """The module on disk generated from this spec: under its name (if made from
-    this spec, or from one that no longer exists: the spec moved), else under
-    the name it had before `module` was renamed (the orphan `generate` removes)."""
+def _recorded(
+    folder: Path, planned: Plan, root: Path, folders: Iterable[Path]
+) -> Path | None:
+    """The module on disk generated from this spec: the one whose header names
+    it (under the module's name, or the name it had before `module` was
+    renamed), else the one under its name made from a spec that no longer
+    exists (this spec moved), or left with merge conflict markers."""
     named = folder / f"{planned.module}.py"
+    if not folder.is_dir():
+        return None
+    for path in [named, *sorted(folder.glob("*.py"))]:
+        if generated_from(path) == planned.spec_path:
+            return path
     source = generated_from(named)
-    if source is not None and (
-        source == planned.spec_path or not (root / source).is_file()
-    ):
+    if source is not None and not spec_exists(source, root, folders):
         return named
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.py")):
-            if generated_from(path) == planned.spec_path:
-                return path
+    if source is None and named.is_file() and _conflicted(named):
+        return named
     return None
+
+
+def _conflicted(path: Path) -> bool:
+    """A generated module whose first line a merge replaced with a marker."""
+    head = path.read_text(encoding="utf-8", errors="replace")[:2000]
+    return "<<<<<<< " in head and MARKERS[0] in head
 
 
 def _breaking(module: Path | None, planned: Plan, loaded: Loaded) -> list[Diagnostic]:

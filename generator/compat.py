@@ -52,7 +52,9 @@ def plan_layout(plan: Plan) -> Layout:
 
 def module_layout(text: str) -> Layout | None:
     """The layout a generated module was made for; None when the text is not
-    one (or one this version cannot read), in which case nothing is compared."""
+    one (or one this version cannot read). The caller decides what that means:
+    `generate` refuses a recorded module that does not parse, and compares
+    nothing with one that parses without a layout."""
     try:
         tree = ast.parse(text)
     except SyntaxError:

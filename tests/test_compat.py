@@ -301,3 +301,65 @@ def test_a_module_edited_by_hand_that_parses_is_regenerated(
     write(module, text.replace("class Schema(", "class Schemas("))
     assert _generate(capsys)[0] == 0
     assert module.read_text(encoding="utf-8") == text
+
+
+def test_a_module_of_another_existing_spec_is_not_overwritten(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Generated in separate runs, two specs naming one module would take turns
+    overwriting it: the second is refused."""
+    assert _generate(capsys)[0] == 0
+    write(project / "other.yaml", V1.replace("table: orders", "table: others"))
+    before = snapshot(project / "out")
+    code, _, err = run(capsys, "generate", "other.yaml", "--out", "out")
+    assert code == 2
+    assert "orders.py on disk is generated from orders.yaml, another spec" in err
+    assert snapshot(project / "out") == before
+
+
+def test_merge_markers_on_the_first_line_are_caught_too(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A conflict in the header line leaves no header: still the record."""
+    assert _generate(capsys)[0] == 0
+    module = project / "out" / "orders.py"
+    text = module.read_text(encoding="utf-8")
+    write(module, "<<<<<<< HEAD\n" + text + "=======\n>>>>>>> other\n")
+    _edit(project, "  - name: Shipment\n", "  - Coupon\n  - name: Shipment\n")
+    code, err = _generate(capsys)
+    assert code == 2 and "orders.py, generated from this spec, does not parse" in err
+
+
+def test_the_module_that_names_the_spec_wins_over_a_moved_specs(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """b.yaml takes over module `orders` after orders.yaml was deleted: it is
+    compared with its own module (b.py), not with the one orders.yaml left."""
+    assert _generate(capsys)[0] == 0
+    spec_b = V1.replace("module: orders", "module: b").replace("orders", "tb")
+    write(project / "b.yaml", spec_b)
+    assert run(capsys, "generate", "b.yaml", "--out", "out")[0] == 0
+    (project / "orders.yaml").unlink()
+    taken = spec_b.replace("module: b", "module: orders").replace(
+        "table: tb", "table: ta"
+    )
+    write(project / "b.yaml", taken)
+    code, _, err = run(capsys, "generate", "b.yaml", "--out", "out")
+    assert code == 2
+    assert "renames the events table 'tb' to 'ta'" in err, err
+
+
+def test_specs_outside_the_project_keep_each_others_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shown by file name alone, a spec outside the project is still found: its
+    module is not an orphan of a run that generates another spec."""
+    specs, project = tmp_path / "specs", tmp_path / "project"
+    write(specs / "orders.yaml", V1)
+    write(specs / "ledger.yaml", V1.replace("orders", "ledger"))
+    project.mkdir()
+    monkeypatch.chdir(project)
+    both = [str(specs / "orders.yaml"), str(specs / "ledger.yaml")]
+    assert run(capsys, "generate", *both, "--out", "out")[0] == 0
+    assert run(capsys, "generate", both[0], "--out", "out")[0] == 0
+    assert (project / "out" / "ledger.py").is_file()

@@ -8,6 +8,7 @@ nothing.
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import inspect
 import sys
@@ -254,3 +255,24 @@ def test_a_mapping_that_cannot_be_read_is_an_error_not_a_raise() -> None:
     assert "could not be read: KeyError('schema')" in cs.errors[0][1]
     bad = blog_events.changeset(cast(blog_events.EventAttrs, _Broken()))
     assert ("attrs", "could not be read: KeyError('schema')") in bad.errors
+
+
+class _NoLength(_Broken):
+    def __len__(self) -> int:
+        raise TypeError("no length")
+
+
+def test_the_two_argument_form_records_a_broken_mapping_too() -> None:
+    event = blog_events.Event(
+        blog_events.uuid7(),
+        blog_events.uuid7(),
+        blog_events.Schema.User,
+        blog_events.Action.insert,
+        None,
+        datetime.datetime.now(datetime.UTC),
+        None,
+        "blog_events",
+        1,
+    )
+    cs = blog_events.changeset(event, cast(blog_events.EventAttrs, _NoLength()))
+    assert cs.errors[0][0] == "attrs" and "could not be read" in cs.errors[0][1]
