@@ -761,6 +761,21 @@ def __spector__(key: str) -> object:
 
 
 DDL: Final = """\
+DO $lock$
+-- In a transaction (as migrate runs it), first lock the log's existing tables
+-- in name order, the order appenders lock them: replacing their triggers then
+-- waits for running appends instead of deadlocking with them. Readers are not
+-- blocked.
+DECLARE
+    name text;
+BEGIN
+    FOREACH name IN ARRAY ARRAY['blog_events']::text[] LOOP
+        IF to_regclass(quote_ident(name)) IS NOT NULL THEN
+            EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', name);
+        END IF;
+    END LOOP;
+END
+$lock$;
 CREATE OR REPLACE FUNCTION "blog_events_reject_change"() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN

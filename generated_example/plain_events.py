@@ -732,6 +732,21 @@ def __spector__(key: str) -> object:
 
 
 DDL: Final = """\
+DO $lock$
+-- In a transaction (as migrate runs it), first lock the log's existing tables
+-- in name order, the order appenders lock them: replacing their triggers then
+-- waits for running appends instead of deadlocking with them. Readers are not
+-- blocked.
+DECLARE
+    name text;
+BEGIN
+    FOREACH name IN ARRAY ARRAY['plain_events']::text[] LOOP
+        IF to_regclass(quote_ident(name)) IS NOT NULL THEN
+            EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', name);
+        END IF;
+    END LOOP;
+END
+$lock$;
 CREATE SEQUENCE IF NOT EXISTS "plain_events_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "plain_events" (

@@ -3,6 +3,21 @@
 -- sha256: abf1cca1453adb83242baeacd9f948ce8667329160d80a6a8ed84399f364be40
 --
 -- Idempotent: every statement may run again on a migrated database.
+DO $lock$
+-- In a transaction (as migrate runs it), first lock the log's existing tables
+-- in name order, the order appenders lock them: replacing their triggers then
+-- waits for running appends instead of deadlocking with them. Readers are not
+-- blocked.
+DECLARE
+    name text;
+BEGIN
+    FOREACH name IN ARRAY ARRAY['region_events_eu', 'region_events_us']::text[] LOOP
+        IF to_regclass(quote_ident(name)) IS NOT NULL THEN
+            EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', name);
+        END IF;
+    END LOOP;
+END
+$lock$;
 CREATE OR REPLACE FUNCTION "region_events_reject_change"() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN

@@ -146,6 +146,9 @@ class Plan:
     # share one.
     sql_names: tuple[tuple[tuple[str, str], Path], ...]
 
+    # Every events and link table, sorted as appenders lock them (Python's
+    # str order), as SQL string literals: migrate locks them first, in order.
+    lock_order: str
     insert_columns: str  # the quoted column list of an event INSERT
     shard_tables_py: str  # the SHARD_TABLES assignment, formatted as ruff would
     link_tables_py: str  # the LINK_TABLES assignment, formatted as ruff would
@@ -492,6 +495,10 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         links=links,
         tables=tables,
         sql_names=tuple(names.shared.items()),
+        lock_order=", ".join(
+            f"'{name}'"
+            for name in sorted([*(t.table.raw for t in tables), *link_tables])
+        ),
         insert_columns=", ".join(
             quote(c) for c in (*EVENT_COLUMNS, *(("hash",) if spec.hashed else ()))
         ),

@@ -228,3 +228,52 @@ def test_snapshot_writer_does_not_fork_the_chain(
     report = blog.verify_chain(conn)
     assert report.breaks == ()
     assert report.ok and report.count == written
+
+
+def test_migrate_beside_running_appends_neither_deadlocks(
+    database: str, conn: Conn
+) -> None:
+    """A rolling deploy migrates while the old version still appends: migrate
+    locks the log's tables first, in the appenders' order, so each side waits
+    for the other instead of one failing with DeadlockDetected."""
+    chat.migrate(conn)
+    conn.commit()
+    stop = time.monotonic() + 3
+    failures: list[BaseException] = []
+
+    def append(_: int) -> int:
+        done = 0
+        with dbkit.connect(database) as writer:
+            while time.monotonic() < stop:
+                cs = chat.changeset({"schema": "Chat", "action": "insert"})
+                try:
+                    root = chat.insert(writer, cs)
+                    reply = chat.changeset(
+                        root, {"schema": "Message", "action": "insert"}
+                    )
+                    other = chat.changeset({"schema": "Chat", "action": "insert"})
+                    chat.insert_many(writer, [(reply, {"ancestors": [root]}), other])
+                except psycopg.Error as exc:
+                    failures.append(exc)
+                done += 1
+        return done
+
+    def migrate(_: int) -> int:
+        done = 0
+        with dbkit.connect(database, autocommit=False) as migrator:
+            while time.monotonic() < stop:
+                try:
+                    chat.migrate(migrator)
+                except psycopg.Error as exc:
+                    failures.append(exc)
+                done += 1
+                time.sleep(0.02)
+        return done
+
+    with ThreadPoolExecutor(5) as pool:
+        writers = [pool.submit(append, n) for n in range(4)]
+        migrations = pool.submit(migrate, 0)
+        appended = sum(f.result(timeout=60) for f in writers)
+    assert failures == []
+    assert appended > 0 and migrations.result() > 1
+    assert chat.verify_chain(conn).ok
