@@ -941,9 +941,26 @@ CREATE TABLE IF NOT EXISTS "chat_events_0_mentions" (
 CREATE INDEX IF NOT EXISTS "chat_events_0_mentions_mentioned_id_idx"
     ON "chat_events_0_mentions" ("mentioned_id");
 
--- An unconstrained link: a same-parent check left by an earlier spec goes.
-DROP TRIGGER IF EXISTS "chat_events_0_mentions_same_parent" ON "chat_events_0_mentions";
-DROP FUNCTION IF EXISTS "chat_events_0_mentions_same_parent"();
+-- An unconstrained link: a same-parent trigger left by an earlier spec checks
+-- nothing any more. Its function is replaced, which takes no lock on the table
+-- (dropping the trigger would take an ACCESS EXCLUSIVE one, which readers that
+-- then append could deadlock with).
+DO $unconstrained$
+BEGIN
+    IF EXISTS (
+        SELECT FROM pg_trigger
+        WHERE tgrelid = to_regclass('"chat_events_0_mentions"')
+            AND tgname = 'chat_events_0_mentions_same_parent'
+    ) THEN
+        CREATE OR REPLACE FUNCTION "chat_events_0_mentions_same_parent"() RETURNS trigger
+        LANGUAGE plpgsql AS $fn$
+        BEGIN
+            RETURN NEW;
+        END
+        $fn$;
+    END IF;
+END
+$unconstrained$;
 
 CREATE OR REPLACE TRIGGER "chat_events_0_mentions_append_only"
     BEFORE UPDATE OR DELETE ON "chat_events_0_mentions"
@@ -1304,9 +1321,26 @@ CREATE TABLE IF NOT EXISTS "chat_events_1_mentions" (
 CREATE INDEX IF NOT EXISTS "chat_events_1_mentions_mentioned_id_idx"
     ON "chat_events_1_mentions" ("mentioned_id");
 
--- An unconstrained link: a same-parent check left by an earlier spec goes.
-DROP TRIGGER IF EXISTS "chat_events_1_mentions_same_parent" ON "chat_events_1_mentions";
-DROP FUNCTION IF EXISTS "chat_events_1_mentions_same_parent"();
+-- An unconstrained link: a same-parent trigger left by an earlier spec checks
+-- nothing any more. Its function is replaced, which takes no lock on the table
+-- (dropping the trigger would take an ACCESS EXCLUSIVE one, which readers that
+-- then append could deadlock with).
+DO $unconstrained$
+BEGIN
+    IF EXISTS (
+        SELECT FROM pg_trigger
+        WHERE tgrelid = to_regclass('"chat_events_1_mentions"')
+            AND tgname = 'chat_events_1_mentions_same_parent'
+    ) THEN
+        CREATE OR REPLACE FUNCTION "chat_events_1_mentions_same_parent"() RETURNS trigger
+        LANGUAGE plpgsql AS $fn$
+        BEGIN
+            RETURN NEW;
+        END
+        $fn$;
+    END IF;
+END
+$unconstrained$;
 
 CREATE OR REPLACE TRIGGER "chat_events_1_mentions_append_only"
     BEFORE UPDATE OR DELETE ON "chat_events_1_mentions"
@@ -1667,9 +1701,26 @@ CREATE TABLE IF NOT EXISTS "chat_events_2_mentions" (
 CREATE INDEX IF NOT EXISTS "chat_events_2_mentions_mentioned_id_idx"
     ON "chat_events_2_mentions" ("mentioned_id");
 
--- An unconstrained link: a same-parent check left by an earlier spec goes.
-DROP TRIGGER IF EXISTS "chat_events_2_mentions_same_parent" ON "chat_events_2_mentions";
-DROP FUNCTION IF EXISTS "chat_events_2_mentions_same_parent"();
+-- An unconstrained link: a same-parent trigger left by an earlier spec checks
+-- nothing any more. Its function is replaced, which takes no lock on the table
+-- (dropping the trigger would take an ACCESS EXCLUSIVE one, which readers that
+-- then append could deadlock with).
+DO $unconstrained$
+BEGIN
+    IF EXISTS (
+        SELECT FROM pg_trigger
+        WHERE tgrelid = to_regclass('"chat_events_2_mentions"')
+            AND tgname = 'chat_events_2_mentions_same_parent'
+    ) THEN
+        CREATE OR REPLACE FUNCTION "chat_events_2_mentions_same_parent"() RETURNS trigger
+        LANGUAGE plpgsql AS $fn$
+        BEGIN
+            RETURN NEW;
+        END
+        $fn$;
+    END IF;
+END
+$unconstrained$;
 
 CREATE OR REPLACE TRIGGER "chat_events_2_mentions_append_only"
     BEFORE UPDATE OR DELETE ON "chat_events_2_mentions"
@@ -2030,9 +2081,26 @@ CREATE TABLE IF NOT EXISTS "chat_events_3_mentions" (
 CREATE INDEX IF NOT EXISTS "chat_events_3_mentions_mentioned_id_idx"
     ON "chat_events_3_mentions" ("mentioned_id");
 
--- An unconstrained link: a same-parent check left by an earlier spec goes.
-DROP TRIGGER IF EXISTS "chat_events_3_mentions_same_parent" ON "chat_events_3_mentions";
-DROP FUNCTION IF EXISTS "chat_events_3_mentions_same_parent"();
+-- An unconstrained link: a same-parent trigger left by an earlier spec checks
+-- nothing any more. Its function is replaced, which takes no lock on the table
+-- (dropping the trigger would take an ACCESS EXCLUSIVE one, which readers that
+-- then append could deadlock with).
+DO $unconstrained$
+BEGIN
+    IF EXISTS (
+        SELECT FROM pg_trigger
+        WHERE tgrelid = to_regclass('"chat_events_3_mentions"')
+            AND tgname = 'chat_events_3_mentions_same_parent'
+    ) THEN
+        CREATE OR REPLACE FUNCTION "chat_events_3_mentions_same_parent"() RETURNS trigger
+        LANGUAGE plpgsql AS $fn$
+        BEGIN
+            RETURN NEW;
+        END
+        $fn$;
+    END IF;
+END
+$unconstrained$;
 
 CREATE OR REPLACE TRIGGER "chat_events_3_mentions_append_only"
     BEFORE UPDATE OR DELETE ON "chat_events_3_mentions"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import psycopg
 import pytest
@@ -250,3 +253,39 @@ def test_a_link_made_unconstrained_loses_its_same_parent_check(conn: Conn) -> No
     chat.migrate(conn)
     reply = chat.insert(conn, linking, links={"mentions": [(second, 1)]})
     assert chat.linked(conn, reply, chat.Link.mentions) == [second]
+
+
+def test_migrating_a_link_made_unconstrained_beside_a_reader_that_appends(
+    database: str, conn: Conn
+) -> None:
+    """The earlier spec's trigger stays (its function now checks nothing):
+    dropping it took an ACCESS EXCLUSIVE lock that deadlocked with a
+    transaction that had read the join table and then appended."""
+    spec = Path(__file__).parent.parent / "generated_example/specs/chat_events.yaml"
+    earlier = spec.read_bytes().replace(
+        b"typed: true, constrained: false", b"typed: true"
+    )
+    loaded = parse(earlier, "chat_events.yaml")
+    planned = plan(validate(loaded), loaded, spec_path="x", generator_version="0")
+    conn.execute(render(planned).files["chat_events.sql"].encode())
+    conn.commit()
+    start = {"id": dbkit.shard_uuid(0), "schema": "Chat", "action": "insert"}
+    root = chat.insert(conn, chat.changeset(cast(chat.EventAttrs, start)))
+    conn.commit()
+    with (
+        dbkit.connect(database, autocommit=False) as reader,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        reader.execute("SELECT count(*) FROM chat_events_0_mentions").fetchone()
+
+        def migrate() -> None:
+            with dbkit.connect(database, autocommit=False) as migrator:
+                chat.migrate(migrator)
+
+        migrating = pool.submit(migrate)
+        time.sleep(0.3)  # migrate has started (and, before, waited on the reader)
+        reply = chat.changeset(root, {"schema": "Message", "action": "insert"})
+        chat.insert(reader, reply, links={"mentions": [(root, 1)]})
+        reader.commit()
+        migrating.result(timeout=30)
+    assert chat.verify_chain(conn).ok
