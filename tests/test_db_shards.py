@@ -227,10 +227,8 @@ def test_insert_many_takes_items_with_and_without_links(conn: Conn) -> None:
     ]
 
 
-def test_a_link_made_unconstrained_loses_its_same_parent_check(conn: Conn) -> None:
-    """The log as an earlier spec made it (`mentions` constrained), then
-    migrated by the current module (`constrained: false`): migrate drops the
-    trigger, so a link between records of one shard is accepted."""
+def _migrate_as_constrained(conn: Conn) -> None:
+    """Migrate the log as an earlier spec made it: `mentions` constrained."""
     spec = Path(__file__).parent.parent / "generated_example/specs/chat_events.yaml"
     earlier = spec.read_bytes().replace(
         b"typed: true, constrained: false", b"typed: true"
@@ -239,6 +237,13 @@ def test_a_link_made_unconstrained_loses_its_same_parent_check(conn: Conn) -> No
     planned = plan(validate(loaded), loaded, spec_path="x", generator_version="0")
     conn.execute(render(planned).files["chat_events.sql"].encode())
     conn.commit()
+
+
+def test_a_link_made_unconstrained_loses_its_same_parent_check(conn: Conn) -> None:
+    """The log as an earlier spec made it, then migrated by the current module
+    (`constrained: false`): the old trigger checks nothing any more, so a link
+    between records of one shard is accepted."""
+    _migrate_as_constrained(conn)
     one = chat.changeset(
         {"id": dbkit.shard_uuid(2), "schema": "Chat", "action": "insert"}
     )
@@ -261,14 +266,7 @@ def test_migrating_a_link_made_unconstrained_beside_a_reader_that_appends(
     """The earlier spec's trigger stays (its function now checks nothing):
     dropping it took an ACCESS EXCLUSIVE lock that deadlocked with a
     transaction that had read the join table and then appended."""
-    spec = Path(__file__).parent.parent / "generated_example/specs/chat_events.yaml"
-    earlier = spec.read_bytes().replace(
-        b"typed: true, constrained: false", b"typed: true"
-    )
-    loaded = parse(earlier, "chat_events.yaml")
-    planned = plan(validate(loaded), loaded, spec_path="x", generator_version="0")
-    conn.execute(render(planned).files["chat_events.sql"].encode())
-    conn.commit()
+    _migrate_as_constrained(conn)
     start = {"id": dbkit.shard_uuid(0), "schema": "Chat", "action": "insert"}
     root = chat.insert(conn, chat.changeset(cast(chat.EventAttrs, start)))
     conn.commit()
