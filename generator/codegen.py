@@ -165,11 +165,19 @@ def _breaking(module: Path | None, planned: Plan, loaded: Loaded) -> list[Diagno
             )
         ]
     return [
-        loaded.marks.diagnostic(
-            where, f"{message} (--allow-breaking generates it anyway)"
-        )
+        _breaking_at(loaded, where, f"{message} (--allow-breaking generates it anyway)")
         for where, message in breaking_changes(old, plan_layout(planned), planned)
     ]
+
+
+def _breaking_at(loaded: Loaded, where: ErrorPath, message: str) -> Diagnostic:
+    """At the key the change is about; a top-level key the spec left out (a
+    default such as `hashed: false`) is reported beside `table`."""
+    marks = loaded.marks
+    if len(where) == 1 and where not in marks.values:
+        line, column = marks.at(("table",))
+        return Diagnostic(marks.file, line, column, format_location(where), message)
+    return marks.diagnostic(where, message)
 
 
 def _syntax_error(text: str) -> str | None:

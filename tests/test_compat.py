@@ -363,3 +363,14 @@ def test_specs_outside_the_project_keep_each_others_modules(
     assert run(capsys, "generate", *both, "--out", "out")[0] == 0
     assert run(capsys, "generate", both[0], "--out", "out")[0] == 0
     assert (project / "out" / "ledger.py").is_file()
+
+
+def test_a_key_left_out_is_reported_beside_the_table(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hashed: true` removed means hashed: false; no line of the spec holds it."""
+    assert _generate(capsys)[0] == 0
+    _edit(project, "hashed: true\n", "")
+    code, err = _generate(capsys)
+    assert code == 2
+    assert err.startswith("orders.yaml:3:8: hashed: turns the hash chain off"), err
