@@ -28,6 +28,7 @@ class Layout:
     schemas: dict[str, int]  # name -> index
     actions: dict[str, int]  # name (legacy names too) -> code
     links: dict[str, tuple[str, str, bool]]  # name -> (table, column, typed)
+    declared: dict[str, tuple[str, ...]]  # schema -> its custom actions, sorted
 
 
 def plan_layout(plan: Plan) -> Layout:
@@ -47,6 +48,7 @@ def plan_layout(plan: Plan) -> Layout:
         links={
             link.name: (link.table, link.column.raw, link.typed) for link in plan.links
         },
+        declared={s.name: tuple(sorted(s.actions)) for s in plan.schemas},
     )
 
 
@@ -62,11 +64,14 @@ def module_layout(text: str) -> Layout | None:
     values: dict[str, object] = {}
     enums: dict[str, dict[str, int]] = {}
     links: dict[str, tuple[str, str, bool]] = {}
+    declared: dict[str, tuple[str, ...]] = {}
     function = None
     for node in tree.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             if node.value is not None:
                 values[node.target.id] = _literal(node.value)
+                if node.target.id == "ALLOWED_ACTIONS":
+                    declared = _declared(node.value)
         elif isinstance(node, ast.ClassDef) and node.name in {"Schema", "Action"}:
             enums[node.name] = _members(node)
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -91,8 +96,34 @@ def module_layout(text: str) -> Layout | None:
     if function:  # the function picks by name: the listed order is not layout
         tables = tuple(sorted(tables))
     return Layout(
-        table, hashed, tables, function, enums["Schema"], enums["Action"], links
+        table,
+        hashed,
+        tables,
+        function,
+        enums["Schema"],
+        enums["Action"],
+        links,
+        declared,
     )
+
+
+def _declared(node: ast.expr) -> dict[str, tuple[str, ...]]:
+    """`Schema.X: _BUILTIN_ACTIONS | {Action.a, ...}` entries of ALLOWED_ACTIONS."""
+    out: dict[str, tuple[str, ...]] = {}
+    for found in ast.walk(node):
+        if not isinstance(found, ast.Dict):
+            continue
+        for key, value in zip(found.keys, found.values, strict=True):
+            if isinstance(key, ast.Attribute) and isinstance(key.value, ast.Name):
+                actions = [
+                    n.attr
+                    for n in ast.walk(value)
+                    if isinstance(n, ast.Attribute)
+                    and isinstance(n.value, ast.Name)
+                    and n.value.id == "Action"
+                ]
+                out[key.attr] = tuple(sorted(actions))
+    return out
 
 
 def _literal(node: ast.expr) -> object:
@@ -203,8 +234,16 @@ def breaking_changes(
         # An alias keeps the code under the name it was made from.
         origin = next((n for n in names if action_code(n) == code), names[0])
         shown = " and ".join(repr(n) for n in sorted(names))
+        owners = [
+            schema
+            for schema, actions in old.declared.items()
+            if schema in position and set(actions) & set(names)
+        ]
+        where: Path = ("schemas",)
+        if owners:  # the schema that declared it, where it is still listed
+            where = ("schemas", position[owners[0]], "actions")
         yield (
-            ("schemas",),
+            where,
             (
                 f"drops action {shown} (code {code}): its stored events could no"
                 " longer be read; a renamed action keeps the code with an alias"

@@ -67,7 +67,7 @@ BREAKING = {
     "action_renamed_without_alias": (
         "[dispatch, cancel]",
         "[ship, cancel]",
-        "schemas",
+        "schemas[1].actions",
         "drops action 'dispatch'",
     ),
     "shard_count": ("count: 2", "count: 3", "shard", "changes the shard layout"),
