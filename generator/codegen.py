@@ -6,7 +6,6 @@ succeeded, so one bad spec writes no file at all.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -70,31 +69,13 @@ def generate(
         if guard:
             recorded = _recorded(job.out, planned, root, folders)
             problems.extend(_breaking(recorded, planned, loaded))
-        clashes: dict[tuple[ErrorPath, str, ErrorPath], list[str]] = {}
-        for key, where in planned.sql_names:
-            other = sql_owners.setdefault(key, (shown, where))
-            if other[0] != shown:
-                clashes.setdefault((where, *other), []).append(key[1])
-        for (where, other_spec, other_where), names in clashes.items():
-            more = f" (and {len(names) - 1} more names)" if len(names) > 1 else ""
-            problems.append(
-                loaded.marks.diagnostic(
-                    where,
-                    f"derived name {names[0]!r}{more} is also derived from"
-                    f" {other_spec} ({format_location(other_where)}): the two logs"
-                    " would share PostgreSQL objects",
-                )
-            )
+        problems.extend(_sql_clashes(planned, loaded, sql_owners))
         for name, text in rendered.files.items():
             target = job.out / name
             if target in owners:
-                mark = loaded.marks.at(("module",))
                 problems.append(
-                    Diagnostic(
-                        shown,
-                        *mark,
-                        "module",
-                        f"{name} is also generated from {owners[target]}",
+                    loaded.marks.diagnostic(
+                        ("module",), f"{name} is also generated from {owners[target]}"
                     )
                 )
                 continue
@@ -117,6 +98,33 @@ def generate(
     if problems:
         raise SpecError(problems)
     return files
+
+
+def _sql_clashes(
+    planned: Plan,
+    loaded: Loaded,
+    sql_owners: dict[tuple[str, str], tuple[str, ErrorPath]],
+) -> list[Diagnostic]:
+    """One error per spec location whose derived SQL names another spec of this
+    run derived first (recording this spec's names in `sql_owners`)."""
+    shown = planned.spec_path
+    clashes: dict[tuple[ErrorPath, str, ErrorPath], list[str]] = {}
+    for key, where in planned.sql_names:
+        other = sql_owners.setdefault(key, (shown, where))
+        if other[0] != shown:
+            clashes.setdefault((where, *other), []).append(key[1])
+    out: list[Diagnostic] = []
+    for (where, other_spec, other_where), names in clashes.items():
+        more = f" (and {len(names) - 1} more names)" if len(names) > 1 else ""
+        out.append(
+            loaded.marks.diagnostic(
+                where,
+                f"derived name {names[0]!r}{more} is also derived from"
+                f" {other_spec} ({format_location(other_where)}): the two logs"
+                " would share PostgreSQL objects",
+            )
+        )
+    return out
 
 
 def _recorded(
@@ -149,21 +157,21 @@ def _conflicted(path: Path) -> bool:
 def _breaking(module: Path | None, planned: Plan, loaded: Loaded) -> list[Diagnostic]:
     if module is None:
         return []  # no module yet, or not one of ours
-    text = module.read_text(encoding="utf-8", errors="replace")
-    old = module_layout(text)
-    if old is None:
-        broken = _syntax_error(text)
-        if broken is None:
-            return []  # it parses but holds no layout (edited by hand): no record
+    try:
+        old = module_layout(module.read_text(encoding="utf-8", errors="replace"))
+    except SyntaxError as exc:
         # Not silently skipped: a merge left conflict markers in it, say.
         return [
             loaded.marks.diagnostic(
                 ("module",),
                 f"{module.name}, generated from this spec, does not parse"
-                f" ({broken}), so the change cannot be checked against what the log"
-                " stored: restore it (resolve the merge), or pass --allow-breaking",
+                f" (line {exc.lineno}: {exc.msg}), so the change cannot be checked"
+                " against what the log stored: restore it (resolve the merge), or"
+                " pass --allow-breaking",
             )
         ]
+    if old is None:
+        return []  # it parses but holds no layout (edited by hand): no record
     return [
         _breaking_at(loaded, where, f"{message} (--allow-breaking generates it anyway)")
         for where, message in breaking_changes(old, plan_layout(planned), planned)
@@ -178,11 +186,3 @@ def _breaking_at(loaded: Loaded, where: ErrorPath, message: str) -> Diagnostic:
         line, column = marks.at(("table",))
         return Diagnostic(marks.file, line, column, format_location(where), message)
     return marks.diagnostic(where, message)
-
-
-def _syntax_error(text: str) -> str | None:
-    try:
-        ast.parse(text)
-    except SyntaxError as exc:
-        return f"line {exc.lineno}: {exc.msg}"
-    return None

@@ -30,6 +30,14 @@ class Layout:
     links: dict[str, tuple[str, str, bool]]  # name -> (table, column, typed)
     declared: dict[str, tuple[str, ...]]  # schema -> its custom actions, sorted
 
+    @property
+    def shards(self) -> tuple[str | None, tuple[str, ...]]:
+        """What routes a record to a table. A shard function picks tables by
+        name, so the order `tables` lists them in is not part of it."""
+        if self.shard_function:
+            return self.shard_function, tuple(sorted(self.shard_tables))
+        return None, self.shard_tables
+
 
 def plan_layout(plan: Plan) -> Layout:
     function = None
@@ -37,11 +45,10 @@ def plan_layout(plan: Plan) -> Layout:
         function = f"{plan.shard.module}:{plan.shard.function}"
     actions = {a.name: a.code for a in plan.actions}
     actions.update({a.legacy: a.code for a in plan.aliases})
-    tables = tuple(t.table.raw for t in plan.tables)
     return Layout(
         table=plan.table,
         hashed=plan.hashed,
-        shard_tables=tuple(sorted(tables)) if function else tables,
+        shard_tables=tuple(t.table.raw for t in plan.tables),
         shard_function=function,
         schemas={s.name: s.index for s in plan.schemas},
         actions=actions,
@@ -52,34 +59,39 @@ def plan_layout(plan: Plan) -> Layout:
     )
 
 
+_CONSTANTS = frozenset({"TABLE", "HASHED", "SHARD_TABLES"})
+
+
 def module_layout(text: str) -> Layout | None:
-    """The layout a generated module was made for; None when the text is not
-    one (or one this version cannot read). The caller decides what that means:
-    `generate` refuses a recorded module that does not parse, and compares
-    nothing with one that parses without a layout."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return None
+    """The layout a generated module was made for; None when the text parses
+    but holds none (a module edited by hand, or one this version cannot read).
+    Raises SyntaxError when it does not parse (merge conflict markers, say)."""
+    tree = ast.parse(text)
     values: dict[str, object] = {}
     enums: dict[str, dict[str, int]] = {}
     links: dict[str, tuple[str, str, bool]] = {}
     declared: dict[str, tuple[str, ...]] = {}
     function = None
     for node in tree.body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if node.value is not None:
-                values[node.target.id] = _literal(node.value)
-                if node.target.id == "ALLOWED_ACTIONS":
-                    declared = _declared(node.value)
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.value is not None
+        ):
+            name = node.target.id
+            if name in _CONSTANTS:
+                values[name] = _literal(node.value)
+            elif name == "ALLOWED_ACTIONS":
+                declared = _declared(node.value)
+            elif name == "_METADATA":
+                for found in ast.walk(node.value):
+                    links.update(_links(found))
         elif isinstance(node, ast.ClassDef) and node.name in {"Schema", "Action"}:
             enums[node.name] = _members(node)
         elif isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 if alias.asname == "_shard_function":
                     function = f"{node.module}:{alias.name}"
-    for found in ast.walk(tree):
-        links.update(_links(found))
     table, hashed, tables = (
         values.get("TABLE"),
         values.get("HASHED"),
@@ -93,8 +105,6 @@ def module_layout(text: str) -> Layout | None:
         and set(enums) == {"Schema", "Action"}
     ):
         return None
-    if function:  # the function picks by name: the listed order is not layout
-        tables = tuple(sorted(tables))
     return Layout(
         table,
         hashed,
@@ -195,9 +205,7 @@ def breaking_changes(
                 " already hold events: they need a data migration"
             ),
         )
-    if new.table == old.table and (
-        new.shard_tables != old.shard_tables or new.shard_function != old.shard_function
-    ):
+    if new.table == old.table and new.shards != old.shards:
         yield (
             ("shard",),
             (
