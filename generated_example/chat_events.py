@@ -2373,6 +2373,7 @@ $fn$;
 
 _MIGRATE_LOCK: Final = 8587250033829338361
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
+_PIPELINE_OFF: Final = psycopg.pq.PipelineStatus.OFF
 _OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]
 _Item: TypeAlias = EventChangeset | PendingEvent
 _Links: TypeAlias = EventLinks | None
@@ -3173,20 +3174,27 @@ def _stream(
     PostgreSQL stores the current one, so client and server work overlap.
     """
     previous: tuple[psycopg.Cursor[TupleRow], Sequence[int]] | None = None
-    with _lock(conn), conn.pipeline(), conn.transaction():
-        if (lock := batch.lock) is not None:
-            conn.cursor().execute(lock)
-        for statement, params, positions in batch.chunks():
-            # Fetching waits for every queued result: read the previous chunk's
-            # before sending this one, then build its events while this one runs.
-            row = previous[0].fetchone() if previous is not None else None
-            cur = _sending_arrays(_tuple_cursor(conn))
-            cur.execute(statement, params, binary=True)
-            if previous is not None:
-                _collect(batch, out, previous[1], row)
-            previous = (cur, positions)
-        assert previous is not None
-        _collect(batch, out, previous[1], previous[0].fetchone())
+    outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
+    try:
+        with _lock(conn), conn.pipeline(), conn.transaction():
+            if (lock := batch.lock) is not None:
+                conn.cursor().execute(lock)
+            for statement, params, positions in batch.chunks():
+                # Fetching waits for every queued result: read the previous
+                # chunk's before sending this one, then build its events while
+                # this one runs.
+                row = previous[0].fetchone() if previous is not None else None
+                cur = _sending_arrays(_tuple_cursor(conn))
+                cur.execute(statement, params, binary=True)
+                if previous is not None:
+                    _collect(batch, out, previous[1], row)
+                previous = (cur, positions)
+            assert previous is not None
+            _collect(batch, out, previous[1], previous[0].fetchone())
+    except BaseException:
+        if outside and _left_in_pipeline(conn):
+            conn.close()
+        raise
 
 
 async def ainsert(
@@ -3232,18 +3240,38 @@ async def _astream(
 ) -> None:
     """`_stream` on an AsyncConnection."""
     previous: tuple[psycopg.AsyncCursor[TupleRow], Sequence[int]] | None = None
-    async with _alock(conn), conn.pipeline(), conn.transaction():
-        if (lock := batch.lock) is not None:
-            await conn.cursor().execute(lock)
-        for statement, params, positions in batch.chunks():
-            row = await previous[0].fetchone() if previous is not None else None
-            cur = _sending_arrays(_atuple_cursor(conn))
-            await cur.execute(statement, params, binary=True)
-            if previous is not None:
-                _collect(batch, out, previous[1], row)
-            previous = (cur, positions)
-        assert previous is not None
-        _collect(batch, out, previous[1], await previous[0].fetchone())
+    outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
+    try:
+        async with _alock(conn), conn.pipeline(), conn.transaction():
+            if (lock := batch.lock) is not None:
+                await conn.cursor().execute(lock)
+            for statement, params, positions in batch.chunks():
+                row = await previous[0].fetchone() if previous is not None else None
+                cur = _sending_arrays(_atuple_cursor(conn))
+                await cur.execute(statement, params, binary=True)
+                if previous is not None:
+                    _collect(batch, out, previous[1], row)
+                previous = (cur, positions)
+            assert previous is not None
+            _collect(batch, out, previous[1], await previous[0].fetchone())
+    except BaseException:
+        if outside and _left_in_pipeline(conn):
+            await conn.close()
+        raise
+
+
+def _left_in_pipeline(
+    conn: psycopg.Connection[_Row] | psycopg.AsyncConnection[_Row],
+) -> bool:
+    """Whether an interrupted batch left the connection in pipeline mode.
+
+    A task cancelled (or a thread interrupted) inside psycopg's pipeline() and
+    transaction() context managers can leave the connection in pipeline mode
+    while it looks idle: later statements are queued, their errors surface at
+    some later call, and a pool would hand the connection on. The batch was
+    not committed; closing the connection is the one safe way out.
+    """
+    return not conn.closed and conn.pgconn.pipeline_status != _PIPELINE_OFF
 
 
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:

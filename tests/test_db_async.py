@@ -294,3 +294,56 @@ def test_a_task_cancelled_while_autocommit_switches_switches_it_back(
             return aconn.autocommit, aconn.info.transaction_status
 
     assert asyncio.run(scenario()) == (False, psycopg.pq.TransactionStatus.IDLE)
+
+
+def test_a_streamed_batch_cancelled_anywhere_leaves_no_connection_in_pipeline_mode(
+    database: str, conn: Conn
+) -> None:
+    """psycopg can leave pipeline mode on when a task is cancelled inside its
+    pipeline() and transaction() context managers: the connection then looks
+    idle, swallows errors, and a pool hands it on. After a cancelled streamed
+    batch the connection is either usable as before or closed, and the batch
+    is stored whole or not at all."""
+    blog.migrate(conn)
+    size = blog.BATCH_CHUNK + 100  # streamed: more than one chunk
+
+    def batch() -> list[blog.EventChangeset]:
+        first = blog.changeset({"schema": "Post", "action": "insert"})
+        assert first.id is not None
+        return [first] + [
+            blog.changeset(
+                {"parent_id": first.id, "schema": "Post", "action": "update"}
+            )
+            for _ in range(size - 1)
+        ]
+
+    async def scenario() -> tuple[int, int]:
+        closed = usable = 0
+        aconn = await psycopg.AsyncConnection.connect(database)
+        for attempt in range(48):
+            task = asyncio.create_task(blog.ainsert_many(aconn, batch()))
+            for _ in range(attempt % 12):
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.0002 * (attempt // 12) * (attempt % 12))
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if aconn.closed:
+                closed += 1
+                aconn = await psycopg.AsyncConnection.connect(database)
+                continue
+            usable += 1
+            assert aconn.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+            assert aconn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                await aconn.execute("SELECT 1 / 0")
+            await aconn.rollback()
+        await aconn.close()
+        return closed, usable
+
+    closed, usable = asyncio.run(scenario())
+    assert closed + usable == 48
+    stored = dbkit.count(database, "blog_events")
+    assert stored % size == 0  # whole batches only
+    report = blog.verify_chain(conn)
+    assert report.ok and report.count == stored
