@@ -2085,10 +2085,11 @@ def _tables(table: str | None) -> tuple[str, ...]:
 
 def _anchors(
     anchors: Iterable[ChainHead], tables: tuple[str, ...]
-) -> dict[str, ChainHead]:
-    """The anchors by table; one for a table this call does not verify is an
-    error, not silently unchecked."""
-    out: dict[str, ChainHead] = {}
+) -> dict[str, tuple[ChainHead, ...]]:
+    """The anchors by table, in `seq` order: every one is checked (an older
+    anchor catches a rewrite made before a newer one was taken). One for a
+    table this call does not verify is an error, not silently unchecked."""
+    out: dict[str, tuple[ChainHead, ...]] = {}
     for anchor in anchors:
         if anchor.table not in SHARD_TABLES:
             raise ValueError(f"anchor for unknown table {anchor.table!r}")
@@ -2097,7 +2098,9 @@ def _anchors(
                 f"anchor for table {anchor.table!r}, which this call does not"
                 f" verify (it verifies {', '.join(tables)})"
             )
-        out[anchor.table] = anchor
+        if anchor.seq and anchor not in out.get(anchor.table, ()):
+            kept = (*out.get(anchor.table, ()), anchor)
+            out[anchor.table] = tuple(sorted(kept, key=lambda a: a.seq))
     return out
 
 
@@ -2130,7 +2133,7 @@ _Query: TypeAlias = tuple[bytes, Sequence[object]]
 
 
 def _table_check(
-    name: str, anchor: ChainHead | None
+    name: str, anchors: Sequence[ChainHead]
 ) -> Generator[_Query, list[TupleRow], TableReport]:
     """One table's check, as the queries it needs (yielded) and their rows (sent
     back): `verify_chain` and `averify_chain` run the same steps."""
@@ -2152,9 +2155,12 @@ def _table_check(
         broken = ChainBreak(name, bad, bad_id, _MISMATCH)
     elif no_seq:
         broken = ChainBreak(name, 0, no_seq_id, _NO_SEQ)
-    elif anchor is not None and anchor.seq:
-        found = yield (_HASH_AT[name], (anchor.seq,))
-        broken = _anchor_break(anchor, head.seq, found[0][0] if found else None)
+    else:
+        for anchor in anchors:  # in seq order: the first break is reported
+            found = yield (_HASH_AT[name], (anchor.seq,))
+            at = found[0][0] if found else None
+            if broken := _anchor_break(anchor, head.seq, at):
+                break
     return TableReport(name, count, head, broken)
 
 
@@ -2177,7 +2183,7 @@ def verify_chain(
     reports: list[TableReport] = []
     with _own(conn):
         for name in names:
-            steps = _table_check(name, by_table.get(name))
+            steps = _table_check(name, by_table.get(name, ()))
             try:
                 query = next(steps)
                 while True:
@@ -2200,7 +2206,7 @@ async def averify_chain(
     reports: list[TableReport] = []
     async with _aown(conn):
         for name in names:
-            steps = _table_check(name, by_table.get(name))
+            steps = _table_check(name, by_table.get(name, ()))
             try:
                 query = next(steps)
                 while True:
@@ -2263,11 +2269,12 @@ _END_OF_ROWS: Final = _EndOfRows()
 _RowsCheck: TypeAlias = Generator[None, "ChainRow | _EndOfRows", TableReport]
 
 
-def _rows_check(table: str, anchor: ChainHead | None) -> _RowsCheck:
+def _rows_check(table: str, anchors: Sequence[ChainHead]) -> _RowsCheck:
     """`verify_rows` as a consumer: send it each row in `seq` order, then
     _END_OF_ROWS. The sync and async verifiers feed it from their streams."""
     previous, count, last, broken = GENESIS, 0, 0, None
-    hash_at_anchor = None
+    anchored = {anchor.seq for anchor in anchors}
+    hash_at: dict[int, bytes] = {}
     while not isinstance(row := (yield), _EndOfRows):
         # NOT NULL can be dropped by whoever owns the table: such rows sort last.
         if cast("int | None", row.seq) is None:
@@ -2276,11 +2283,12 @@ def _rows_check(table: str, anchor: ChainHead | None) -> _RowsCheck:
         count += 1
         if broken is None and _hash_of(previous, row) != row.hash:
             broken = ChainBreak(table, row.seq, row.id, _MISMATCH)
-        if anchor is not None and row.seq == anchor.seq:
-            hash_at_anchor = row.hash
+        if row.seq in anchored:
+            hash_at[row.seq] = row.hash
         previous, last = row.hash, row.seq
-    if broken is None:
-        broken = _anchor_break(anchor, last, hash_at_anchor)
+    for anchor in anchors if broken is None else ():
+        if broken := _anchor_break(anchor, last, hash_at.get(anchor.seq)):
+            break
     return TableReport(table, count, ChainHead(table, last, previous), broken)
 
 
@@ -2300,7 +2308,13 @@ def verify_rows(
 
     `rows` must be in `seq` order; it agrees with the database's answer.
     """
-    check = _rows_check(table, anchor)
+    return _verified(table, rows, () if anchor is None else (anchor,))
+
+
+def _verified(
+    table: str, rows: Iterable[ChainRow], anchors: Sequence[ChainHead]
+) -> TableReport:
+    check = _rows_check(table, anchors)
     next(check)
     for row in rows:
         check.send(row)
@@ -2325,7 +2339,7 @@ def verify_chain_locally(
             stream = cast("Generator[TupleRow, None, None]", streamed)
             try:
                 rows = (_chain_row(row) for row in stream)
-                reports.append(verify_rows(name, rows, by_table.get(name)))
+                reports.append(_verified(name, rows, by_table.get(name, ())))
             finally:
                 stream.close()  # an error mid-stream must not leave it busy
     return ChainReport(tuple(reports))
@@ -2344,7 +2358,7 @@ async def averify_chain_locally(
     reports = []
     async with _aown(conn):
         for name in names:
-            check = _rows_check(name, by_table.get(name))
+            check = _rows_check(name, by_table.get(name, ()))
             next(check)
             # psycopg's stream() is an async generator, typed as an AsyncIterator.
             streamed = cur.stream(_ROWS[name], binary=True)  # bytea, not hex

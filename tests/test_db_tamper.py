@@ -305,6 +305,48 @@ def test_dropped_tail_is_reported_against_an_anchor(
     dbkit.assert_same_reports(report, blog.verify_chain_locally(conn, anchors=[anchor]))
 
 
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_every_anchor_given_for_a_table_is_checked(
+    database: str, conn: Conn, chain: Chain, newest_first: bool
+) -> None:
+    """Keeping anchors means passing several for one table: the newest catches
+    a dropped tail, an older one a rewrite made before the newest was taken.
+    Each is checked, in whatever order they come."""
+    old = blog.chain_head(conn, "blog_events")
+    for _ in range(2):
+        blog.insert(conn, blog.changeset(chain.a, {"action": "update"}))
+    new = blog.chain_head(conn, "blog_events")
+    assert (old.seq, new.seq) == (13, 15)
+    kept = [new, old] if newest_first else [old, new]
+    assert blog.verify_chain(conn, anchors=kept).ok
+    _attack(database, "blog_events", [_row("DELETE FROM blog_events WHERE seq > 13")])
+    assert blog.verify_chain(conn, anchors=[old]).ok
+    report = blog.verify_chain(conn, anchors=kept)
+    assert [(b.seq, b.event_id) for b in report.breaks] == [(15, None)]
+    assert "truncated" in report.breaks[0].reason
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn, anchors=kept))
+
+    # Rewritten from seq 12 on, then a new anchor taken of the rewritten chain.
+    conn.commit()
+    _attack(
+        database,
+        "blog_events",
+        [
+            _row("DELETE FROM blog_events WHERE seq > 11"),
+            _row("SELECT setval('blog_events_seq', 11)"),
+        ],
+    )
+    for _ in range(4):
+        blog.insert(conn, blog.changeset(chain.a, {"action": "update"}))
+    newer = blog.chain_head(conn, "blog_events")
+    assert blog.verify_chain(conn, anchors=[newer]).ok
+    kept = [newer, new, old] if newest_first else [old, new, newer]
+    report = blog.verify_chain(conn, anchors=kept)
+    assert [(b.seq, b.event_id) for b in report.breaks] == [(13, None)]
+    assert "rewritten" in report.breaks[0].reason
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn, anchors=kept))
+
+
 @pytest.mark.parametrize("without_id", [False, True])
 @pytest.mark.parametrize("range_size", [None, 2])
 def test_a_row_without_seq_is_reported_and_not_chained_on(
