@@ -1518,6 +1518,8 @@ three steps: threads or tasks sharing the connection must not interleave them.""
 
 
 def _lock(conn: psycopg.Connection[_Row]) -> threading.Lock:
+    if not isinstance(conn, psycopg.Connection):
+        raise _not_a(conn, "Connection", psycopg.AsyncConnection, "ainsert for insert")
     attrs = vars(conn)
     lock: threading.Lock | None = attrs.get(_LOCK)
     if lock is None:
@@ -1526,11 +1528,20 @@ def _lock(conn: psycopg.Connection[_Row]) -> threading.Lock:
 
 
 def _alock(conn: psycopg.AsyncConnection[_Row]) -> asyncio.Lock:
+    if not isinstance(conn, psycopg.AsyncConnection):
+        raise _not_a(conn, "AsyncConnection", psycopg.Connection, "insert for ainsert")
     attrs = vars(conn)
     lock: asyncio.Lock | None = attrs.get(_LOCK)
     if lock is None:
         lock = attrs.setdefault(_LOCK, asyncio.Lock())
     return lock
+
+
+def _not_a(conn: object, kind: str, twin: type, example: str) -> TypeError:
+    """Checked before anything is kept on the connection: a call through the
+    wrong API must leave it as it was."""
+    hint = f": call its twin ({example}, and so on)" if isinstance(conn, twin) else ""
+    return TypeError(f"expected a psycopg.{kind}, got {type(conn).__name__}{hint}")
 
 
 def _restore(conn: psycopg.Connection[_Row]) -> None:
@@ -1576,6 +1587,7 @@ def _alone(
 ) -> TupleRow | None:
     """Run one statement and fetch its row (`_own`: on an idle connection, its
     own autocommit transaction: atomic, and no BEGIN/COMMIT trips)."""
+    lock = _lock(conn)
     spare = vars(conn)
     cur: psycopg.Cursor[TupleRow] | None = spare.pop(_SPARE_CURSOR, None)
     if cur is None:
@@ -1584,7 +1596,7 @@ def _alone(
         # `_own`, spelled out on every insert's path: a generator-based context
         # manager costs about 1 us more per call, and Python runs cold between
         # commits (1% of an insert, measured interleaved).
-        with _lock(conn):
+        with lock:
             if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
                 return cur.execute(statement, params, binary=True).fetchone()
             try:
@@ -1631,6 +1643,7 @@ async def _aalone(
     conn: psycopg.AsyncConnection[_Row], statement: bytes, params: Sequence[object]
 ) -> TupleRow | None:
     """`_alone` on an AsyncConnection."""
+    _alock(conn)  # a connection of the wrong kind is refused before any change
     spare = vars(conn)
     cur: psycopg.AsyncCursor[TupleRow] | None = spare.pop(_SPARE_CURSOR, None)
     if cur is None:

@@ -347,3 +347,40 @@ def test_a_streamed_batch_cancelled_anywhere_leaves_no_connection_in_pipeline_mo
     assert stored % size == 0  # whole batches only
     report = blog.verify_chain(conn)
     assert report.ok and report.count == stored
+
+
+def test_a_call_through_the_wrong_api_is_a_type_error_with_no_lasting_effect(
+    database: str, conn: Conn
+) -> None:
+    """A sync function given an AsyncConnection (or the reverse) says so, and
+    leaves nothing on the connection: the right calls then work on it."""
+    blog.migrate(conn)
+    first = blog.insert(conn, blog.changeset({"schema": "Post", "action": "insert"}))
+
+    async def scenario() -> list[blog.Event]:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        async with aconn:
+            wrong: list[Callable[[], object]] = [
+                lambda: blog.chain_head(aconn, "blog_events"),  # type: ignore[arg-type]
+                lambda: blog.events_for(aconn, first.id),  # type: ignore[arg-type]
+                lambda: blog.insert(aconn, blog.changeset(first, {"action": "update"})),  # type: ignore[arg-type]
+            ]
+            wrong_kind = r"psycopg\.Connection, got AsyncConnection: call its twin \(a"
+            for call in wrong:
+                with pytest.raises(TypeError, match=wrong_kind):
+                    call()
+            await blog.ainsert(aconn, blog.changeset(first, {"action": "update"}))
+            return await blog.aevents_for(aconn, first.id)
+
+    assert [e.seq for e in asyncio.run(scenario())] == [1, 2]
+    with pytest.raises(
+        TypeError,
+        match=r"psycopg\.AsyncConnection, got Connection: call its twin \(insert",
+    ):
+        asyncio.run(blog.aevents_for(conn, first.id))  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"expected a psycopg\.Connection, got NoneType$"
+    ):
+        blog.insert(None, blog.changeset(first, {"action": "update"}))  # type: ignore[arg-type]
+    blog.insert(conn, blog.changeset(first, {"action": "update"}))
+    assert [e.seq for e in blog.events_for(conn, first.id)] == [1, 2, 3]
