@@ -204,6 +204,10 @@ class Event:
     table: str
     seq: int
 
+    def __hash__(self) -> int:
+        # By id: equal events share it, and the payload (a dict) is unhashable.
+        return hash(self.id)
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PendingEvent:
@@ -1170,6 +1174,11 @@ def _checked(item: EventChangeset | PendingEvent) -> _Storable:
         if type(item) is EventChangeset and item._sealed:
             return cast("_Storable", item)
         item = item.apply()
+    elif not isinstance(item, PendingEvent):
+        raise TypeError(
+            f"expected an EventChangeset or a PendingEvent, got {type(item).__name__}:"
+            " changeset(attrs) makes one"
+        )
     errors: list[tuple[str, str]] = []
     fields: Mapping[str, object] = {"id": item.id, "parent_id": item.parent_id}
     for name, value in fields.items():
@@ -1856,17 +1865,29 @@ async def aevents_for(
 
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
     """The events of `event`'s record up to and including `event`, in chain order."""
-    rows = _rows(conn, _SQL[event.table].previous, (event.parent_id, event.seq))
-    return [_event(event.table, row) for row in rows]
+    table = _table_of(event)
+    rows = _rows(conn, _SQL[table].previous, (event.parent_id, event.seq))
+    return [_event(table, row) for row in rows]
 
 
 async def aprevious_events(
     conn: psycopg.AsyncConnection[_Row], event: Event
 ) -> list[Event]:
     """`previous_events` on an AsyncConnection."""
-    params = (event.parent_id, event.seq)
-    rows = await _arows(conn, _SQL[event.table].previous, params)
-    return [_event(event.table, row) for row in rows]
+    table = _table_of(event)
+    rows = await _arows(conn, _SQL[table].previous, (event.parent_id, event.seq))
+    return [_event(table, row) for row in rows]
+
+
+def _table_of(event: object) -> str:
+    """The table of an Event this module read or stored (each generated module
+    has its own Event class)."""
+    if not isinstance(event, Event):
+        kind = f"{type(event).__module__}.{type(event).__qualname__}"
+        raise TypeError(f"expected an Event of {__name__}, got {kind}")
+    if event.table not in SHARD_TABLES:
+        raise ValueError(f"{event.table!r} is not one of {SHARD_TABLES}")
+    return event.table
 
 
 GENESIS: Final = bytes(32)

@@ -240,6 +240,10 @@ class Event:
     table: str
     seq: int
 
+    def __hash__(self) -> int:
+        # By id: equal events share it, and the payload (a dict) is unhashable.
+        return hash(self.id)
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PendingEvent:
@@ -334,6 +338,8 @@ def uuid7() -> uuid.UUID:
 
 def table_for(parent_id: uuid.UUID) -> str:
     """The physical events table of a record; always a member of SHARD_TABLES."""
+    if not isinstance(parent_id, uuid.UUID):
+        raise TypeError(f"parent_id must be a uuid.UUID, got {parent_id!r}")
     return SHARD_TABLES[parent_id.bytes[0] % 4]
 
 
@@ -2442,10 +2448,13 @@ def _statements(
         name: sql.SQL(
             "SELECT {} FROM {} AS e JOIN {} AS k ON k.{} = e.id"
             " WHERE k.event_id = %s AND (%s::integer IS NULL OR {} = %s)"
-            " ORDER BY e.seq"
+            " ORDER BY e.seq, 9"
         )
         .format(
-            _columns("e"),
+            sql.SQL("{}, {}").format(
+                _columns("e"),
+                sql.SQL("k.type") if Link(name) in _TYPED_LINKS else sql.SQL("NULL"),
+            ),
             ident,
             sql.Identifier(link_table),
             sql.Identifier(_LINK_COLUMNS[Link(name)]),
@@ -2526,6 +2535,11 @@ def _checked(item: EventChangeset | PendingEvent) -> _Storable:
         if type(item) is EventChangeset and item._sealed:
             return cast("_Storable", item)
         item = item.apply()
+    elif not isinstance(item, PendingEvent):
+        raise TypeError(
+            f"expected an EventChangeset or a PendingEvent, got {type(item).__name__}:"
+            " changeset(attrs) makes one"
+        )
     errors: list[tuple[str, str]] = []
     fields: Mapping[str, object] = {"id": item.id, "parent_id": item.parent_id}
     for name, value in fields.items():
@@ -2605,13 +2619,23 @@ def _target_id(target: object, name: str, table: str) -> str:
 
 
 def _targets(targets: Sequence[object], name: str, table: str) -> list[str]:
-    return [_target_id(target, name, table) for target in targets]
+    return [_target_id(target, name, table) for target in _listed(targets, name)]
 
 
 def _typed_targets(
     targets: Sequence[object], name: str, table: str
 ) -> list[tuple[str, int]]:
-    return [_typed_target(target, name, table) for target in targets]
+    return [_typed_target(target, name, table) for target in _listed(targets, name)]
+
+
+def _listed(targets: object, name: str) -> Sequence[object]:
+    """A link's targets: a list or tuple, not one event, UUID or string (whose
+    characters would be read as targets)."""
+    if not isinstance(targets, list | tuple):
+        got = type(targets).__name__
+        message = f"must be a list of targets, got {got}: put one target in a list"
+        raise InvalidEvent([(f"links.{name}", message)])
+    return targets
 
 
 def _typed_target(target: object, name: str, table: str) -> tuple[str, int]:
@@ -3305,17 +3329,29 @@ async def aevents_for(
 
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
     """The events of `event`'s record up to and including `event`, in chain order."""
-    rows = _rows(conn, _SQL[event.table].previous, (event.parent_id, event.seq))
-    return [_event(event.table, row) for row in rows]
+    table = _table_of(event)
+    rows = _rows(conn, _SQL[table].previous, (event.parent_id, event.seq))
+    return [_event(table, row) for row in rows]
 
 
 async def aprevious_events(
     conn: psycopg.AsyncConnection[_Row], event: Event
 ) -> list[Event]:
     """`previous_events` on an AsyncConnection."""
-    params = (event.parent_id, event.seq)
-    rows = await _arows(conn, _SQL[event.table].previous, params)
-    return [_event(event.table, row) for row in rows]
+    table = _table_of(event)
+    rows = await _arows(conn, _SQL[table].previous, (event.parent_id, event.seq))
+    return [_event(table, row) for row in rows]
+
+
+def _table_of(event: object) -> str:
+    """The table of an Event this module read or stored (each generated module
+    has its own Event class)."""
+    if not isinstance(event, Event):
+        kind = f"{type(event).__module__}.{type(event).__qualname__}"
+        raise TypeError(f"expected an Event of {__name__}, got {kind}")
+    if event.table not in SHARD_TABLES:
+        raise ValueError(f"{event.table!r} is not one of {SHARD_TABLES}")
+    return event.table
 
 
 def linked(
@@ -3325,10 +3361,10 @@ def linked(
     *,
     link_type: int | None = None,
 ) -> list[Event]:
-    """The events `event` links to through `link` (of one `link_type` if given)."""
-    query = _SQL[event.table].linked[Link(link).value]
-    rows = _rows(conn, query, (event.id, link_type, link_type))
-    return [_event(event.table, row) for row in rows]
+    """The events `event` links to through `link` (of one `link_type` if given),
+    in chain order; a target linked under several types comes once per link."""
+    table, query, params = _linked(event, link, link_type)
+    return [_event(table, row) for row in _rows(conn, query, params)]
 
 
 async def alinked(
@@ -3339,9 +3375,50 @@ async def alinked(
     link_type: int | None = None,
 ) -> list[Event]:
     """`linked` on an AsyncConnection."""
-    query = _SQL[event.table].linked[Link(link).value]
-    rows = await _arows(conn, query, (event.id, link_type, link_type))
-    return [_event(event.table, row) for row in rows]
+    table, query, params = _linked(event, link, link_type)
+    return [_event(table, row) for row in await _arows(conn, query, params)]
+
+
+def linked_types(
+    conn: psycopg.Connection[_Row],
+    event: Event,
+    link: Link,
+    *,
+    link_type: int | None = None,
+) -> list[tuple[Event, int]]:
+    """`linked` for a typed link, each target with the `type` of its link row:
+    the link's metadata, which `linked` leaves out."""
+    table, query, params = _linked(event, link, link_type, typed=True)
+    return [(_event(table, row), row[8]) for row in _rows(conn, query, params)]
+
+
+async def alinked_types(
+    conn: psycopg.AsyncConnection[_Row],
+    event: Event,
+    link: Link,
+    *,
+    link_type: int | None = None,
+) -> list[tuple[Event, int]]:
+    """`linked_types` on an AsyncConnection."""
+    table, query, params = _linked(event, link, link_type, typed=True)
+    return [(_event(table, row), row[8]) for row in await _arows(conn, query, params)]
+
+
+def _linked(
+    event: Event, link: Link, link_type: int | None, *, typed: bool = False
+) -> tuple[str, bytes, tuple[uuid.UUID, int | None, int | None]]:
+    """The table, query and parameters of a links read, its arguments checked:
+    a `link_type` is an integer in range, for a typed link only."""
+    table = _table_of(event)
+    name = Link(link)
+    if (typed or link_type is not None) and name not in _TYPED_LINKS:
+        raise ValueError(f"link {name.value!r} is not typed: it has no link types")
+    if link_type is not None:
+        if isinstance(link_type, bool) or not isinstance(link_type, int):
+            raise TypeError(f"link_type must be an int, got {link_type!r}")
+        if not -(2**31) <= link_type < 2**31:
+            raise ValueError(f"link_type {link_type} is out of integer range")
+    return table, _SQL[table].linked[name.value], (event.id, link_type, link_type)
 
 
 GENESIS: Final = bytes(32)

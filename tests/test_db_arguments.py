@@ -1,0 +1,138 @@
+"""Reads of typed links, and arguments of the wrong kind at the public functions:
+each is a clear error raised before any database work, never an AttributeError
+or KeyError from inside the module, nor a silently empty answer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from generated_example import blog_events as blog
+from generated_example import chat_events as chat
+from tests import dbkit
+from tests.dbkit import Conn
+
+pytestmark = pytest.mark.db
+
+
+def _record(conn: Conn, n: int) -> chat.Event:
+    attrs: chat.EventAttrs = {
+        "id": dbkit.shard_uuid(n),
+        "schema": "Chat",
+        "action": "insert",
+    }
+    return chat.insert(conn, chat.changeset(attrs))
+
+
+def test_linked_types_reads_each_link_rows_type(database: str, conn: Conn) -> None:
+    chat.migrate(conn)
+    root, other = _record(conn, 2), _record(conn, 2)
+    attrs: chat.EventAttrs = {"schema": "Message", "action": "insert"}
+    links: chat.EventLinks = {"mentions": [(other, 7), (root, 1), (other, 2)]}
+    reply = chat.insert(conn, chat.changeset(root, attrs), links=links)
+    mentions = chat.Link.mentions
+    assert chat.linked_types(conn, reply, mentions) == [
+        (root, 1),
+        (other, 2),
+        (other, 7),
+    ]
+    assert chat.linked(conn, reply, mentions) == [root, other, other]
+    assert chat.linked_types(conn, reply, mentions, link_type=7) == [(other, 7)]
+
+    async def read() -> list[tuple[chat.Event, int]]:
+        async with await psycopg.AsyncConnection.connect(database) as aconn:
+            return await chat.alinked_types(aconn, reply, mentions)
+
+    assert asyncio.run(read()) == [(root, 1), (other, 2), (other, 7)]
+    with pytest.raises(ValueError, match="link 'ancestors' is not typed"):
+        chat.linked_types(conn, reply, chat.Link.ancestors)
+
+
+@pytest.mark.parametrize(
+    ("link_type", "error", "match"),
+    [
+        (True, TypeError, "link_type must be an int, got True"),
+        (1.5, TypeError, "link_type must be an int, got 1.5"),
+        ("1", TypeError, "link_type must be an int, got '1'"),
+        (2**31, ValueError, "out of integer range"),
+        (-(2**31) - 1, ValueError, "out of integer range"),
+    ],
+)
+def test_a_bad_link_type_is_refused_before_the_query(
+    conn: Conn, link_type: Any, error: type[Exception], match: str
+) -> None:
+    chat.migrate(conn)
+    root = _record(conn, 1)
+    with pytest.raises(error, match=match):
+        chat.linked(conn, root, chat.Link.mentions, link_type=link_type)
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_link_type_on_an_untyped_link_is_refused(conn: Conn) -> None:
+    """It used to read as no links at all."""
+    chat.migrate(conn)
+    root = _record(conn, 1)
+    attrs: chat.EventAttrs = {"schema": "Message", "action": "insert"}
+    reply = chat.insert(conn, chat.changeset(root, attrs), links={"ancestors": [root]})
+    assert chat.linked(conn, reply, chat.Link.ancestors) == [root]
+    with pytest.raises(ValueError, match="link 'ancestors' is not typed"):
+        chat.linked(conn, reply, chat.Link.ancestors, link_type=1)
+
+
+def test_an_event_of_another_module_is_a_type_error(conn: Conn) -> None:
+    blog.migrate(conn)
+    chat.migrate(conn)
+    post = blog.insert(conn, blog.changeset({"schema": "Post", "action": "insert"}))
+    root = _record(conn, 0)
+    with pytest.raises(TypeError, match=r"expected an Event of .*chat_events, got"):
+        chat.previous_events(conn, post)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"expected an Event of .*chat_events, got"):
+        chat.linked(conn, post, chat.Link.ancestors)  # type: ignore[arg-type]
+    assert chat.previous_events(conn, root) == [root]
+
+
+@pytest.mark.parametrize("module", [blog, chat], ids=["unsharded", "sharded"])
+def test_a_record_id_that_is_not_a_uuid_is_a_type_error(
+    conn: Conn, module: Any
+) -> None:
+    module.migrate(conn)
+    text = str(uuid.uuid4())
+    with pytest.raises(TypeError, match=r"parent_id must be a uuid\.UUID, got '"):
+        module.events_for(conn, text)
+    with pytest.raises(TypeError, match=r"parent_id must be a uuid\.UUID"):
+        module.table_for(text)
+
+
+def test_insert_of_a_mapping_is_a_type_error(database: str, conn: Conn) -> None:
+    blog.migrate(conn)
+    attrs = {"schema": "Post", "action": "insert"}
+    with pytest.raises(TypeError, match="expected an EventChangeset or a PendingEvent"):
+        blog.insert(conn, attrs)  # type: ignore[arg-type]
+    assert dbkit.count(database, "blog_events") == 0
+
+
+def test_one_link_target_outside_a_list_is_invalid_not_split(conn: Conn) -> None:
+    """A bare UUID string used to be read character by character."""
+    chat.migrate(conn)
+    root = _record(conn, 3)
+    attrs: chat.EventAttrs = {"schema": "Message", "action": "insert"}
+    for targets in (str(root.id), root, root.id):
+        bad: Any = {"ancestors": targets}
+        with pytest.raises(chat.InvalidEvent, match="must be a list of targets"):
+            chat.insert(conn, chat.changeset(root, attrs), links=bad)
+    assert chat.events_for(conn, root.id) == [root]
+
+
+def test_an_event_with_a_payload_is_hashable_by_id(conn: Conn) -> None:
+    blog.migrate(conn)
+    post = blog.insert(
+        conn,
+        blog.changeset({"schema": "Post", "action": "insert", "payload": {"a": 1}}),
+    )
+    (read,) = blog.events_for(conn, post.id)
+    assert read == post and hash(read) == hash(post) == hash(post.id)
+    assert {post, read} == {post}
