@@ -896,7 +896,9 @@ def _columns(alias: str) -> sql.Composed:
 
 def migrate(conn: psycopg.Connection[_Row]) -> None:
     """Create or update everything in DDL, in one transaction; safe to run again."""
-    with _lock(conn), conn.transaction():
+    lock = _lock(conn)
+    _not_in_pipeline(conn, "migrate")
+    with lock, conn.transaction():
         cur = _tuple_cursor(conn)
         cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
         cur.execute(DDL.encode())
@@ -904,10 +906,24 @@ def migrate(conn: psycopg.Connection[_Row]) -> None:
 
 async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
     """`migrate` on an AsyncConnection."""
-    async with _alock(conn), conn.transaction():
+    lock = _alock(conn)
+    _not_in_pipeline(conn, "amigrate")
+    async with lock, conn.transaction():
         cur = _atuple_cursor(conn)
         await cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
         await cur.execute(DDL.encode())
+
+
+def _not_in_pipeline(
+    conn: psycopg.Connection[_Row] | psycopg.AsyncConnection[_Row], name: str
+) -> None:
+    """DDL is many statements in one string: the simple query protocol, which
+    pipeline mode does not have (the server would say "cannot insert multiple
+    commands into a prepared statement")."""
+    if conn.pgconn.pipeline_status != _PIPELINE_OFF:
+        raise psycopg.ProgrammingError(
+            f"{name}() cannot run in pipeline mode: call it outside conn.pipeline()"
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

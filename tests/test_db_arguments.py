@@ -136,3 +136,21 @@ def test_an_event_with_a_payload_is_hashable_by_id(conn: Conn) -> None:
     (read,) = blog.events_for(conn, post.id)
     assert read == post and hash(read) == hash(post) == hash(post.id)
     assert {post, read} == {post}
+
+
+def test_migrate_in_pipeline_mode_says_so(database: str, conn: Conn) -> None:
+    """DDL needs the simple query protocol, which pipeline mode lacks: the server's
+    own error ("cannot insert multiple commands into a prepared statement") does
+    not say what to do."""
+    with conn.pipeline(), pytest.raises(psycopg.ProgrammingError, match="migrate"):
+        blog.migrate(conn)
+
+    async def scenario() -> None:
+        async with await psycopg.AsyncConnection.connect(database) as aconn:
+            async with aconn.pipeline():
+                with pytest.raises(psycopg.ProgrammingError, match="amigrate"):
+                    await blog.amigrate(aconn)
+            await blog.amigrate(aconn)
+
+    asyncio.run(scenario())
+    assert blog.verify_chain(conn).ok
