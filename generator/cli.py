@@ -13,7 +13,7 @@ from pathlib import Path
 
 from generator import __version__
 from generator.codegen import Job, display_path, generate
-from generator.config import Config, ConfigError, load_config
+from generator.config import Config, ConfigError, config_for
 from generator.errors import SpecError
 from generator.output import Owners, compare, remove_orphans, write_all
 
@@ -89,7 +89,7 @@ def _jobs(config: Config, specs: Sequence[Path], out: Path | None) -> list[Job]:
 
 def _run(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
-    config = load_config(cwd)
+    config = config_for(cwd, args.specs)
     jobs = _jobs(config, args.specs, args.out)
     if not jobs:
         print(

@@ -8,7 +8,9 @@ out = "src/myapp/events"    # where generated files go (default: beside each spe
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -21,6 +23,7 @@ class Config:
     root: Path  # the folder paths are relative to; spec paths are shown from here
     specs: tuple[Path, ...]
     out: Path | None
+    project: bool = True  # False: no pyproject.toml, the root is a stand-in
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -35,7 +38,7 @@ def load_config(cwd: Path) -> Config:
     """The project's configuration; an empty one when there is no pyproject.toml."""
     pyproject = find_pyproject(cwd.resolve())
     if pyproject is None:
-        return Config(cwd.resolve(), (), None)
+        return Config(cwd.resolve(), (), None, project=False)
     root = pyproject.parent
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
@@ -69,3 +72,20 @@ def load_config(cwd: Path) -> Config:
             )
         specs.extend(matches)
     return Config(root, tuple(specs), root / out if out is not None else None)
+
+
+def config_for(cwd: Path, specs: Sequence[Path]) -> Config:
+    """The configuration of a run: the working folder's project, unless specs
+    named on the command line lie outside it. Then the project holding them is
+    used (or, with none, their common folder), so that a run from another folder
+    names each spec as a run from its own project does: the headers, and which
+    modules beside them are orphans, do not depend on where it was started."""
+    config = load_config(cwd)
+    chosen = [spec.resolve() for spec in specs]
+    if not chosen:
+        return config
+    for found in (config, load_config(chosen[0].parent)):
+        if found.project and all(spec.is_relative_to(found.root) for spec in chosen):
+            return found
+    common = Path(os.path.commonpath([spec.parent for spec in chosen]))
+    return Config(common, (), None, project=False)

@@ -156,6 +156,35 @@ def test_generate_is_deterministic_across_folders(
     assert texts[0] == texts[1]
 
 
+@pytest.mark.parametrize("with_pyproject", [True, False])
+def test_a_run_from_another_folder_names_specs_as_a_run_from_the_project(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    with_pyproject: bool,
+) -> None:
+    """Headers and orphans used to follow the working folder: generating one
+    spec from elsewhere renamed its header and deleted its neighbours' modules,
+    whose specs still exist."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    write(project / "events" / "blog.yaml", SPEC)
+    write(project / "events" / "chat.yaml", OTHER)
+    if with_pyproject:
+        write(project / "pyproject.toml", '[project]\nname = "app"\n')
+    elsewhere.mkdir()
+    home = project if with_pyproject else project / "events"
+    monkeypatch.chdir(home)
+    both = [str(project / "events" / name) for name in ("blog.yaml", "chat.yaml")]
+    assert run(capsys, "generate", *both, "--out", str(project / "gen"))[0] == 0
+    before = snapshot(project / "gen")
+    monkeypatch.chdir(elsewhere)
+    code, out, _ = run(capsys, "generate", both[0], "--out", str(project / "gen"))
+    assert (code, "removed" in out) == (0, False), out
+    assert snapshot(project / "gen") == before
+    code, _, err = run(capsys, "check", both[0], "--out", str(project / "gen"))
+    assert code == 0, err
+
+
 def test_generate_rewrites_a_stale_file(
     generated: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
