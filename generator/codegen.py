@@ -93,6 +93,16 @@ def generate(
                     )
                 )
                 continue
+            if _foreign(target):
+                problems.append(
+                    loaded.marks.diagnostic(
+                        ("module",),
+                        f"{display_path(target, root)} exists and spectorgen did not"
+                        " write it (it has no spectorgen header): rename `module`, or"
+                        " move that file away",
+                    )
+                )
+                continue
             owners[target] = shown
             files[target] = text
     if problems:
@@ -146,6 +156,16 @@ def _recorded(
     if source is None and named.is_file() and _conflicted(named):
         return named
     return None
+
+
+def _foreign(target: Path) -> bool:
+    """Something in a generated file's place that spectorgen did not write: a
+    hand-written module of the same name, a folder. Never overwritten."""
+    if not target.exists():
+        return False
+    if not target.is_file():
+        return True
+    return generated_from(target) is None and not _conflicted(target)
 
 
 def _conflicted(path: Path) -> bool:

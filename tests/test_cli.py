@@ -185,6 +185,27 @@ def test_a_run_from_another_folder_names_specs_as_a_run_from_the_project(
     assert code == 0, err
 
 
+def test_a_hand_written_file_in_a_modules_place_is_never_overwritten(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A spec whose `module` names a hand-written file (a shard function's
+    module, say) used to replace it silently."""
+    hand = project / "out" / "blog_events.py"
+    write(hand, "def region_table(parent_id: object) -> str:\n    return 'x'\n")
+    (project / "out" / "blog_events.sql").mkdir()
+    before = snapshot(project / "out")
+    code, _, err = run(capsys, "generate", "blog.yaml", "--out", "out")
+    assert code == 2
+    assert err.splitlines()[:2] == [
+        "blog.yaml:2:9: module: out/blog_events.py exists and spectorgen did not write"
+        " it (it has no spectorgen header): rename `module`, or move that file away",
+        "blog.yaml:2:9: module: out/blog_events.sql exists and spectorgen did not write"
+        " it (it has no spectorgen header): rename `module`, or move that file away",
+    ], err
+    assert snapshot(project / "out") == before
+    assert run(capsys, "check", "blog.yaml", "--out", "out")[0] == 2
+
+
 def test_generate_rewrites_a_stale_file(
     generated: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -213,7 +234,7 @@ def test_new_files_get_the_umasks_mode_and_rewrites_keep_theirs(
     for path in (module, sql):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
     module.chmod(0o640)
-    module.write_text("# stale\n", encoding="utf-8")
+    module.write_text(f"{MARKER} 0.0.1. DO NOT EDIT.\n# stale\n", encoding="utf-8")
     assert run(capsys, "generate", "blog.yaml", "--out", "out")[0] == 0
     assert module.read_text(encoding="utf-8").startswith(MARKER)
     assert stat.S_IMODE(module.stat().st_mode) == 0o640
