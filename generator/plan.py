@@ -323,6 +323,12 @@ def _links(spec: Spec, check: _Checker) -> tuple[LinkPlan, ...]:
                 ("links", name, "column"),
                 f"{link.column!r} is reserved in link tables (event_id, type)",
             )
+        elif link.column == "event":
+            check.error(
+                ("links", name, "column"),
+                "'event' would name its foreign key <table>_event_fkey, which is"
+                " event_id's: pick another column name",
+            )
         if link.table in tables:
             check.error(
                 ("links", name, "table"),

@@ -748,6 +748,15 @@ def test_link_column_reserved(tmp_path: Path, column: str) -> None:
     ]
 
 
+def test_link_column_event_whose_foreign_key_name_is_event_ids(tmp_path: Path) -> None:
+    """Accepted before, it made migrate fail: two constraints of one name."""
+    text = HEAD + "schemas: [User]\nlinks:\n  tags: {table: tags, column: event}\n"
+    assert errors(tmp_path, text) == [
+        "spec.yaml:6:31: links.tags.column: 'event' would name its foreign key"
+        " <table>_event_fkey, which is event_id's: pick another column name"
+    ]
+
+
 def test_two_links_using_one_table(tmp_path: Path) -> None:
     text = (
         HEAD + "schemas: [User]\nlinks:\n"
