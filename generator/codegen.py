@@ -58,6 +58,9 @@ def generate(
     folders = {job.spec.parent for job in jobs}
     for job in jobs:
         shown = display_path(job.spec, root)
+        if (unsafe := _unsafe_path(shown)) is not None:
+            problems.append(unsafe)
+            continue
         try:
             loaded = load(job.spec, shown)
             spec = validate(loaded)
@@ -108,6 +111,23 @@ def generate(
     if problems:
         raise SpecError(problems)
     return files
+
+
+def _unsafe_path(shown: str) -> Diagnostic | None:
+    """The spec's path goes into the generated files' headers and SPEC_PATH: a
+    line break, another control character, a quote or a backslash in it would
+    break them (or hide in them)."""
+    bad = [c for c in shown if c in '"\\' or not c.isprintable()]
+    if not bad:
+        return None
+    return Diagnostic(
+        repr(shown)[1:-1],
+        1,
+        1,
+        "<document>",
+        f"the spec's file name holds {bad[0]!r}, which the generated header"
+        " cannot show: rename the file",
+    )
 
 
 def _sql_clashes(

@@ -60,13 +60,13 @@ def _str_member(value: str) -> str:
 
 
 def _snake_name(value: str) -> str:
-    if not SNAKE_IDENTIFIER.match(value):
+    if not SNAKE_IDENTIFIER.fullmatch(value):
         raise ValueError(f"{value!r} is not a snake_case identifier ([a-z][a-z0-9_]*)")
     return _python_name(value)
 
 
 def _sql_name(value: str) -> str:
-    if not SQL_IDENTIFIER.match(value):
+    if not SQL_IDENTIFIER.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid SQL identifier (must match ^[a-z_][a-z0-9_]*$)"
         )
@@ -74,7 +74,7 @@ def _sql_name(value: str) -> str:
 
 
 def _function_path(value: str) -> str:
-    if not FUNCTION_PATH.match(value):
+    if not FUNCTION_PATH.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a function path of the form 'package.module:function'"
         )

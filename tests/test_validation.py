@@ -927,3 +927,36 @@ def test_alias_keeps_the_legacy_code() -> None:
     assert [(a.legacy, a.action, a.code) for a in result.aliases] == [
         ("archive", "soft_delete", spector_code("archive"))
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        ("table", 'table: "events\\n"\n'),
+        ("table", "table: |\n  events\n"),
+        ("links", 'links:\n  tags: {table: "tags\\n", column: tag_id}\n'),
+        ("shard", 'shard:\n  function: "app.shards:pick\\n"\n  tables: [a, b]\n'),
+    ],
+)
+def test_a_name_ending_in_a_line_break_is_refused(
+    tmp_path: Path, key: str, text: str
+) -> None:
+    """`$` also matches before a final line break: such names passed, and the
+    module did not parse (a traceback instead of a located error)."""
+    spec = "version: 1\nmodule: m\n" + ("" if key == "table" else "table: events\n")
+    spec += "schemas: [User]\n" + text
+    found = errors(tmp_path, spec)
+    assert len(found) == 1 and found[0].startswith("spec.yaml:"), found
+    assert "is not a" in found[0], found
+
+
+@pytest.mark.parametrize(
+    "name", ['say"hi".yaml', "two\nlines.yaml", "back\\slash.yaml"]
+)
+def test_a_spec_file_name_the_header_cannot_hold_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    found = errors_of(tmp_path, (name, HEAD + "schemas: [User]\n"))
+    assert len(found) == 1, found
+    assert "which the generated header cannot show: rename the file" in found[0]
+    assert not (tmp_path / "out").exists()
