@@ -15,7 +15,7 @@ from generator import __version__
 from generator.codegen import Job, display_path, generate
 from generator.config import Config, ConfigError, config_for
 from generator.errors import SpecError
-from generator.output import Owners, compare, remove_orphans, write_all
+from generator.output import Owners, WriteError, compare, remove_orphans, write_all
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 
@@ -166,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except ConfigError as exc:
         print(f"spectorgen: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except WriteError as exc:
+        print(f"spectorgen: {exc}; nothing written", file=sys.stderr)
         return EXIT_ERROR
     except Exception:
         traceback.print_exc()

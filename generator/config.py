@@ -42,9 +42,12 @@ def load_config(cwd: Path) -> Config:
     root = pyproject.parent
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{pyproject}: cannot read: {exc}") from None
-    table = data.get("tool", {}).get("spectorgen", {})
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{pyproject}: [tool] must be a table")
+    table = tool.get("spectorgen", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{pyproject}: [tool.spectorgen] must be a table")
     unknown = sorted(set(table) - {"specs", "out"})
@@ -58,6 +61,11 @@ def load_config(cwd: Path) -> Config:
     out = table.get("out")
     if out is not None and not isinstance(out, str):
         raise ConfigError(f"{pyproject}: [tool.spectorgen] out must be a string")
+    for value in (*patterns, out or ""):
+        if "\0" in value:
+            raise ConfigError(
+                f"{pyproject}: [tool.spectorgen]: {value!r} holds a NUL character"
+            )
     specs: list[Path] = []
     for pattern in patterns:
         try:

@@ -83,31 +83,44 @@ def _umask() -> int:
     return mask
 
 
-def write_all(files: Mapping[Path, str]) -> list[Path]:
-    """Write each file via a temporary sibling and a rename; return changed paths.
+class WriteError(Exception):
+    """A file could not be written; no file was replaced."""
 
-    A new file gets the mode any new file gets here (0666 less the umask), not
-    the temporary file's 0600; a rewritten file keeps the mode it had.
+
+def write_all(files: Mapping[Path, str]) -> list[Path]:
+    """Write every changed file at once; return the changed paths.
+
+    First each file goes to a temporary sibling; only when all of them are
+    written are they renamed over their targets. A failure before that (a full
+    disk, a read-only folder, a folder in a file's place) removes the temporary
+    files and raises WriteError with nothing replaced. A new file gets the mode
+    any new file gets here (0666 less the umask), not the temporary file's 0600;
+    a rewritten file keeps the mode it had.
     """
-    changed: list[Path] = []
     new_mode = 0o666 & ~_umask()
-    for path, text in sorted(files.items()):
-        data = text.encode("utf-8")
-        if path.is_file() and path.read_bytes() == data:
-            continue
-        mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else new_mode
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
+    staged: list[tuple[Path, str]] = []
+    try:
+        for path, text in sorted(files.items()):
+            data = text.encode("utf-8")
+            if path.is_file() and path.read_bytes() == data:
+                continue
+            mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else new_mode
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            staged.append((path, tmp))
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
+    except BaseException as exc:
+        for _, tmp in staged:
             Path(tmp).unlink(missing_ok=True)
-            raise
-        changed.append(path)
-    return changed
+        if isinstance(exc, OSError):
+            where = exc.filename or (staged[-1][0] if staged else "")
+            raise WriteError(f"cannot write {where}: {exc.strerror or exc}") from exc
+        raise
+    for path, tmp in staged:
+        os.replace(tmp, path)
+    return [path for path, _ in staged]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -206,6 +206,31 @@ def test_a_hand_written_file_in_a_modules_place_is_never_overwritten(
     assert run(capsys, "check", "blog.yaml", "--out", "out")[0] == 2
 
 
+def test_a_failed_write_replaces_no_file(tmp_path: Path) -> None:
+    """Files are staged first and renamed only once all are written: a failure
+    on the second (a full disk, a file where a folder goes) leaves the first
+    as it was, and no temporary file behind."""
+    kept = tmp_path / "a_out" / "m.py"
+    write(kept, "old\n")
+    write(tmp_path / "z_blocker", "a file, not a folder\n")
+    files = {kept: "new\n", tmp_path / "z_blocker" / "m.sql": "new\n"}
+    before = snapshot(tmp_path)
+    with pytest.raises(output.WriteError, match=r"cannot write .*z_blocker"):
+        output.write_all(files)
+    assert snapshot(tmp_path) == before
+
+
+def test_an_out_folder_that_is_a_file_is_an_error_not_a_traceback(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(project / "out", "a file\n")
+    code, _, err = run(capsys, "generate", "blog.yaml", "--out", "out")
+    assert code == 2
+    assert err.startswith("spectorgen: cannot write "), err
+    assert err.rstrip().endswith("; nothing written"), err
+    assert (project / "out").read_text(encoding="utf-8") == "a file\n"
+
+
 def test_generate_rewrites_a_stale_file(
     generated: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -580,6 +605,25 @@ def test_bad_config(
         assert "[tool.spectorgen]" in err
         assert expected in err
         assert "internal error" not in err
+    assert not (configured / "src" / "app" / "gen").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"tool = 1\n", "[tool] must be a table"),
+        (b'tool = "x"\n', "[tool] must be a table"),
+        (b'[tool.spectorgen]\nout = "a\\u0000b"\n', "holds a NUL character"),
+        (b"# caf\xe9\n[project]\n", "cannot read"),
+    ],
+    ids=["tool-int", "tool-str", "nul", "latin-1"],
+)
+def test_odd_config_is_an_error_not_a_traceback(
+    configured: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    (configured / "pyproject.toml").write_bytes(content)
+    code, _, err = run(capsys, "generate")
+    assert code == 2 and expected in err and "internal error" not in err, err
     assert not (configured / "src" / "app" / "gen").exists()
 
 
