@@ -104,6 +104,7 @@ def _run(args: argparse.Namespace) -> int:
         config.root,
         frozenset(display_path(job.spec, config.root) for job in jobs),
         frozenset(job.spec.parent for job in jobs),
+        config.project,
     )
     if args.command == "check":
         drift = compare(files, cwd, owners)

@@ -8,7 +8,6 @@ out = "src/myapp/events"    # where generated files go (default: beside each spe
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,16 +83,18 @@ def load_config(cwd: Path) -> Config:
 
 def config_for(cwd: Path, specs: Sequence[Path]) -> Config:
     """The configuration of a run: the working folder's project, unless specs
-    named on the command line lie outside it. Then the project holding them is
-    used (or, with none, their common folder), so that a run from another folder
-    names each spec as a run from its own project does: the headers, and which
-    modules beside them are orphans, do not depend on where it was started."""
+    named on the command line lie outside it and inside another project. Then
+    that project is used, so that a run from another folder names each spec as
+    a run from its own project does: the headers, and which modules beside them
+    are orphans, do not depend on where it was started. With no project at all,
+    the working folder stands in (and `Config.project` is False)."""
     config = load_config(cwd)
     chosen = [spec.resolve() for spec in specs]
-    if not chosen:
+    if not chosen or (config.project and _holds(config, chosen)):
         return config
-    for found in (config, load_config(chosen[0].parent)):
-        if found.project and all(spec.is_relative_to(found.root) for spec in chosen):
-            return found
-    common = Path(os.path.commonpath([spec.parent for spec in chosen]))
-    return Config(common, (), None, project=False)
+    home = load_config(chosen[0].parent)
+    return home if home.project and _holds(home, chosen) else config
+
+
+def _holds(config: Config, specs: Sequence[Path]) -> bool:
+    return all(spec.is_relative_to(config.root) for spec in specs)

@@ -34,20 +34,23 @@ class Owners:
 
     A generated file is orphaned when its spec is one of this run's (the module
     was renamed) or no longer exists; files of other, existing specs are left
-    alone even when they share the output folder.
+    alone even when they share the output folder. Without a project (no
+    pyproject.toml), spec paths are relative to the working folder, which may
+    differ from the run that wrote a header: only the first kind is orphaned.
     """
 
     root: Path
     sources: frozenset[str]
     folders: frozenset[Path] = frozenset()  # this run's spec folders
+    project: bool = True
 
     def orphaned(self, path: Path) -> bool:
         source = generated_from(path)
         if source is None:
             return False
-        return source in self.sources or not spec_exists(
-            source, self.root, self.folders
-        )
+        if not source or source in self.sources:
+            return True  # no spec named, or this run's spec under a new name
+        return self.project and not spec_exists(source, self.root, self.folders)
 
 
 def spec_exists(source: str, root: Path, folders: Iterable[Path] = ()) -> bool:

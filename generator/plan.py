@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
 
 from generator.errors import Diagnostic, Path, SpecError, format_location
 from generator.loader import Loaded
@@ -23,6 +24,11 @@ BUILTIN_ACTIONS: tuple[tuple[str, int], ...] = (
 MAX_IDENTIFIER_BYTES = 63
 EVENT_COLUMNS = ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
 RESERVED_LINK_COLUMNS = frozenset({"event_id", "type"})
+SHADOWED = frozenset(
+    {*sys.stdlib_module_names, "psycopg", "psycopg_binary", "psycopg_c"}
+)
+"""Module names that would shadow an import of the generated code when the
+output folder is on the import path first."""
 
 
 def action_code(name: str) -> int:
@@ -299,6 +305,12 @@ def _shard(spec: Spec, check: _Checker) -> tuple[ShardPlan, list[tuple[str, Path
         return ShardPlan("count", shard.count, "", ""), counted
     assert shard.function is not None
     module, _, function = shard.function.partition(":")
+    if module.split(".")[0] == "__future__" or module.split(".")[-1] == spec.module:
+        check.error(
+            ("shard", "function"),
+            f"{module!r} cannot hold the shard function: the generated module"
+            " imports it at its top, so it must be another importable module",
+        )
     if not shard.tables:
         check.error(("shard",), "`function` needs `tables`: every table it may return")
         return ShardPlan("function", 0, module, function), []
@@ -470,6 +482,12 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
     check = _Checker(loaded)
     schemas = _schemas(spec, check)
     actions, aliases = _actions(spec, schemas, check)
+    if spec.module in SHADOWED:
+        check.error(
+            ("module",),
+            f"{spec.module!r} is the name of a module the generated code imports"
+            " (or of the standard library's): it would shadow it",
+        )
     shard, physical = _shard(spec, check)
     links = _links(spec, check)
     names = _Names(check)

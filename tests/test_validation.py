@@ -960,3 +960,28 @@ def test_a_spec_file_name_the_header_cannot_hold_is_refused(
     assert len(found) == 1, found
     assert "which the generated header cannot show: rename the file" in found[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("module", ["uuid", "json", "typing", "psycopg", "asyncio"])
+def test_a_module_named_like_an_import_of_the_generated_code_is_refused(
+    tmp_path: Path, module: str
+) -> None:
+    """With the output folder first on the import path, `uuid.py` shadowed the
+    standard library's and the module failed mypy and import."""
+    text = f"version: 1\nmodule: {module}\ntable: events\nschemas: [User]\n"
+    assert errors(tmp_path, text) == [
+        f"spec.yaml:2:9: module: {module!r} is the name of a module the generated"
+        " code imports (or of the standard library's): it would shadow it"
+    ]
+
+
+@pytest.mark.parametrize("function", ["__future__:annotations", "m:table_for"])
+def test_a_shard_function_the_module_cannot_import_is_refused(
+    tmp_path: Path, function: str
+) -> None:
+    """`__future__` wrote a module that does not import; the module itself is a
+    circular import."""
+    text = HEAD + f"schemas: [User]\nshard:\n  function: {function}\n  tables: [a, b]\n"
+    (found,) = errors(tmp_path, text)
+    assert found.startswith("spec.yaml:6:13: shard.function: "), found
+    assert "cannot hold the shard function" in found
