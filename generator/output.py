@@ -24,7 +24,8 @@ def generated_from(path: Path) -> str | None:
         return None
     for prefix in ("# source: ", "-- source: "):
         if second.startswith(prefix):
-            return second.removeprefix(prefix).strip()
+            # A long path's line ends in a pragma for ruff's E501 (fit.comment).
+            return second.removeprefix(prefix).strip().removesuffix("  # noqa: E501")
     return ""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jinja2
 
+from generator import fit
 from generator.plan import Plan
 
 
@@ -22,7 +23,7 @@ def templates_dir() -> Path:
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -30,6 +31,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters.update(fitted=fit.fitted, imported=fit.imported, comment=fit.comment)
+    return env
 
 
 class RenderError(Exception):

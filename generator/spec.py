@@ -26,6 +26,7 @@ FUNCTION_PATH = re.compile(
 )
 # Enum members that would shadow enum machinery or int/str attributes break the
 # generated enums (at run time or under mypy); refuse them up front.
+AMBIGUOUS = frozenset({"l", "I", "O"})
 INT_ENUM_RESERVED = frozenset({"name", "value", "mro", *dir(int)})
 STR_ENUM_RESERVED = frozenset({"name", "value", "mro", *dir(str)})
 
@@ -42,6 +43,8 @@ def _python_name(value: str) -> str:
         raise ValueError(f"{value!r} is a Python keyword")
     if value.startswith("_"):
         raise ValueError(f"{value!r} must not start with an underscore")
+    if value in AMBIGUOUS:
+        raise ValueError(f"{value!r} reads as 1 or 0 in many fonts (ruff's E741)")
     return value
 
 

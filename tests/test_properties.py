@@ -39,6 +39,7 @@ from generator.codegen import Job, generate
 
 BUILTIN_ACTIONS = ("insert", "update", "delete", "savepoint")
 RESERVED = frozenset({"name", "value", "mro"})
+AMBIGUOUS = frozenset({"l", "I", "O"})  # ruff E741
 # Schemas and actions become IntEnum members, links StrEnum members: a name must
 # not shadow an attribute of the member's base type.
 INT_ATTRIBUTES = frozenset(dir(int))
@@ -64,6 +65,7 @@ def _allowed(name: str) -> bool:
         keyword.iskeyword(name)
         or keyword.issoftkeyword(name)
         or name in RESERVED
+        or name in AMBIGUOUS
         or name.startswith("_")
     )
 

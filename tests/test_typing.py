@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from generator import output
 from generator.codegen import Job, generate
 from generator.errors import SpecError
 
@@ -493,3 +494,66 @@ def test_generated_modules_pass_ruff_check(config: list[str]) -> None:
 def test_generated_modules_are_ruff_formatted(config: list[str]) -> None:
     done = _ruff("format", "--check", "--no-cache", *config, *map(str, GENERATED))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+LONG = {
+    # Every name as long as the spec rules and PostgreSQL's 63 bytes allow.
+    "counted.yaml": f"""\
+version: 1
+module: {"m" * 40}
+table: {"t" * 44}
+hashed: true
+schemas:
+  - {"S" * 40}
+  - name: {"P" * 40}
+    actions: [{"a" * 40}, {"b" * 40}]
+aliases:
+  {"a" * 40}: {"c" * 40}
+shard:
+  count: 16
+""",
+    "linked.yaml": f"""\
+version: 1
+module: {"n" * 40}
+table: ev
+hashed: true
+schemas: [User]
+links:
+  {"l" * 40}: {{table: {"x" * 25}, column: {"c" * 28}, typed: true}}
+  {"k" * 39}: {{table: {"y" * 25}, column: {"d" * 28}}}
+""",
+    "routed.yaml": f"""\
+version: 1
+module: {"r" * 40}
+table: routed
+schemas: [User]
+shard:
+  function: sharding_{"p" * 30}.{"q" * 30}:{"f" * 30}
+  tables: [{"u" * 47}, {"v" * 47}]
+""",
+}
+
+
+def test_long_names_give_modules_that_pass_ruff(tmp_path: Path) -> None:
+    """The module passes `ruff format --check` and the repo's rules (E501 at 88
+    columns included) whatever the length of a spec's names and of its path:
+    lines that hold them are laid out as ruff format would (generator.fit)."""
+    folder = tmp_path / ("d" * 50) / ("e" * 50) / "specs"
+    jobs = []
+    for name, text in LONG.items():
+        (spec := folder / name).parent.mkdir(parents=True, exist_ok=True)
+        spec.write_text(text, encoding="utf-8")
+        jobs.append(Job(spec, tmp_path / "out"))
+    files = generate(jobs, tmp_path)
+    for path, text in files.items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    modules = sorted(str(p) for p in files if p.suffix == ".py")
+    assert len(modules) == 3
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    # Import order depends on which modules a project calls first-party.
+    done = _ruff("check", "--no-cache", *config, "--ignore", "I001", *modules)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = _ruff("format", "--check", "--diff", "--no-cache", *config, *modules)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert all(output.generated_from(Path(m)) for m in modules)

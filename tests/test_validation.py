@@ -985,3 +985,13 @@ def test_a_shard_function_the_module_cannot_import_is_refused(
     (found,) = errors(tmp_path, text)
     assert found.startswith("spec.yaml:6:13: shard.function: "), found
     assert "cannot hold the shard function" in found
+
+
+@pytest.mark.parametrize("name", ["l", "I", "O"])
+def test_a_name_ruff_calls_ambiguous_is_refused(tmp_path: Path, name: str) -> None:
+    """An enum member named `l` fails ruff's default rules (E741)."""
+    text = HEAD + f"schemas: [{name}]\n"
+    assert errors(tmp_path, text) == [
+        f"spec.yaml:4:11: schemas[0].name: {name!r} reads as 1 or 0 in many fonts"
+        " (ruff's E741)"
+    ]
