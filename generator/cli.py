@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from generator import __version__
-from generator.codegen import Job, display_path, generate
+from generator.codegen import Job, generate
 from generator.config import Config, ConfigError, config_for
 from generator.errors import SpecError
 from generator.output import Owners, WriteError, compare, remove_orphans, write_all
@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     files = generate(jobs, config.root, guard=guard)
     owners = Owners(
         config.root,
-        frozenset(display_path(job.spec, config.root) for job in jobs),
+        frozenset(job.spec.resolve() for job in jobs),
         frozenset(job.spec.parent for job in jobs),
         config.project,
     )

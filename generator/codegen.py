@@ -7,6 +7,7 @@ succeeded, so one bad spec writes no file at all.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from generator.compat import breaking_changes, module_layout, plan_layout
 from generator.errors import Diagnostic, SpecError, format_location
 from generator.errors import Path as ErrorPath
 from generator.loader import Loaded, load
-from generator.output import MARKERS, generated_from, spec_exists
+from generator.output import MARKERS, generated_from, spec_exists, spec_file
 from generator.plan import Plan, plan
 from generator.render import render
 from generator.validate import validate
@@ -30,11 +31,13 @@ class Job:
 
 
 def display_path(path: Path, root: Path) -> str:
-    """The spec path as written in headers: relative to the project, POSIX style."""
+    """The spec path as written in headers: relative to the project, POSIX style
+    (`../` for a spec outside it: two specs of one name in two folders stay
+    apart)."""
     resolved = path.resolve()
     try:
-        return resolved.relative_to(root.resolve()).as_posix()
-    except ValueError:
+        return Path(os.path.relpath(resolved, root.resolve())).as_posix()
+    except ValueError:  # another drive
         return resolved.name
 
 
@@ -54,7 +57,7 @@ def generate(
     owners: dict[Path, str] = {}
     problems: list[Diagnostic] = []
     sql_owners: dict[tuple[str, str], tuple[str, ErrorPath]] = {}
-    ours = {display_path(job.spec, root) for job in jobs}
+    ours = {job.spec.resolve() for job in jobs}
     folders = {job.spec.parent for job in jobs}
     for job in jobs:
         shown = display_path(job.spec, root)
@@ -70,7 +73,7 @@ def generate(
             problems.extend(exc.diagnostics)
             continue
         if guard:
-            recorded = _recorded(job.out, planned, root, folders)
+            recorded = _recorded(job.out, planned, job.spec.resolve(), root, folders)
             problems.extend(_breaking(recorded, planned, loaded))
         problems.extend(_sql_clashes(planned, loaded, sql_owners))
         for name, text in rendered.files.items():
@@ -85,8 +88,8 @@ def generate(
             source = generated_from(target)
             if (
                 source is not None
-                and source not in ours
-                and spec_exists(source, root, folders)
+                and (found := spec_file(source, root, folders)) is not None
+                and found not in ours
             ):
                 problems.append(
                     loaded.marks.diagnostic(
@@ -158,24 +161,46 @@ def _sql_clashes(
 
 
 def _recorded(
-    folder: Path, planned: Plan, root: Path, folders: Iterable[Path]
+    folder: Path, planned: Plan, spec: Path, root: Path, folders: Iterable[Path]
 ) -> Path | None:
     """The module on disk generated from this spec: the one whose header names
     it (under the module's name, or the name it had before `module` was
     renamed), else the one under its name made from a spec that no longer
-    exists (this spec moved), or left with merge conflict markers."""
+    exists (this spec moved), or left with merge conflict markers, else the
+    only module of the same table in the folder whose spec no longer exists
+    (this spec moved and its module renamed at once)."""
     named = folder / f"{planned.module}.py"
     if not folder.is_dir():
         return None
-    for path in [named, *sorted(folder.glob("*.py"))]:
-        if generated_from(path) == planned.spec_path:
+    modules = sorted(folder.glob("*.py"))
+    for path in [named, *modules]:
+        source = generated_from(path)
+        if source == planned.spec_path or (
+            source and spec_file(source, root, folders) == spec
+        ):
             return path
     source = generated_from(named)
     if source is not None and not spec_exists(source, root, folders):
         return named
     if source is None and named.is_file() and _conflicted(named):
         return named
-    return None
+    gone = [
+        path
+        for path in modules
+        if (source := generated_from(path)) is not None
+        and not spec_exists(source, root, folders)
+        and _table_of(path) == planned.table
+    ]
+    return gone[0] if len(gone) == 1 else None
+
+
+def _table_of(module: Path) -> str | None:
+    """The events table a generated module was made for (None if unreadable)."""
+    try:
+        layout = module_layout(module.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, SyntaxError):
+        return None
+    return None if layout is None else layout.table
 
 
 def _foreign(target: Path) -> bool:

@@ -41,7 +41,7 @@ class Owners:
     """
 
     root: Path
-    sources: frozenset[str]
+    specs: frozenset[Path]  # this run's spec files, resolved
     folders: frozenset[Path] = frozenset()  # this run's spec folders
     project: bool = True
 
@@ -49,27 +49,33 @@ class Owners:
         source = generated_from(path)
         if source is None:
             return False
-        if not source or source in self.sources:
+        found = spec_file(source, self.root, self.folders)
+        if not source or found in self.specs:
             return True  # no spec named, or this run's spec under a new name
-        return self.project and not spec_exists(source, self.root, self.folders)
+        return self.project and found is None
 
 
 def spec_exists(source: str, root: Path, folders: Iterable[Path] = ()) -> bool:
-    """Whether the spec a header names is still there. A spec inside the project
-    is named relative to its root; one outside it by its file name alone, found
-    beside this run's specs."""
+    """Whether the spec a header names is still there."""
+    return spec_file(source, root, folders) is not None
+
+
+def spec_file(source: str, root: Path, folders: Iterable[Path] = ()) -> Path | None:
+    """The spec file a header names, resolved, or None when it is gone. A spec
+    is named relative to the project's root (`../` outside it); without a
+    project, the root was the working folder of the run that wrote the header,
+    and headers of older versions named a spec outside it by file name alone:
+    those are looked for beside this run's specs too."""
     if not source:
-        return False
+        return None
     if (root / source).is_file():
-        return True
+        return (root / source).resolve()
     if "/" in source:
-        return False
-    inside = root.resolve()
-    return any(
-        (folder / source).is_file()
-        for folder in folders
-        if not folder.resolve().is_relative_to(inside)
-    )
+        return None
+    for folder in folders:
+        if (folder / source).is_file():
+            return (folder / source).resolve()
+    return None
 
 
 def _umask() -> int:

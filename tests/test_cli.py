@@ -180,9 +180,14 @@ def test_a_run_from_another_folder_names_specs_as_a_run_from_the_project(
     monkeypatch.chdir(elsewhere)
     code, out, _ = run(capsys, "generate", both[0], "--out", str(project / "gen"))
     assert (code, "removed" in out) == (0, False), out
-    assert snapshot(project / "gen") == before
-    code, _, err = run(capsys, "check", both[0], "--out", str(project / "gen"))
-    assert code == 0, err
+    after = snapshot(project / "gen")
+    assert {k: v for k, v in after.items() if k.startswith("chat")} == {
+        k: v for k, v in before.items() if k.startswith("chat")
+    }
+    if with_pyproject:  # else paths are relative to the working folder
+        assert after == before
+        code, _, err = run(capsys, "check", both[0], "--out", str(project / "gen"))
+        assert code == 0, err
 
 
 def test_a_hand_written_file_in_a_modules_place_is_never_overwritten(

@@ -377,3 +377,49 @@ def test_a_key_left_out_is_reported_beside_the_table(
     code, err = _generate(capsys)
     assert code == 2
     assert err.startswith("orders.yaml:3:8: hashed: turns the hash chain off"), err
+
+
+def test_a_spec_renamed_with_its_module_is_still_compared(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The spec file and `module` renamed in one change: the module the old spec
+    made (same table, its spec gone) is the record."""
+    assert _generate(capsys)[0] == 0
+    moved = V1.replace("module: orders", "module: sales").replace(
+        "  - Customer\n  - name: Shipment\n", "  - name: Shipment\n"
+    )
+    write(project / "sales.yaml", moved)
+    (project / "orders.yaml").unlink()
+    before = snapshot(project / "out")
+    code, _, err = run(capsys, "generate", "sales.yaml", "--out", "out")
+    assert code == 2 and "moves Shipment from index 1 to 0" in err, err
+    assert snapshot(project / "out") == before
+    # Another log's new spec, beside a deleted one of another table: not compared.
+    write(project / "other.yaml", V1.replace("orders", "ledger"))
+    code, _, err = run(capsys, "generate", "other.yaml", "--out", "out")
+    assert code == 0, err
+
+
+def test_specs_of_one_name_outside_the_project_stay_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Headers named a spec outside the project by file name alone: a second
+    `events.yaml` from another folder was compared with the first one's module
+    (false breaking changes) and, with --allow-breaking, removed it."""
+    project = tmp_path / "project"
+    write(project / "pyproject.toml", '[project]\nname = "app"\n')
+    write(tmp_path / "p1" / "events.yaml", V1.replace("orders", "alpha"))
+    write(tmp_path / "p2" / "events.yaml", V1.replace("orders", "beta"))
+    monkeypatch.chdir(project)
+    for folder in ("p1", "p2"):
+        spec = str(tmp_path / folder / "events.yaml")
+        code, out, err = run(capsys, "generate", spec, "--out", "gen")
+        assert (code, "removed" in out) == (0, False), err
+    assert sorted(p.name for p in (project / "gen").iterdir()) == [
+        "alpha.py",
+        "alpha.sql",
+        "beta.py",
+        "beta.sql",
+    ]
+    module = (project / "gen" / "beta.py").read_text(encoding="utf-8")
+    assert "# source: ../p2/events.yaml\n" in module
