@@ -51,6 +51,8 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 
 MAX_VALUES = 500_000  # far past any real spec; stops alias bombs early
+MAX_DEPTH = 16  # a spec is 4 levels deep; each value keeps its path, so a deep
+# alias bomb would cost MAX_VALUES times its depth in memory before MAX_VALUES
 
 
 class _Builder:
@@ -70,7 +72,9 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path) -> Raw:
         if len(self.values) >= MAX_VALUES:
-            raise _TooLarge(node)
+            raise _TooLarge(node, f"the spec has more than {MAX_VALUES} values")
+        if len(path) > MAX_DEPTH:
+            raise _TooLarge(node, f"the spec is nested more than {MAX_DEPTH} levels")
         self.values[path] = _mark(node)
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             if id(node) in self.active:
@@ -126,8 +130,9 @@ class _Builder:
 
 
 class _TooLarge(Exception):
-    def __init__(self, node: yaml.Node) -> None:
+    def __init__(self, node: yaml.Node, message: str) -> None:
         self.node = node
+        self.message = message
 
 
 def load(path: FilePath, display: str) -> Loaded:
@@ -187,9 +192,7 @@ def parse(text: bytes, display: str) -> Loaded:
         raise _fail(display, 1, 1, f"malformed YAML: {exc}") from None
     except _TooLarge as exc:
         line, column = _mark(exc.node)
-        raise _fail(
-            display, line, column, f"the spec has more than {MAX_VALUES} values"
-        ) from None
+        raise _fail(display, line, column, exc.message) from None
     except RecursionError:
         raise _fail(display, 1, 1, "the spec is nested too deeply") from None
     finally:

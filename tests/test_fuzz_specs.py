@@ -466,3 +466,17 @@ def test_well_shaped_specs_with_random_names(
 )
 def test_hostile_yaml(folder: Path, text: bytes) -> None:
     check_outcome(folder, text)
+
+
+def test_a_deep_alias_bomb_is_refused_at_its_depth(folder: Path) -> None:
+    """320 anchors, each a list of two of the one before: a kilobyte that kept
+    1.4 GB of value paths before the value count stopped it."""
+    lines = ["a0: &a0 [x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 320)]
+    spec = folder / "spec.yaml"
+    spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        generate([Job(spec, folder / "out")], folder)
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.message == "the spec is nested more than 16 levels"
+    assert (diagnostic.line, diagnostic.column) == (1, 10)  # the deepest value
