@@ -84,11 +84,16 @@ def _parser() -> argparse.ArgumentParser:
 def _jobs(config: Config, specs: Sequence[Path], out: Path | None) -> list[Job]:
     chosen = [p.resolve() for p in specs] or list(config.specs)
     folder = out.resolve() if out is not None else config.out
-    return [Job(spec, folder or spec.parent) for spec in chosen]
+    # A spec named twice (overlapping globs) is one job, not a clash with itself.
+    unique = dict.fromkeys(chosen)
+    return [Job(spec, folder or spec.parent) for spec in unique]
 
 
 def _run(args: argparse.Namespace) -> int:
-    cwd = Path.cwd()
+    try:
+        cwd = Path.cwd()
+    except FileNotFoundError:
+        raise ConfigError("the working folder no longer exists") from None
     config = config_for(cwd, args.specs)
     jobs = _jobs(config, args.specs, args.out)
     if not jobs:

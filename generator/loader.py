@@ -138,6 +138,8 @@ class _TooLarge(Exception):
 def load(path: FilePath, display: str) -> Loaded:
     """Parse one spec file; raise SpecError (never yaml's own error) on bad YAML."""
     try:
+        if path.exists() and not path.is_file():  # a FIFO would block the read
+            raise IsADirectoryError(0, "not a regular file")
         text = path.read_bytes()
     except OSError as exc:
         raise SpecError(

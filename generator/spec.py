@@ -68,10 +68,21 @@ def _snake_name(value: str) -> str:
     return _python_name(value)
 
 
+def _exact_int(value: object) -> object:
+    """Literal[1] takes True and 1.0 as well (they equal 1): not here."""
+    if isinstance(value, bool | float):
+        raise ValueError(f"must be the integer 1, not {value!r}")
+    return value
+
+
 def _sql_name(value: str) -> str:
     if not SQL_IDENTIFIER.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid SQL identifier (must match ^[a-z_][a-z0-9_]*$)"
+        )
+    if value.startswith("pg_"):
+        raise ValueError(
+            f"{value!r} starts with pg_, which PostgreSQL keeps for its own catalogs"
         )
     return value
 
@@ -133,7 +144,7 @@ class LinkSpec(_Model):
 class Spec(_Model):
     """A whole spec file, version 1."""
 
-    version: Literal[1]
+    version: Annotated[Literal[1], BeforeValidator(_exact_int)]
     module: SnakeName
     table: SqlName
     hashed: bool = False

@@ -683,3 +683,25 @@ def test_subprocess_bad_spec(tmp_path: Path) -> None:
     assert BAD_DIAGNOSTIC in done.stderr.splitlines()
     assert done.stdout == ""
     assert not (tmp_path / "out").exists()
+
+
+def test_a_spec_named_twice_is_generated_once(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Overlapping globs, or one spec given twice, used to clash with itself."""
+    code, out, err = run(capsys, "generate", "blog.yaml", "./blog.yaml", "--out", "out")
+    assert code == 0, err
+    assert "2 files, 2 changed" in out
+
+
+def test_a_spec_that_is_not_a_regular_file_is_an_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A FIFO made the read block for ever; a folder, an error like any other."""
+    os.mkfifo(project / "pipe.yaml")
+    (project / "folder.yaml").mkdir()
+    for name in ("pipe.yaml", "folder.yaml"):
+        code, _, err = run(capsys, "generate", name, "--out", "out")
+        assert code == 2
+        assert f"{name}:1:1: <document>: cannot read spec: not a regular file" in err
+    assert not (project / "out").exists()

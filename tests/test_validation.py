@@ -995,3 +995,20 @@ def test_a_name_ruff_calls_ambiguous_is_refused(tmp_path: Path, name: str) -> No
         f"spec.yaml:4:11: schemas[0].name: {name!r} reads as 1 or 0 in many fonts"
         " (ruff's E741)"
     ]
+
+
+@pytest.mark.parametrize("version", ["true", "1.0"])
+def test_version_is_the_integer_one(tmp_path: Path, version: str) -> None:
+    text = f"version: {version}\nmodule: m\ntable: events\nschemas: [User]\n"
+    (found,) = errors(tmp_path, text)
+    assert found.startswith("spec.yaml:1:10: version: "), found
+    assert "must be the integer 1" in found
+
+
+def test_a_pg_prefixed_table_is_refused(tmp_path: Path) -> None:
+    """`pg_class` was accepted; migrate then met the catalog of that name."""
+    text = "version: 1\nmodule: m\ntable: pg_class\nschemas: [User]\n"
+    assert errors(tmp_path, text) == [
+        "spec.yaml:3:8: table: 'pg_class' starts with pg_, which PostgreSQL keeps"
+        " for its own catalogs"
+    ]
