@@ -423,3 +423,20 @@ def test_specs_of_one_name_outside_the_project_stay_apart(
     ]
     module = (project / "gen" / "beta.py").read_text(encoding="utf-8")
     assert "# source: ../p2/events.yaml\n" in module
+
+
+def test_renaming_the_table_of_a_function_sharded_log_is_safe(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its events live in `shard.tables`; `table` names a trigger function only."""
+    routed = V1.replace(
+        "shard:\n  count: 2\n",
+        "shard:\n  function: app.routes:pick\n  tables: [orders_eu, orders_us]\n",
+    )
+    write(project / "orders.yaml", routed)
+    assert _generate(capsys)[0] == 0
+    _edit(project, "table: orders\n", "table: purchases\n")
+    assert _generate(capsys) == (0, "")
+    _edit(project, "tables: [orders_eu, orders_us]", "tables: [orders_eu, orders_uk]")
+    code, err = _generate(capsys)
+    assert code == 2 and "changes the shard layout" in err, err
