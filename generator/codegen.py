@@ -226,11 +226,12 @@ def _breaking(module: Path | None, planned: Plan, loaded: Loaded) -> list[Diagno
         old = module_layout(module.read_text(encoding="utf-8", errors="replace"))
     except SyntaxError as exc:
         # Not silently skipped: a merge left conflict markers in it, say.
+        where = f"line {exc.lineno}: " if exc.lineno else ""  # none for a NUL byte
         return [
             loaded.marks.diagnostic(
                 ("module",),
                 f"{module.name}, generated from this spec, does not parse"
-                f" (line {exc.lineno}: {exc.msg}), so the change cannot be checked"
+                f" ({where}{exc.msg}), so the change cannot be checked"
                 " against what the log stored: restore it (resolve the merge), or"
                 " pass --allow-breaking",
             )

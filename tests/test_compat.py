@@ -440,3 +440,16 @@ def test_renaming_the_table_of_a_function_sharded_log_is_safe(
     _edit(project, "tables: [orders_eu, orders_us]", "tables: [orders_eu, orders_uk]")
     code, err = _generate(capsys)
     assert code == 2 and "changes the shard layout" in err, err
+
+
+def test_a_module_with_a_nul_byte_is_reported_without_a_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python's parser gives no line for a NUL byte: the message said "line None"."""
+    assert _generate(capsys)[0] == 0
+    module = project / "out" / "orders.py"
+    text = module.read_text(encoding="utf-8")
+    write(module, text.replace("TABLE: Final", "TABLE\0: Final", 1))
+    code, err = _generate(capsys)
+    assert code == 2 and "None" not in err, err
+    assert "does not parse (source code string cannot contain null bytes)" in err
