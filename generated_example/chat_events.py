@@ -2416,22 +2416,22 @@ def _columns(alias: str) -> sql.Composed:
 
 def migrate(conn: psycopg.Connection[_Row]) -> None:
     """Create or update everything in DDL, in one transaction; safe to run again."""
-    lock = _lock(conn)
-    _not_in_pipeline(conn, "migrate")
-    with lock, conn.transaction():
-        cur = _tuple_cursor(conn)
-        cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-        cur.execute(DDL.encode())
+    with _lock(conn):
+        _not_in_pipeline(conn, "migrate")  # under the lock: not another's batch
+        with conn.transaction():
+            cur = _tuple_cursor(conn)
+            cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+            cur.execute(DDL.encode())
 
 
 async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
     """`migrate` on an AsyncConnection."""
-    lock = _alock(conn)
-    _not_in_pipeline(conn, "amigrate")
-    async with lock, conn.transaction():
-        cur = _atuple_cursor(conn)
-        await cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-        await cur.execute(DDL.encode())
+    async with _alock(conn):
+        _not_in_pipeline(conn, "amigrate")  # under the lock: not another's batch
+        async with conn.transaction():
+            cur = _atuple_cursor(conn)
+            await cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+            await cur.execute(DDL.encode())
 
 
 def _not_in_pipeline(
@@ -2645,9 +2645,9 @@ def _typed_targets(
 
 
 def _listed(targets: object, name: str) -> Sequence[object]:
-    """A link's targets: a list or tuple, not one event, UUID or string (whose
+    """A link's targets: a sequence, not one event, UUID or string (whose
     characters would be read as targets)."""
-    if not isinstance(targets, list | tuple):
+    if not isinstance(targets, Sequence) or isinstance(targets, str | bytes):
         got = type(targets).__name__
         message = f"must be a list of targets, got {got}: put one target in a list"
         raise InvalidEvent([(f"links.{name}", message)])
@@ -2739,6 +2739,8 @@ def _tuple_cursor(conn: psycopg.Connection[_Row]) -> psycopg.Cursor[TupleRow]:
     bound on the server (the append functions' as binary, with binary results):
     of the connection's cursor class, unless that class binds parameters on the
     client (ClientCursor) or takes $1 placeholders (RawCursor)."""
+    if not isinstance(conn, psycopg.Connection):
+        raise _not_a(conn, "Connection", psycopg.AsyncConnection, "ainsert for insert")
     if issubclass(conn.cursor_factory, (psycopg.ClientCursor, psycopg.RawCursor)):
         return psycopg.Cursor(conn, row_factory=tuple_row)
     return conn.cursor(row_factory=tuple_row)
@@ -2748,6 +2750,8 @@ def _atuple_cursor(
     conn: psycopg.AsyncConnection[_Row],
 ) -> psycopg.AsyncCursor[TupleRow]:
     """`_tuple_cursor` on an AsyncConnection."""
+    if not isinstance(conn, psycopg.AsyncConnection):
+        raise _not_a(conn, "AsyncConnection", psycopg.Connection, "insert for ainsert")
     client = (psycopg.AsyncClientCursor, psycopg.AsyncRawCursor)
     if issubclass(conn.cursor_factory, client):
         return psycopg.AsyncCursor(conn, row_factory=tuple_row)
@@ -3227,27 +3231,29 @@ def _stream(
     PostgreSQL stores the current one, so client and server work overlap.
     """
     previous: tuple[psycopg.Cursor[TupleRow], Sequence[int]] | None = None
-    outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
-    try:
-        with _lock(conn), conn.pipeline(), conn.transaction():
-            if (lock := batch.lock) is not None:
-                conn.cursor().execute(lock)
-            for statement, params, positions in batch.chunks():
-                # Fetching waits for every queued result: read the previous
-                # chunk's before sending this one, then build its events while
-                # this one runs.
-                row = previous[0].fetchone() if previous is not None else None
-                cur = _sending_arrays(_tuple_cursor(conn))
-                cur.execute(statement, params, binary=True)
-                if previous is not None:
-                    _collect(batch, out, previous[1], row)
-                previous = (cur, positions)
-            assert previous is not None
-            _collect(batch, out, previous[1], previous[0].fetchone())
-    except BaseException:
-        if outside and _left_in_pipeline(conn):
-            conn.close()
-        raise
+    with _lock(conn):
+        # Read under the lock: another thread's batch may hold a pipeline open.
+        outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
+        try:
+            with conn.pipeline(), conn.transaction():
+                if (lock := batch.lock) is not None:
+                    conn.cursor().execute(lock)
+                for statement, params, positions in batch.chunks():
+                    # Fetching waits for every queued result: read the previous
+                    # chunk's before sending this one, then build its events
+                    # while this one runs.
+                    row = previous[0].fetchone() if previous is not None else None
+                    cur = _sending_arrays(_tuple_cursor(conn))
+                    cur.execute(statement, params, binary=True)
+                    if previous is not None:
+                        _collect(batch, out, previous[1], row)
+                    previous = (cur, positions)
+                assert previous is not None
+                _collect(batch, out, previous[1], previous[0].fetchone())
+        except BaseException:
+            if outside and _left_in_pipeline(conn):
+                conn.close()
+            raise
 
 
 async def ainsert(
@@ -3293,24 +3299,26 @@ async def _astream(
 ) -> None:
     """`_stream` on an AsyncConnection."""
     previous: tuple[psycopg.AsyncCursor[TupleRow], Sequence[int]] | None = None
-    outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
-    try:
-        async with _alock(conn), conn.pipeline(), conn.transaction():
-            if (lock := batch.lock) is not None:
-                await conn.cursor().execute(lock)
-            for statement, params, positions in batch.chunks():
-                row = await previous[0].fetchone() if previous is not None else None
-                cur = _sending_arrays(_atuple_cursor(conn))
-                await cur.execute(statement, params, binary=True)
-                if previous is not None:
-                    _collect(batch, out, previous[1], row)
-                previous = (cur, positions)
-            assert previous is not None
-            _collect(batch, out, previous[1], await previous[0].fetchone())
-    except BaseException:
-        if outside and _left_in_pipeline(conn):
-            await conn.close()
-        raise
+    async with _alock(conn):
+        # Read under the lock: another task's batch may hold a pipeline open.
+        outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
+        try:
+            async with conn.pipeline(), conn.transaction():
+                if (lock := batch.lock) is not None:
+                    await conn.cursor().execute(lock)
+                for statement, params, positions in batch.chunks():
+                    row = await previous[0].fetchone() if previous else None
+                    cur = _sending_arrays(_atuple_cursor(conn))
+                    await cur.execute(statement, params, binary=True)
+                    if previous is not None:
+                        _collect(batch, out, previous[1], row)
+                    previous = (cur, positions)
+                assert previous is not None
+                _collect(batch, out, previous[1], await previous[0].fetchone())
+        except BaseException:
+            if outside and _left_in_pipeline(conn):
+                await conn.close()
+            raise
 
 
 def _left_in_pipeline(

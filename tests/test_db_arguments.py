@@ -5,6 +5,7 @@ or KeyError from inside the module, nor a silently empty answer."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import uuid
 from typing import Any
 
@@ -120,11 +121,15 @@ def test_one_link_target_outside_a_list_is_invalid_not_split(conn: Conn) -> None
     chat.migrate(conn)
     root = _record(conn, 3)
     attrs: chat.EventAttrs = {"schema": "Message", "action": "insert"}
-    for targets in (str(root.id), root, root.id):
+    for targets in (str(root.id), root, root.id, root.id.bytes):
         bad: Any = {"ancestors": targets}
         with pytest.raises(chat.InvalidEvent, match="must be a list of targets"):
             chat.insert(conn, chat.changeset(root, attrs), links=bad)
     assert chat.events_for(conn, root.id) == [root]
+    # Any other sequence is a list of targets.
+    links: chat.EventLinks = {"ancestors": collections.UserList([root])}
+    reply = chat.insert(conn, chat.changeset(root, attrs), links=links)
+    assert chat.linked(conn, reply, chat.Link.ancestors) == [root]
 
 
 def test_an_event_with_a_payload_is_hashable_by_id(conn: Conn) -> None:
@@ -136,6 +141,27 @@ def test_an_event_with_a_payload_is_hashable_by_id(conn: Conn) -> None:
     (read,) = blog.events_for(conn, post.id)
     assert read == post and hash(read) == hash(post) == hash(post.id)
     assert {post, read} == {post}
+
+
+def test_none_for_a_connection_is_a_type_error_everywhere(conn: Conn) -> None:
+    blog.migrate(conn)
+    post = blog.insert(conn, blog.changeset({"schema": "Post", "action": "insert"}))
+    calls: list[Any] = [
+        lambda c: blog.events_for(c, post.id),
+        lambda c: blog.previous_events(c, post),
+        lambda c: blog.verify_chain(c),
+        lambda c: blog.verify_chain_locally(c),
+        lambda c: blog.chain_head(c, "blog_events"),
+        lambda c: blog.migrate(c),
+        lambda c: blog.insert_many(
+            c, [blog.changeset(post, {"action": "update"})] * (blog.BATCH_CHUNK + 1)
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(
+            TypeError, match=r"expected a psycopg\.Connection, got None"
+        ):
+            call(None)
 
 
 def test_migrate_in_pipeline_mode_says_so(database: str, conn: Conn) -> None:

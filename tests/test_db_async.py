@@ -384,3 +384,76 @@ def test_a_call_through_the_wrong_api_is_a_type_error_with_no_lasting_effect(
         blog.insert(None, blog.changeset(first, {"action": "update"}))  # type: ignore[arg-type]
     blog.insert(conn, blog.changeset(first, {"action": "update"}))
     assert [e.seq for e in blog.events_for(conn, first.id)] == [1, 2, 3]
+
+
+def test_a_batch_cancelled_while_queued_behind_another_tasks_batch(
+    database: str, conn: Conn
+) -> None:
+    """Whether the connection was in pipeline mode before the batch must be read
+    once the batch holds the connection's lock: read earlier, it saw the other
+    task's pipeline, and a connection the cancellation left in pipeline mode was
+    kept open."""
+    blog.migrate(conn)
+
+    def batch() -> list[blog.EventChangeset]:
+        first = blog.changeset({"schema": "Post", "action": "insert"})
+        assert first.id is not None
+        update: blog.EventAttrs = {
+            "parent_id": first.id,
+            "schema": "Post",
+            "action": "update",
+        }
+        return [first] + [blog.changeset(update) for _ in range(blog.BATCH_CHUNK)]
+
+    async def scenario() -> int:
+        usable = 0
+        aconn = await psycopg.AsyncConnection.connect(database, autocommit=True)
+        for attempt in range(48):
+            first = asyncio.create_task(blog.ainsert_many(aconn, batch()))
+            await asyncio.sleep(0.001)
+            queued = asyncio.create_task(blog.ainsert_many(aconn, batch()))
+            await first
+            for _ in range(attempt % 12):
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.0002 * (attempt // 12) * (attempt % 12))
+            queued.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await queued
+            if aconn.closed:
+                aconn = await psycopg.AsyncConnection.connect(database, autocommit=True)
+                continue
+            usable += 1
+            assert aconn.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                await aconn.execute("SELECT 1 / 0")
+        await aconn.close()
+        return usable
+
+    asyncio.run(scenario())
+    assert dbkit.count(database, "blog_events") % (blog.BATCH_CHUNK + 1) == 0
+    assert blog.verify_chain(conn).ok
+
+
+def test_amigrate_waits_for_another_tasks_streamed_batch(
+    database: str, conn: Conn
+) -> None:
+    """It used to see that batch's pipeline and refuse to run in pipeline mode."""
+    blog.migrate(conn)
+    first = blog.changeset({"schema": "Post", "action": "insert"})
+    assert first.id is not None
+    update: blog.EventAttrs = {
+        "parent_id": first.id,
+        "schema": "Post",
+        "action": "update",
+    }
+    items = [first] + [blog.changeset(update) for _ in range(blog.BATCH_CHUNK * 4)]
+
+    async def scenario() -> int:
+        async with await psycopg.AsyncConnection.connect(database) as aconn:
+            streaming = asyncio.create_task(blog.ainsert_many(aconn, items))
+            await asyncio.sleep(0.005)
+            await blog.amigrate(aconn)
+            return len(await streaming)
+
+    assert asyncio.run(scenario()) == len(items)
+    assert blog.verify_chain(conn).count == len(items)
