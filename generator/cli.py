@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _jobs(config: Config, specs: Sequence[Path], out: Path | None) -> list[Job]:
-    chosen = [p.resolve() for p in specs] or list(config.specs)
+    chosen = [p.resolve() for p in specs or config.specs]
     folder = out.resolve() if out is not None else config.out
     # A spec named twice (overlapping globs) is one job, not a clash with itself.
     unique = dict.fromkeys(chosen)

@@ -72,8 +72,9 @@ def spec_file(source: str, root: Path, folders: Iterable[Path] = ()) -> Path | N
         return (root / source).resolve()
     if "/" in source:
         return None
+    inside = root.resolve()
     for folder in folders:
-        if (folder / source).is_file():
+        if (folder / source).is_file() and not folder.resolve().is_relative_to(inside):
             return (folder / source).resolve()
     return None
 

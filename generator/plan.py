@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sys
 
 from generator.errors import Diagnostic, Path, SpecError, format_location
 from generator.loader import Loaded
 from generator.spec import MAX_INDEX, Spec
+from generator.stdlib import STDLIB_MODULES
 
 BUILTIN_ACTIONS: tuple[tuple[str, int], ...] = (
     ("insert", 1),
@@ -24,9 +24,7 @@ BUILTIN_ACTIONS: tuple[tuple[str, int], ...] = (
 MAX_IDENTIFIER_BYTES = 63
 EVENT_COLUMNS = ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
 RESERVED_LINK_COLUMNS = frozenset({"event_id", "type"})
-SHADOWED = frozenset(
-    {*sys.stdlib_module_names, "psycopg", "psycopg_binary", "psycopg_c"}
-)
+SHADOWED = frozenset({*STDLIB_MODULES, "psycopg", "psycopg_binary", "psycopg_c"})
 """Module names that would shadow an import of the generated code when the
 output folder is on the import path first."""
 
@@ -305,7 +303,7 @@ def _shard(spec: Spec, check: _Checker) -> tuple[ShardPlan, list[tuple[str, Path
         return ShardPlan("count", shard.count, "", ""), counted
     assert shard.function is not None
     module, _, function = shard.function.partition(":")
-    if module.split(".")[0] == "__future__" or module.split(".")[-1] == spec.module:
+    if module.split(".")[0] == "__future__" or module == spec.module:
         check.error(
             ("shard", "function"),
             f"{module!r} cannot hold the shard function: the generated module"

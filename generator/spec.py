@@ -80,10 +80,6 @@ def _sql_name(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a valid SQL identifier (must match ^[a-z_][a-z0-9_]*$)"
         )
-    if value.startswith("pg_"):
-        raise ValueError(
-            f"{value!r} starts with pg_, which PostgreSQL keeps for its own catalogs"
-        )
     return value
 
 

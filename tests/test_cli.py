@@ -694,6 +694,21 @@ def test_a_spec_named_twice_is_generated_once(
     assert "2 files, 2 changed" in out
 
 
+def test_overlapping_config_globs_name_a_spec_once(
+    configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through a symlinked folder as well: one job per spec file."""
+    (configured / "alias").symlink_to(configured / "events")
+    write(
+        configured / "pyproject.toml",
+        '[tool.spectorgen]\nspecs = ["events/*.yaml", "alias/*.yaml", "events/b*"]\n'
+        'out = "src/app/gen"\n',
+    )
+    code, out, err = run(capsys, "generate")
+    assert code == 0, err
+    assert "4 files, 4 changed" in out
+
+
 def test_a_spec_that_is_not_a_regular_file_is_an_error(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -453,3 +453,22 @@ def test_a_module_with_a_nul_byte_is_reported_without_a_line(
     code, err = _generate(capsys)
     assert code == 2 and "None" not in err, err
     assert "does not parse (source code string cannot contain null bytes)" in err
+
+
+def test_a_new_spec_named_like_a_deleted_one_is_not_compared_with_its_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A header naming a bare `x.yaml` used to match a new `a/x.yaml` inside the
+    project: an unrelated log was refused as a breaking change of the old one."""
+    write(tmp_path / "pyproject.toml", '[project]\nname = "p"\n')
+    write(tmp_path / "x.yaml", V1.replace("orders", "mx"))
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "generate", "x.yaml", "--out", "gen")[0] == 0
+    (tmp_path / "x.yaml").unlink()
+    write(
+        tmp_path / "a" / "x.yaml", V1.replace("orders", "my").replace("Customer", "C")
+    )
+    code, out, err = run(capsys, "generate", "a/x.yaml", "--out", "gen")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == ["my.py", "my.sql"]
+    assert "removed orphaned" in out

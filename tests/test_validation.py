@@ -1005,10 +1005,12 @@ def test_version_is_the_integer_one(tmp_path: Path, version: str) -> None:
     assert "must be the integer 1" in found
 
 
-def test_a_pg_prefixed_table_is_refused(tmp_path: Path) -> None:
-    """`pg_class` was accepted; migrate then met the catalog of that name."""
-    text = "version: 1\nmodule: m\ntable: pg_class\nschemas: [User]\n"
-    assert errors(tmp_path, text) == [
-        "spec.yaml:3:8: table: 'pg_class' starts with pg_, which PostgreSQL keeps"
-        " for its own catalogs"
-    ]
+def test_a_shard_function_in_a_package_module_named_like_the_spec_is_accepted(
+    tmp_path: Path,
+) -> None:
+    """Only the generated module itself cannot hold it: a package's module of the
+    same last name is another module."""
+    text = HEAD + "schemas: [User]\nshard:\n  function: app.routes.m:pick\n"
+    text += "  tables: [a, b]\n"
+    files = generate([Job(write_spec(tmp_path, text, "spec.yaml"), tmp_path)], tmp_path)
+    assert len(files) == 2
