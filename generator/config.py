@@ -82,19 +82,38 @@ def load_config(cwd: Path) -> Config:
 
 
 def config_for(cwd: Path, specs: Sequence[Path]) -> Config:
-    """The configuration of a run: the working folder's project, unless specs
-    named on the command line lie outside it and inside another project. Then
-    that project is used, so that a run from another folder names each spec as
-    a run from its own project does: the headers, and which modules beside them
-    are orphans, do not depend on where it was started. With no project at all,
-    the working folder stands in (and `Config.project` is False)."""
+    """The configuration of a run. For specs named on the command line: the
+    first project whose `[tool.spectorgen] specs` lists them all (the working
+    folder's, then those above the specs, nearest first), else the first that
+    holds them all, else the working folder's. So a run names each spec as a run
+    from the project that generates it does, wherever it starts: the headers, the
+    output folder and which modules are orphans do not depend on the folder.
+    With no project at all, the working folder stands in (`project` is False)."""
     config = load_config(cwd)
     chosen = [spec.resolve() for spec in specs]
-    if not chosen or (config.project and _holds(config, chosen)):
+    if not chosen:
         return config
-    home = load_config(chosen[0].parent)
-    return home if home.project and _holds(home, chosen) else config
+    found = [config, *_projects_above(chosen[0].parent)]
+    for candidate in found:
+        listed = {spec.resolve() for spec in candidate.specs}
+        if candidate.project and all(spec in listed for spec in chosen):
+            return candidate
+    for candidate in found:
+        if candidate.project and all(
+            spec.is_relative_to(candidate.root) for spec in chosen
+        ):
+            return candidate
+    return config
 
 
-def _holds(config: Config, specs: Sequence[Path]) -> bool:
-    return all(spec.is_relative_to(config.root) for spec in specs)
+def _projects_above(folder: Path) -> list[Config]:
+    """The projects whose pyproject.toml is in `folder` or above it, nearest
+    first; one whose configuration cannot be used is passed over."""
+    out: list[Config] = []
+    for parent in (folder, *folder.parents):
+        if (parent / "pyproject.toml").is_file():
+            try:
+                out.append(load_config(parent))
+            except ConfigError:
+                continue
+    return out

@@ -709,6 +709,61 @@ def test_overlapping_config_globs_name_a_spec_once(
     assert "4 files, 4 changed" in out
 
 
+def test_a_spec_named_from_its_listing_project_takes_that_projects_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A workspace: `app` lists `../specs/*.yaml`, the workspace root above the
+    specs has no spectorgen table. Naming the spec from within `app` used to
+    take the root's config (written beside the spec, under another header)."""
+    write(tmp_path / "pyproject.toml", '[tool.uv.workspace]\nmembers = ["app"]\n')
+    write(
+        tmp_path / "app" / "pyproject.toml",
+        '[project]\nname = "app"\n\n[tool.spectorgen]\n'
+        'specs = ["../specs/*.yaml"]\nout = "gen"\n',
+    )
+    write(tmp_path / "specs" / "shop.yaml", SPEC)
+    monkeypatch.chdir(tmp_path / "app")
+    assert run(capsys, "generate")[0] == 0
+    module = tmp_path / "app" / "gen" / "blog_events.py"
+    assert module.read_text(encoding="utf-8").splitlines()[1] == (
+        "# source: ../specs/shop.yaml"
+    )
+    before = snapshot(tmp_path)
+    (tmp_path / "app" / "sub").mkdir()
+    for folder in (tmp_path / "app", tmp_path / "app" / "sub"):
+        monkeypatch.chdir(folder)
+        spec = str(tmp_path / "specs" / "shop.yaml")
+        assert run(capsys, "check", spec)[0] == 0
+        assert run(capsys, "generate", spec)[0] == 0
+        assert snapshot(tmp_path) == before
+
+
+def test_a_nested_project_does_not_hide_the_project_that_lists_the_spec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The root lists `services/*/events.yaml`; `services/a` has a pyproject.toml
+    of its own without a spectorgen table. From elsewhere the header used to name
+    the spec from `services/a`."""
+    root = tmp_path / "root"
+    write(
+        root / "pyproject.toml",
+        '[project]\nname = "p"\n\n[tool.spectorgen]\n'
+        'specs = ["services/*/events.yaml"]\n',
+    )
+    write(root / "services" / "a" / "pyproject.toml", '[project]\nname = "a"\n')
+    write(root / "services" / "a" / "events.yaml", SPEC)
+    monkeypatch.chdir(root)
+    assert run(capsys, "generate")[0] == 0
+    before = snapshot(root)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    spec = str(root / "services" / "a" / "events.yaml")
+    assert run(capsys, "generate", spec)[0] == 0
+    assert snapshot(root) == before
+    monkeypatch.chdir(root)
+    assert run(capsys, "check")[0] == 0
+
+
 def test_a_spec_that_is_not_a_regular_file_is_an_error(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
