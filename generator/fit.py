@@ -9,6 +9,8 @@ parenthesized list, a comment gets `# noqa: E501` when it cannot be split.
 
 from __future__ import annotations
 
+import unicodedata
+
 WIDTH = 88
 INDENT = 4
 
@@ -22,11 +24,12 @@ def fitted(head: str, value: str, indent: int = 0, tail: str = "") -> str:
     within the width where the value allows it.
     """
     literal = f'"{value}"'
-    if indent + len(head) + len(literal) + len(tail) <= WIDTH:
+    if indent + width(head) + width(literal) + width(tail) <= WIDTH:
         return f"{head}{literal}{tail}"
     inner = " " * (indent + INDENT)
     room = WIDTH - len(inner) - 2  # the piece's quotes
-    pieces = [value] if len(literal) + len(inner) <= WIDTH else _pieces(value, room)
+    fits = width(literal) + len(inner) <= WIDTH
+    pieces = [value] if fits else _pieces(value, room)
     body = "\n".join(f'{inner}"{piece}"' for piece in pieces)
     return f"{head}(\n{body}\n{' ' * indent}){tail}"
 
@@ -35,21 +38,47 @@ def _pieces(value: str, room: int) -> list[str]:
     """`value` in pieces of at most `room` characters, cut after a `/`, `.` or
     `_` when one falls in the piece (so each reads as a whole path part)."""
     pieces: list[str] = []
-    while len(value) > room:
-        cut = max(value.rfind(mark, 0, room) for mark in "/._") + 1 or room
+    while width(value) > room:
+        end = _columns(value, room)
+        cut = max(value.rfind(mark, 0, end) for mark in "/._") + 1 or end
         pieces.append(value[:cut])
         value = value[cut:]
     return [*pieces, value]
 
 
+def width(text: str) -> int:
+    """Columns `text` takes, as ruff counts them: wide East Asian characters
+    take two, combining marks none."""
+    return sum(_char_width(c) for c in text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
+
+
+def _columns(text: str, room: int) -> int:
+    """How many characters of `text` fit in `room` columns (at least one)."""
+    used = 0
+    for i, char in enumerate(text):
+        used += _char_width(char)
+        if used > room:
+            return max(i, 1)
+    return len(text)
+
+
 def imported(module: str, name: str, alias: str) -> str:
-    """`from module import name as alias`, parenthesized when it is too long."""
+    """`from module import name as alias`, parenthesized when it is too long
+    (a line that cannot be cut still is: it says so to E501)."""
     flat = f"from {module} import {name} as {alias}"
-    if len(flat) <= WIDTH:
+    if width(flat) <= WIDTH:
         return flat
-    return f"from {module} import (\n{' ' * INDENT}{name} as {alias},\n)"
+    opening = comment(f"from {module} import (")
+    inner = comment(f"{' ' * INDENT}{name} as {alias},")
+    return f"{opening}\n{inner}\n)"
 
 
 def comment(text: str) -> str:
     """A comment line; one too long to fit (a path) says so to E501."""
-    return text if len(text) <= WIDTH else f"{text}  # noqa: E501"
+    return text if width(text) <= WIDTH else f"{text}  # noqa: E501"

@@ -519,8 +519,8 @@ table: ev
 hashed: true
 schemas: [User]
 links:
-  {"l" * 40}: {{table: {"x" * 25}, column: {"c" * 28}, typed: true}}
-  {"k" * 39}: {{table: {"y" * 25}, column: {"d" * 28}}}
+  {"l" * 40}: {{table: {"x" * 31}, column: {"c" * 26}, typed: true}}
+  {"k" * 39}: {{table: {"y" * 25}, column: {"d" * 32}}}
 """,
     "routed.yaml": f"""\
 version: 1
@@ -531,13 +531,23 @@ shard:
   function: sharding_{"p" * 30}.{"q" * 30}:{"f" * 30}
   tables: [{"u" * 47}, {"v" * 47}]
 """,
+    "仕様" * 20 + ".yaml": f"""\
+version: 1
+module: {"w" * 40}
+table: wide
+schemas: [User]
+shard:
+  function: routing:pick_{"t" * 80}
+  tables: [wide_a, wide_b]
+""",
 }
 
 
 def test_long_names_give_modules_that_pass_ruff(tmp_path: Path) -> None:
     """The module passes `ruff format --check` and the repo's rules (E501 at 88
-    columns included) whatever the length of a spec's names and of its path:
-    lines that hold them are laid out as ruff format would (generator.fit)."""
+    columns included) whatever the length of a spec's names and of its path
+    (wide characters take two columns): lines that hold them are laid out as
+    ruff format would (generator.fit)."""
     folder = tmp_path / ("d" * 50) / ("e" * 50) / "specs"
     jobs = []
     for name, text in LONG.items():
@@ -549,7 +559,7 @@ def test_long_names_give_modules_that_pass_ruff(tmp_path: Path) -> None:
         path.parent.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")
     modules = sorted(str(p) for p in files if p.suffix == ".py")
-    assert len(modules) == 3
+    assert len(modules) == 4
     config = ["--config", str(ROOT / "pyproject.toml")]
     # Import order depends on which modules a project calls first-party.
     done = _ruff("check", "--no-cache", *config, "--ignore", "I001", *modules)
