@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from generator import __version__
-from generator.codegen import Job, generate
+from generator.codegen import Job, generate, generate_all
 from generator.config import Config, ConfigError, config_for
 from generator.errors import SpecError
 from generator.output import Owners, WriteError, compare, remove_orphans, write_all
@@ -104,12 +104,14 @@ def _run(args: argparse.Namespace) -> int:
         )
         return EXIT_ERROR
     guard = args.command == "generate" and not args.allow_breaking
-    files = generate(jobs, config.root, guard=guard)
+    done = generate_all(jobs, config.root, guard=guard, project=config.project)
+    files = done.files
     owners = Owners(
         config.root,
         frozenset(job.spec.resolve() for job in jobs),
         frozenset(job.spec.parent for job in jobs),
         config.project,
+        done.replaced,
     )
     if args.command == "check":
         drift = compare(files, cwd, owners)
@@ -141,7 +143,7 @@ def _would_refuse(jobs: Sequence[Job], config: Config) -> None:
     """Say so when `generate` would refuse the drift: a reviewer reading CI's
     output learns the change would misread stored events before anyone runs it."""
     try:
-        generate(jobs, config.root, guard=True)
+        generate(jobs, config.root, guard=True, project=config.project)
     except SpecError as exc:
         print(
             "spectorgen: `generate` would refuse this change, which would misread"

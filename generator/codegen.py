@@ -47,13 +47,37 @@ def generate(
     version: str = __version__,
     *,
     guard: bool = False,
+    project: bool = True,
 ) -> dict[Path, str]:
     """Every generated file by path; raises SpecError with all problems of all specs.
 
     With `guard`, a spec change that would misread the events its module on disk
     was made for (compat.breaking_changes) is one of those problems.
     """
+    return generate_all(jobs, root, version, guard=guard, project=project).files
+
+
+@dataclasses.dataclass(frozen=True)
+class Generated:
+    files: dict[Path, str]
+    replaced: frozenset[Path]  # modules (and their SQL) made from these specs
+    # under another name before: orphans of this run
+
+
+def generate_all(
+    jobs: Sequence[Job],
+    root: Path,
+    version: str = __version__,
+    *,
+    guard: bool = False,
+    project: bool = True,
+) -> Generated:
+    """`generate`, with the files a renamed module leaves behind. Without a
+    project (`project` False), spec paths in headers are relative to whichever
+    folder a run started in: a module under another name is then this spec's
+    only when it is of the same table as well."""
     files: dict[Path, str] = {}
+    replaced: set[Path] = set()
     owners: dict[Path, str] = {}
     problems: list[Diagnostic] = []
     sql_owners: dict[tuple[str, str], tuple[str, ErrorPath]] = {}
@@ -72,8 +96,12 @@ def generate(
         except SpecError as exc:
             problems.extend(exc.diagnostics)
             continue
+        recorded = _recorded(
+            job.out, planned, job.spec.resolve(), root, folders, project
+        )
+        if recorded is not None and recorded.stem != planned.module:
+            replaced.update((recorded, recorded.with_suffix(".sql")))
         if guard:
-            recorded = _recorded(job.out, planned, job.spec.resolve(), root, folders)
             problems.extend(_breaking(recorded, planned, loaded))
         problems.extend(_sql_clashes(planned, loaded, sql_owners))
         for name, text in rendered.files.items():
@@ -113,7 +141,7 @@ def generate(
             files[target] = text
     if problems:
         raise SpecError(problems)
-    return files
+    return Generated(files, frozenset(replaced))
 
 
 def _unsafe_path(shown: str) -> Diagnostic | None:
@@ -161,7 +189,12 @@ def _sql_clashes(
 
 
 def _recorded(
-    folder: Path, planned: Plan, spec: Path, root: Path, folders: Iterable[Path]
+    folder: Path,
+    planned: Plan,
+    spec: Path,
+    root: Path,
+    folders: Iterable[Path],
+    project: bool = True,
 ) -> Path | None:
     """The module on disk generated from this spec: the one whose header names
     it (under the module's name, or the name it had before `module` was
@@ -175,9 +208,12 @@ def _recorded(
     modules = sorted(folder.glob("*.py"))
     for path in [named, *modules]:
         source = generated_from(path)
-        if source == planned.spec_path or (
-            source and spec_file(source, root, folders) == spec
+        if not (
+            source == planned.spec_path
+            or (source and spec_file(source, root, folders) == spec)
         ):
+            continue
+        if project or path == named or _table_of(path) == planned.table:
             return path
     source = generated_from(named)
     if source is not None and not spec_exists(source, root, folders):

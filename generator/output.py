@@ -44,15 +44,18 @@ class Owners:
     specs: frozenset[Path]  # this run's spec files, resolved
     folders: frozenset[Path] = frozenset()  # this run's spec folders
     project: bool = True
+    replaced: frozenset[Path] = frozenset()  # codegen.Generated.replaced
 
     def orphaned(self, path: Path) -> bool:
         source = generated_from(path)
         if source is None:
             return False
+        if not source or path in self.replaced:
+            return True  # no spec named, or this run's spec's old module
+        if not self.project:
+            return False  # a header's path may be from another working folder
         found = spec_file(source, self.root, self.folders)
-        if not source or found in self.specs:
-            return True  # no spec named, or this run's spec under a new name
-        return self.project and found is None
+        return found is None or found in self.specs
 
 
 def spec_exists(source: str, root: Path, folders: Iterable[Path] = ()) -> bool:

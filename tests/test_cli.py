@@ -764,6 +764,48 @@ def test_a_nested_project_does_not_hide_the_project_that_lists_the_spec(
     assert run(capsys, "check")[0] == 0
 
 
+def test_without_a_project_a_spec_renamed_with_its_module_leaves_no_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No pyproject.toml: the old module (same table, its spec gone) is this
+    spec's record, so it is compared and then removed, not left beside the new."""
+    write(tmp_path / "specs" / "a.yaml", SPEC)
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "generate", "specs/a.yaml", "--out", "gen")[0] == 0
+    (tmp_path / "specs" / "a.yaml").unlink()
+    renamed = SPEC.replace("module: blog_events", "module: posts")
+    write(tmp_path / "specs" / "b.yaml", renamed)
+    code, _, err = run(capsys, "generate", "specs/b.yaml", "--out", "gen")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == [
+        "posts.py",
+        "posts.sql",
+    ]
+    write(tmp_path / "specs" / "b.yaml", renamed.replace("  - User\n", ""))
+    assert run(capsys, "check", "specs/b.yaml", "--out", "gen")[0] == 1
+
+
+def test_without_a_project_two_folders_specs_of_one_name_keep_their_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each run from its spec's folder names its spec `events.yaml`: the other
+    log's module was taken for this one's (a false breaking change), and with
+    --allow-breaking deleted."""
+    write(tmp_path / "a" / "events.yaml", SPEC)
+    write(tmp_path / "b" / "events.yaml", OTHER)
+    for folder in ("a", "b", "a"):
+        monkeypatch.chdir(tmp_path / folder)
+        code, out, err = run(capsys, "generate", "events.yaml", "--out", "../gen")
+        assert (code, "removed" in out) == (0, False), err
+    names = sorted(p.name for p in (tmp_path / "gen").iterdir())
+    assert names == [
+        "blog_events.py",
+        "blog_events.sql",
+        "chat_events.py",
+        "chat_events.sql",
+    ]
+
+
 def test_a_spec_that_is_not_a_regular_file_is_an_error(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -337,7 +337,10 @@ def test_the_module_that_names_the_spec_wins_over_a_moved_specs(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """b.yaml takes over module `orders` after orders.yaml was deleted: it is
-    compared with its own module (b.py), not with the one orders.yaml left."""
+    compared with its own module (b.py), not with the one orders.yaml left.
+    (In a project: without one, a header's path may be from another working
+    folder, and a module of another table is not taken for this spec's.)"""
+    write(project / "pyproject.toml", '[project]\nname = "p"\n')
     assert _generate(capsys)[0] == 0
     spec_b = V1.replace("module: orders", "module: b").replace("orders", "tb")
     write(project / "b.yaml", spec_b)
