@@ -3086,6 +3086,8 @@ def _alone(
         # manager costs about 1 us more per call, and Python runs cold between
         # commits (1% of an insert, measured interleaved).
         with lock:
+            if conn.pgconn.pipeline_status != _PIPELINE_OFF:
+                return _piped(conn, cur, statement, params)
             if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
                 return cur.execute(statement, params, binary=True).fetchone()
             try:
@@ -3096,6 +3098,28 @@ def _alone(
                     _restore(conn)
     finally:
         spare[_SPARE_CURSOR] = cur
+
+
+def _piped(
+    conn: psycopg.Connection[_Row],
+    cur: psycopg.Cursor[TupleRow],
+    statement: bytes,
+    params: Sequence[object],
+) -> TupleRow | None:
+    """`_alone` in the caller's pipeline. There a statement's implicit
+    transaction lasts until the next Sync: an insert would return uncommitted,
+    and a later failure in the pipeline would undo it. A pipeline of its own
+    inside the caller's sends that Sync as it exits (committing, as on any idle
+    connection; in a transaction the caller opened, leaving it open)."""
+    as_is = conn.autocommit or conn.pgconn.transaction_status != _IDLE
+    try:
+        if not as_is:
+            conn.autocommit = True
+        with conn.pipeline():
+            return cur.execute(statement, params, binary=True).fetchone()
+    finally:
+        if not as_is and conn.autocommit:
+            _restore(conn)
 
 
 def _rows(
@@ -3139,6 +3163,10 @@ async def _aalone(
         cur = _sending_arrays(_atuple_cursor(conn))
     try:
         async with _aown(conn):
+            if conn.pgconn.pipeline_status != _PIPELINE_OFF:
+                async with conn.pipeline():  # its exit syncs: see `_piped`
+                    await cur.execute(statement, params, binary=True)
+                    return await cur.fetchone()
             await cur.execute(statement, params, binary=True)
             # Fetched before autocommit goes back off: in pipeline mode the
             # result is still pending until fetched, and the switch is refused.

@@ -180,3 +180,52 @@ def test_migrate_in_pipeline_mode_says_so(database: str, conn: Conn) -> None:
 
     asyncio.run(scenario())
     assert blog.verify_chain(conn).ok
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_an_insert_in_the_callers_pipeline_is_committed_on_return(
+    database: str, autocommit: bool
+) -> None:
+    """In pipeline mode a statement's implicit transaction lasts until the next
+    Sync: insert returned an event no one else could see, and a later failure in
+    the same pipeline rolled it back."""
+
+    def seen(event_id: uuid.UUID) -> int:
+        query = "SELECT count(*) FROM blog_events WHERE id = %s"
+        return int(dbkit.scalar(database, query, (event_id,)))
+
+    with psycopg.connect(database, autocommit=autocommit) as conn:
+        blog.migrate(conn)
+        with conn.pipeline():
+            first = blog.insert(
+                conn, blog.changeset({"schema": "Post", "action": "insert"})
+            )
+            assert seen(first.id) == 1
+            again = blog.changeset(
+                {"id": first.id, "schema": "Post", "action": "insert"}
+            )
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                blog.insert(conn, again)
+            later = blog.insert(
+                conn, blog.changeset({"schema": "Post", "action": "insert"})
+            )
+        assert (seen(first.id), seen(later.id)) == (1, 1)
+
+    async def scenario() -> uuid.UUID:
+        async with await psycopg.AsyncConnection.connect(
+            database, autocommit=autocommit
+        ) as aconn:
+            async with aconn.pipeline():
+                made = blog.changeset({"schema": "Post", "action": "insert"})
+                event = await blog.ainsert(aconn, made)
+                assert seen(event.id) == 1
+                again = blog.changeset(
+                    {"id": event.id, "schema": "Post", "action": "insert"}
+                )
+                with pytest.raises(psycopg.errors.UniqueViolation):
+                    await blog.ainsert_many(aconn, [again])
+            return event.id
+
+    assert seen(asyncio.run(scenario())) == 1
+    with psycopg.connect(database) as conn:
+        assert blog.verify_chain(conn).count == 3
