@@ -1165,8 +1165,17 @@ DECLARE
     head bytea;
 BEGIN
     -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
-    -- does an empty one (hi < lo).
-    IF hi::numeric - lo < 1000000 AND hi >= lo THEN  -- numeric: no overflow
+    -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
+    -- while no seq repeats, which a unique index on seq alone guarantees: with
+    -- the table's own dropped (its owner may), a repeated seq beside a missing
+    -- one would read as dense, so every range takes the lag() path.
+    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+        SELECT FROM pg_index AS i
+        JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = '"chat_events_0"'::regclass AND a.attname = 'seq'
+            AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+            AND i.indpred IS NULL AND i.indexprs IS NULL
+    ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -1545,8 +1554,17 @@ DECLARE
     head bytea;
 BEGIN
     -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
-    -- does an empty one (hi < lo).
-    IF hi::numeric - lo < 1000000 AND hi >= lo THEN  -- numeric: no overflow
+    -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
+    -- while no seq repeats, which a unique index on seq alone guarantees: with
+    -- the table's own dropped (its owner may), a repeated seq beside a missing
+    -- one would read as dense, so every range takes the lag() path.
+    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+        SELECT FROM pg_index AS i
+        JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = '"chat_events_1"'::regclass AND a.attname = 'seq'
+            AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+            AND i.indpred IS NULL AND i.indexprs IS NULL
+    ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -1925,8 +1943,17 @@ DECLARE
     head bytea;
 BEGIN
     -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
-    -- does an empty one (hi < lo).
-    IF hi::numeric - lo < 1000000 AND hi >= lo THEN  -- numeric: no overflow
+    -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
+    -- while no seq repeats, which a unique index on seq alone guarantees: with
+    -- the table's own dropped (its owner may), a repeated seq beside a missing
+    -- one would read as dense, so every range takes the lag() path.
+    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+        SELECT FROM pg_index AS i
+        JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = '"chat_events_2"'::regclass AND a.attname = 'seq'
+            AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+            AND i.indpred IS NULL AND i.indexprs IS NULL
+    ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
@@ -2305,8 +2332,17 @@ DECLARE
     head bytea;
 BEGIN
     -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
-    -- does an empty one (hi < lo).
-    IF hi::numeric - lo < 1000000 AND hi >= lo THEN  -- numeric: no overflow
+    -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
+    -- while no seq repeats, which a unique index on seq alone guarantees: with
+    -- the table's own dropped (its owner may), a repeated seq beside a missing
+    -- one would read as dense, so every range takes the lag() path.
+    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+        SELECT FROM pg_index AS i
+        JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = '"chat_events_3"'::regclass AND a.attname = 'seq'
+            AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+            AND i.indpred IS NULL AND i.indexprs IS NULL
+    ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")

@@ -449,3 +449,26 @@ def test_an_anchor_for_a_table_not_verified_is_an_error(conn: Conn) -> None:
         chat.verify_chain_locally(conn, table, anchors=[anchor])
     assert chat.verify_chain(conn, other, anchors=[anchor]).ok
     assert chat.verify_chain(conn, anchors=[anchor]).ok
+
+
+def test_a_repeated_seq_beside_a_missing_one_is_a_break(
+    database: str, conn: Conn, chain: Chain
+) -> None:
+    """The owner drops the unique constraint on seq and forges a second seq 5,
+    hashed right over seq 4. A range of seqs 4 to 6 (6 burned) then had as many
+    rows as seqs and read as dense: each row was paired by offset with the right
+    predecessor, and verify_chain's range saw nothing (the local verifier did)."""
+    _attack(
+        database,
+        "blog_events",
+        [
+            _row("ALTER TABLE blog_events DROP CONSTRAINT blog_events_seq_key"),
+            _forge_valid(chain.events[4].hash, 5, chain.a),
+        ],
+    )
+    ((rows, bad),) = dbkit.rows(database, "SELECT n, bad FROM blog_events_verify(4, 6)")
+    assert (rows, bad) == (3, 5)
+    report = blog.verify_chain(conn)
+    local = blog.verify_chain_locally(conn)
+    assert [b.seq for b in report.breaks] == [b.seq for b in local.breaks] == [5]
+    assert report.tables[0].count == local.tables[0].count == 11
