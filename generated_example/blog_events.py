@@ -153,6 +153,10 @@ class InvalidEvent(SpectorError, ValueError):
         detail = "; ".join(f"{field}: {message}" for field, message in self.errors)
         super().__init__(f"invalid event: {detail}")
 
+    def __reduce__(self) -> tuple[type[InvalidEvent], tuple[object, ...]]:
+        # Pickled as its errors (a worker process's error reaches its pool).
+        return (type(self), (self.errors,))
+
 
 class ShardError(SpectorError, LookupError):
     """The shard function returned a table that is not in SHARD_TABLES."""
@@ -558,6 +562,11 @@ def _cast_payload(
     if value is None:
         return None
     if isinstance(value, RawJson):
+        text: object = value.text  # typed str; a caller's may be anything
+        if not isinstance(text, str):
+            kind = type(text).__name__
+            errors.append(("payload", f"RawJson takes JSON text (a str), got {kind}"))
+            return None
         try:
             parsed = json.loads(
                 value.text,
@@ -567,6 +576,9 @@ def _cast_payload(
             )
         except ValueError as exc:
             errors.append(("payload", f"invalid JSON: {exc}"))
+            return None
+        except decimal.InvalidOperation:  # an exponent past decimal's own range
+            errors.append(("payload", "a number is out of PostgreSQL's numeric range"))
             return None
         except RecursionError:
             errors.append(("payload", _TOO_DEEP))
@@ -627,6 +639,9 @@ def changeset(
     else:
         base, raw = {}, first
     errors: list[tuple[str, str]] = []
+    if attrs is not None and not isinstance(first, Event):
+        message = "the two-argument form takes an Event first, then the attrs"
+        errors.append(("attrs", message))
     given: Mapping[str, object] = {}
     if isinstance(raw, Mapping):  # checked: the caller's types are not enforced
         try:  # a custom mapping is read once: its methods may fail or change
@@ -1118,7 +1133,8 @@ def migrate(conn: psycopg.Connection[_Row]) -> None:
         with conn.transaction():
             cur = _tuple_cursor(conn)
             cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-            cur.execute(DDL.encode())
+            # Many statements: never prepared, whatever prepare_threshold says.
+            cur.execute(DDL.encode(), prepare=False)
 
 
 async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
@@ -1128,7 +1144,7 @@ async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
         async with conn.transaction():
             cur = _atuple_cursor(conn)
             await cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-            await cur.execute(DDL.encode())
+            await cur.execute(DDL.encode(), prepare=False)  # as in `migrate`
 
 
 def _not_in_pipeline(

@@ -229,3 +229,21 @@ def test_an_insert_in_the_callers_pipeline_is_committed_on_return(
     assert seen(asyncio.run(scenario())) == 1
     with psycopg.connect(database) as conn:
         assert blog.verify_chain(conn).count == 3
+
+
+def test_migrate_on_a_connection_that_prepares_every_statement(database: str) -> None:
+    """prepare_threshold=0 prepared the DDL too: "cannot insert multiple commands
+    into a prepared statement"."""
+    with psycopg.connect(database, prepare_threshold=0) as conn:
+        chat.migrate(conn)
+        chat.migrate(conn)
+
+    async def scenario() -> None:
+        async with await psycopg.AsyncConnection.connect(
+            database, prepare_threshold=0
+        ) as aconn:
+            await chat.amigrate(aconn)
+
+    asyncio.run(scenario())
+    with psycopg.connect(database) as conn:
+        assert chat.verify_chain(conn).ok

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime
 import decimal
 import inspect
+import pickle
 import sys
 import types
 from collections.abc import Iterator, Mapping
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -276,3 +277,44 @@ def test_the_two_argument_form_records_a_broken_mapping_too() -> None:
     )
     cs = blog_events.changeset(event, cast(blog_events.EventAttrs, _NoLength()))
     assert cs.errors[0][0] == "attrs" and "could not be read" in cs.errors[0][1]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": 1e1000000000000000000}', "out of PostgreSQL's numeric range"),
+        ('{"a": 1e-99999999999999999999}', "out of PostgreSQL's numeric range"),
+        (None, "RawJson takes JSON text (a str), got NoneType"),
+        (123, "RawJson takes JSON text (a str), got int"),
+        (b'{"a": 1}', "RawJson takes JSON text (a str), got bytes"),
+    ],
+)
+def test_raw_json_that_changeset_cannot_read_is_an_error(
+    text: Any, message: str
+) -> None:
+    """An exponent past decimal's range raised decimal.InvalidOperation; text of
+    another type raised TypeError, or (bytes) passed and failed in the database."""
+    made = blog_events.changeset(
+        {"schema": "Post", "action": "insert", "payload": blog_events.RawJson(text)}
+    )
+    assert not made.valid
+    assert any(message in error for _, error in made.errors), made.errors
+
+
+def test_invalid_event_survives_pickling() -> None:
+    """A worker process's InvalidEvent must reach its pool: it did not unpickle."""
+    error = blog_events.InvalidEvent([("schema", "is required")])
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is blog_events.InvalidEvent
+    assert (back.errors, str(back)) == (error.errors, str(error))
+
+
+def test_two_mappings_are_not_a_changeset() -> None:
+    """The second mapping used to be dropped without a word."""
+    made = blog_events.changeset(
+        {"schema": "Post", "action": "insert"},  # type: ignore[call-overload]
+        {"payload": {"a": 1}},
+    )
+    assert ("attrs", "the two-argument form takes an Event first, then the attrs") in (
+        made.errors
+    )
