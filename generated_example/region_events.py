@@ -2582,7 +2582,7 @@ def verify_chain(
     """
     names = _tables(table)
     by_table = _anchors(anchors, names)
-    cur = _tuple_cursor(conn)
+    cur = _plain_loaders(_tuple_cursor(conn))
     reports: list[TableReport] = []
     with _own(conn):
         for name in names:
@@ -2605,7 +2605,7 @@ async def averify_chain(
     """`verify_chain` on an AsyncConnection."""
     names = _tables(table)
     by_table = _anchors(anchors, names)
-    cur = _atuple_cursor(conn)
+    cur = _plain_loaders(_atuple_cursor(conn))
     reports: list[TableReport] = []
     async with _aown(conn):
         for name in names:
@@ -2662,6 +2662,23 @@ def _hash_of(previous: bytes, row: ChainRow) -> bytes | None:
         )
     except (TypeError, ValueError, AttributeError, OverflowError):
         return None
+
+
+_ROW_TYPES: Final = ("int8", "uuid", "int4", "timestamptz", "bytea", "bool")
+
+
+def _plain_loaders(cur: _Cursor) -> _Cursor:
+    """The cursor, reading the verifiers' columns with psycopg's own loaders:
+    a connection may load uuid as str, say, and every hash would then mismatch.
+    Registered on the cursor alone; the connection keeps its loaders."""
+    for name in _ROW_TYPES:
+        info = psycopg.postgres.types.get(name)
+        assert info is not None
+        for form in (Format.TEXT, Format.BINARY):
+            loader = psycopg.adapters.get_loader(info.oid, form)
+            assert loader is not None
+            cur.adapters.register_loader(info.oid, loader)
+    return cur
 
 
 class _EndOfRows:
@@ -2733,7 +2750,7 @@ def verify_chain_locally(
     """`verify_chain` computed in Python over streamed rows (an independent check)."""
     names = _tables(table)
     by_table = _anchors(anchors, names)
-    cur = _tuple_cursor(conn)
+    cur = _plain_loaders(_tuple_cursor(conn))
     reports = []
     with _own(conn):
         for name in names:
@@ -2757,7 +2774,7 @@ async def averify_chain_locally(
     """`verify_chain_locally` on an AsyncConnection."""
     names = _tables(table)
     by_table = _anchors(anchors, names)
-    cur = _atuple_cursor(conn)
+    cur = _plain_loaders(_atuple_cursor(conn))
     reports = []
     async with _aown(conn):
         for name in names:

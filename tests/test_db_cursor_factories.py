@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from generated_example import blog_events as blog
 from generated_example import chat_events as chat
 from tests import dbkit
 
@@ -94,3 +95,26 @@ def test_no_statement_is_prepared_on_the_server_when_the_connection_says_so(
         assert chat.verify_chain(conn).count == 8 * 37
         row = conn.execute(b"SELECT count(*) FROM pg_prepared_statements").fetchone()
         assert row == (0,)
+
+
+def test_the_local_verifier_reads_with_psycopgs_own_loaders(database: str) -> None:
+    """A connection that loads uuid as str (and timestamps as text) made every
+    hash of an untouched chain mismatch in verify_chain_locally."""
+    from psycopg.types.string import TextBinaryLoader, TextLoader
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        blog.migrate(conn)
+        first = blog.insert(
+            conn, blog.changeset({"schema": "Post", "action": "insert"})
+        )
+        blog.insert(conn, blog.changeset(first, {"action": "update"}))
+        for name in ("uuid", "timestamptz", "int8"):
+            conn.adapters.register_loader(name, TextLoader)
+            conn.adapters.register_loader(name, TextBinaryLoader)
+        local = blog.verify_chain_locally(conn)
+        assert local.ok and local.count == 2, local
+        assert local == blog.verify_chain(conn)
+        # The connection keeps its own loaders.
+        assert conn.execute("SELECT %s::uuid", (str(first.id),)).fetchone() == (
+            str(first.id),
+        )
