@@ -2187,6 +2187,13 @@ _ROWS: Final[Mapping[str, bytes]] = types.MappingProxyType(
 )
 
 
+def _one_table(table: object) -> str:
+    """A chain head is one table's: None (every table, to the verifiers) is not."""
+    if not isinstance(table, str):
+        raise TypeError(f"table must be one of {SHARD_TABLES}, got {table!r}")
+    return table
+
+
 def _tables(table: str | None) -> tuple[str, ...]:
     if table is None:
         return SHARD_TABLES
@@ -2337,14 +2344,14 @@ def _head(name: str, row: TupleRow | None) -> ChainHead:
 
 def chain_head(conn: psycopg.Connection[_Row], table: str) -> ChainHead:
     """The current head of one table's chain, to keep as an anchor."""
-    (name,) = _tables(table)
+    (name,) = _tables(_one_table(table))
     rows = _rows(conn, _HEAD[name], ())
     return _head(name, rows[0] if rows else None)
 
 
 async def achain_head(conn: psycopg.AsyncConnection[_Row], table: str) -> ChainHead:
     """`chain_head` on an AsyncConnection."""
-    (name,) = _tables(table)
+    (name,) = _tables(_one_table(table))
     rows = await _arows(conn, _HEAD[name], ())
     return _head(name, rows[0] if rows else None)
 

@@ -2652,6 +2652,10 @@ def _payload_text(payload: JsonObject | RawJson | None) -> str | None:
 def _link_targets(links: EventLinks, table: str) -> _Targets:
     """The links' targets by link name, checked: an Event must be in `table`,
     since a link joins events of one physical table (each shard has its own)."""
+    given: object = links  # typed a mapping; a caller's may not be
+    if not isinstance(given, Mapping):
+        got = type(given).__name__
+        raise InvalidEvent([("links", f"must map link names to targets, got {got}")])
     unknown = sorted(set(links) - set(Link.__members__))
     if unknown:
         raise InvalidEvent([(f"links.{unknown[0]}", "unknown link")])
@@ -2960,6 +2964,10 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     for position, item in enumerate(items):
         links: _Links = None
         if isinstance(item, tuple):
+            given: tuple[object, ...] = item  # typed a pair; a caller's may not be
+            if len(given) != 2:
+                message = f"a tuple item is (changeset, links), got {len(given)} values"
+                raise InvalidEvent([(f"items[{position}]", message)])
             item, links = item
         event = _checked(item)
         ident, parent = event.id.int, event.parent_id.int
@@ -3747,6 +3755,13 @@ _ROWS: Final[Mapping[str, bytes]] = types.MappingProxyType(
 )
 
 
+def _one_table(table: object) -> str:
+    """A chain head is one table's: None (every table, to the verifiers) is not."""
+    if not isinstance(table, str):
+        raise TypeError(f"table must be one of {SHARD_TABLES}, got {table!r}")
+    return table
+
+
 def _tables(table: str | None) -> tuple[str, ...]:
     if table is None:
         return SHARD_TABLES
@@ -3897,14 +3912,14 @@ def _head(name: str, row: TupleRow | None) -> ChainHead:
 
 def chain_head(conn: psycopg.Connection[_Row], table: str) -> ChainHead:
     """The current head of one table's chain, to keep as an anchor."""
-    (name,) = _tables(table)
+    (name,) = _tables(_one_table(table))
     rows = _rows(conn, _HEAD[name], ())
     return _head(name, rows[0] if rows else None)
 
 
 async def achain_head(conn: psycopg.AsyncConnection[_Row], table: str) -> ChainHead:
     """`chain_head` on an AsyncConnection."""
-    (name,) = _tables(table)
+    (name,) = _tables(_one_table(table))
     rows = await _arows(conn, _HEAD[name], ())
     return _head(name, rows[0] if rows else None)
 

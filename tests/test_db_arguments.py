@@ -247,3 +247,25 @@ def test_migrate_on_a_connection_that_prepares_every_statement(database: str) ->
     asyncio.run(scenario())
     with psycopg.connect(database) as conn:
         assert chat.verify_chain(conn).ok
+
+
+def test_odd_links_items_and_tables_are_clear_errors(conn: Conn) -> None:
+    chat.migrate(conn)
+    root = _record(conn, 1)
+    attrs: chat.EventAttrs = {"schema": "Message", "action": "insert"}
+    bad_links: Any = ["ancestors"]
+    with pytest.raises(chat.InvalidEvent, match="links: must map link names to"):
+        chat.insert(conn, chat.changeset(root, attrs), links=bad_links)
+    for item in [
+        (chat.changeset(root, attrs),),
+        (chat.changeset(root, attrs), None, 1),
+    ]:
+        bad_items: Any = [item]
+        with pytest.raises(chat.InvalidEvent, match=r"items\[0\]: a tuple item is"):
+            chat.insert_many(conn, bad_items)
+    none: Any = None
+    with pytest.raises(TypeError, match="table must be one of"):
+        chat.chain_head(conn, none)
+    with pytest.raises(TypeError, match="table must be one of"):
+        blog.chain_head(conn, none)
+    assert chat.events_for(conn, root.id) == [root]
