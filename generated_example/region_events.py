@@ -1403,9 +1403,12 @@ class _Storable(Protocol):
 
 
 def _columns(alias: str) -> sql.Composed:
-    """The stored columns of an event row, in `Event` order (`seq` first)."""
+    """The stored columns of an event row, in `Event` order (`seq` first). The
+    payload comes as its UTF-8 text, whatever the client_encoding (psycopg's
+    jsonb loader reads only UTF-8), and `_event` parses it."""
     columns = ["seq", "id", "parent_id", "schema", "action", "payload", "inserted_at"]
     parts: list[sql.Composable] = [sql.Identifier(alias, c) for c in columns]
+    parts[5] = sql.SQL("convert_to({}::text, 'UTF8')").format(parts[5])
     parts.append(sql.Identifier(alias, "hash"))
     return sql.SQL(", ").join(parts)
 
@@ -1700,7 +1703,8 @@ def _event(table: str, row: TupleRow) -> Event:
         schema, action = Schema(row[3]), Action(row[4])
     except ValueError:
         raise _unknown_code(table, row) from None
-    return Event(row[1], row[2], schema, action, row[5], row[6], row[7], table, row[0])
+    payload = None if row[5] is None else json.loads(row[5])
+    return Event(row[1], row[2], schema, action, payload, row[6], row[7], table, row[0])
 
 
 def _unknown_code(table: str, row: TupleRow) -> UnknownCode:
@@ -1981,10 +1985,11 @@ def _piped(
 def _rows(
     conn: psycopg.Connection[_Row], statement: bytes, params: Sequence[object]
 ) -> list[TupleRow]:
-    """Every row of one read (`_own`: an idle connection stays idle)."""
+    """Every row of one read (`_own`: an idle connection stays idle), in binary:
+    timestamps then read under any DateStyle, not ISO alone."""
     cur = _tuple_cursor(conn)
     with _own(conn):
-        return cur.execute(statement, params).fetchall()
+        return cur.execute(statement, params, binary=True).fetchall()
 
 
 @contextlib.asynccontextmanager
@@ -2037,7 +2042,7 @@ async def _arows(
     """`_rows` on an AsyncConnection."""
     cur = _atuple_cursor(conn)
     async with _aown(conn):
-        await cur.execute(statement, params)
+        await cur.execute(statement, params, binary=True)
         return await cur.fetchall()  # before autocommit goes back off (pipelines)
 
 

@@ -269,3 +269,29 @@ def test_odd_links_items_and_tables_are_clear_errors(conn: Conn) -> None:
     with pytest.raises(TypeError, match="table must be one of"):
         blog.chain_head(conn, none)
     assert chat.events_for(conn, root.id) == [root]
+
+
+def test_reads_under_a_latin1_client_and_another_datestyle(database: str) -> None:
+    """psycopg reads jsonb as UTF-8 alone and text timestamps under an ISO
+    DateStyle alone: a non-ASCII payload read through a LATIN1 client_encoding
+    raised UnicodeDecodeError, and every read raised under `SQL, DMY`."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        chat.migrate(conn)
+        conn.execute("SET client_encoding = 'LATIN1'")
+        conn.execute("SET DateStyle = 'SQL, DMY'")
+        made: chat.EventAttrs = {
+            "id": dbkit.shard_uuid(2),
+            "schema": "Chat",
+            "action": "insert",
+            "payload": {"name": "José", "n": 1.5},
+        }
+        root = chat.insert(conn, chat.changeset(made))
+        reply = chat.insert(
+            conn,
+            chat.changeset(root, {"schema": "Message", "action": "insert"}),
+            links={"ancestors": [root]},
+        )
+        assert chat.events_for(conn, root.id) == [root, reply]
+        assert chat.previous_events(conn, reply) == [root, reply]
+        assert chat.linked(conn, reply, chat.Link.ancestors) == [root]
+        assert chat.verify_chain(conn).ok and chat.verify_chain_locally(conn).ok
