@@ -91,12 +91,11 @@ def config_for(cwd: Path, specs: Sequence[Path]) -> Config:
     With no project at all, the working folder stands in (`project` is False)."""
     config = load_config(cwd)
     chosen = [spec.resolve() for spec in specs]
-    if not chosen:
-        return config
+    if not chosen or _lists(config, chosen):
+        return config  # the usual case: no project above the specs is read
     found = [config, *_projects_above(chosen[0].parent)]
-    for candidate in found:
-        listed = {spec.resolve() for spec in candidate.specs}
-        if candidate.project and all(spec in listed for spec in chosen):
+    for candidate in found[1:]:
+        if _lists(candidate, chosen):
             return candidate
     for candidate in found:
         if candidate.project and all(
@@ -104,6 +103,12 @@ def config_for(cwd: Path, specs: Sequence[Path]) -> Config:
         ):
             return candidate
     return config
+
+
+def _lists(config: Config, specs: Sequence[Path]) -> bool:
+    """Whether the project's `[tool.spectorgen] specs` names every one of them."""
+    listed = {spec.resolve() for spec in config.specs}
+    return config.project and all(spec in listed for spec in specs)
 
 
 def _projects_above(folder: Path) -> list[Config]:

@@ -28,9 +28,7 @@ def fitted(head: str, value: str, indent: int = 0, tail: str = "") -> str:
         return f"{head}{literal}{tail}"
     inner = " " * (indent + INDENT)
     room = WIDTH - len(inner) - 2  # the piece's quotes
-    fits = width(literal) + len(inner) <= WIDTH
-    pieces = [value] if fits else _pieces(value, room)
-    body = "\n".join(f'{inner}"{piece}"' for piece in pieces)
+    body = "\n".join(f'{inner}"{piece}"' for piece in _pieces(value, room))
     return f"{head}(\n{body}\n{' ' * indent}){tail}"
 
 
