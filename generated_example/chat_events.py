@@ -2799,7 +2799,7 @@ def _tuple_cursor(conn: psycopg.Connection[_Row]) -> psycopg.Cursor[TupleRow]:
     of the connection's cursor class, unless that class binds parameters on the
     client (ClientCursor) or takes $1 placeholders (RawCursor)."""
     if not isinstance(conn, psycopg.Connection):
-        raise _not_a(conn, "Connection", psycopg.AsyncConnection, "ainsert for insert")
+        raise _not_a(conn, sync=True)
     if issubclass(conn.cursor_factory, (psycopg.ClientCursor, psycopg.RawCursor)):
         return psycopg.Cursor(conn, row_factory=tuple_row)
     return conn.cursor(row_factory=tuple_row)
@@ -2810,7 +2810,7 @@ def _atuple_cursor(
 ) -> psycopg.AsyncCursor[TupleRow]:
     """`_tuple_cursor` on an AsyncConnection."""
     if not isinstance(conn, psycopg.AsyncConnection):
-        raise _not_a(conn, "AsyncConnection", psycopg.Connection, "insert for ainsert")
+        raise _not_a(conn, sync=False)
     client = (psycopg.AsyncClientCursor, psycopg.AsyncRawCursor)
     if issubclass(conn.cursor_factory, client):
         return psycopg.AsyncCursor(conn, row_factory=tuple_row)
@@ -3072,7 +3072,7 @@ three steps: threads or tasks sharing the connection must not interleave them.""
 
 def _lock(conn: psycopg.Connection[_Row]) -> threading.Lock:
     if not isinstance(conn, psycopg.Connection):
-        raise _not_a(conn, "Connection", psycopg.AsyncConnection, "ainsert for insert")
+        raise _not_a(conn, sync=True)
     attrs = vars(conn)
     lock: threading.Lock | None = attrs.get(_LOCK)
     if lock is None:
@@ -3082,7 +3082,7 @@ def _lock(conn: psycopg.Connection[_Row]) -> threading.Lock:
 
 def _alock(conn: psycopg.AsyncConnection[_Row]) -> asyncio.Lock:
     if not isinstance(conn, psycopg.AsyncConnection):
-        raise _not_a(conn, "AsyncConnection", psycopg.Connection, "insert for ainsert")
+        raise _not_a(conn, sync=False)
     attrs = vars(conn)
     lock: asyncio.Lock | None = attrs.get(_LOCK)
     if lock is None:
@@ -3090,9 +3090,14 @@ def _alock(conn: psycopg.AsyncConnection[_Row]) -> asyncio.Lock:
     return lock
 
 
-def _not_a(conn: object, kind: str, twin: type, example: str) -> TypeError:
+def _not_a(conn: object, *, sync: bool) -> TypeError:
     """Checked before anything is kept on the connection: a call through the
     wrong API must leave it as it was."""
+    kind, twin, example = (
+        ("Connection", psycopg.AsyncConnection, "ainsert for insert")
+        if sync
+        else ("AsyncConnection", psycopg.Connection, "insert for ainsert")
+    )
     hint = f": call its twin ({example}, and so on)" if isinstance(conn, twin) else ""
     return TypeError(f"expected a psycopg.{kind}, got {type(conn).__name__}{hint}")
 
@@ -3150,40 +3155,24 @@ def _alone(
         # manager costs about 1 us more per call, and Python runs cold between
         # commits (1% of an insert, measured interleaved).
         with lock:
-            if conn.pgconn.pipeline_status != _PIPELINE_OFF:
-                return _piped(conn, cur, statement, params)
-            if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
-                return cur.execute(statement, params, binary=True).fetchone()
+            as_is = conn.autocommit or conn.pgconn.transaction_status != _IDLE
             try:
-                conn.autocommit = True
-                return cur.execute(statement, params, binary=True).fetchone()
+                if not as_is:
+                    conn.autocommit = True
+                if conn.pgconn.pipeline_status == _PIPELINE_OFF:
+                    return cur.execute(statement, params, binary=True).fetchone()
+                # In the caller's pipeline a statement's implicit transaction
+                # lasts until the next Sync: an insert would return uncommitted,
+                # and a later failure there would undo it. A pipeline of its own
+                # sends that Sync as it exits (committing, as on an idle
+                # connection; in the caller's transaction, leaving it open).
+                with conn.pipeline():
+                    return cur.execute(statement, params, binary=True).fetchone()
             finally:
-                if conn.autocommit:
+                if not as_is and conn.autocommit:
                     _restore(conn)
     finally:
         spare[_SPARE_CURSOR] = cur
-
-
-def _piped(
-    conn: psycopg.Connection[_Row],
-    cur: psycopg.Cursor[TupleRow],
-    statement: bytes,
-    params: Sequence[object],
-) -> TupleRow | None:
-    """`_alone` in the caller's pipeline. There a statement's implicit
-    transaction lasts until the next Sync: an insert would return uncommitted,
-    and a later failure in the pipeline would undo it. A pipeline of its own
-    inside the caller's sends that Sync as it exits (committing, as on any idle
-    connection; in a transaction the caller opened, leaving it open)."""
-    as_is = conn.autocommit or conn.pgconn.transaction_status != _IDLE
-    try:
-        if not as_is:
-            conn.autocommit = True
-        with conn.pipeline():
-            return cur.execute(statement, params, binary=True).fetchone()
-    finally:
-        if not as_is and conn.autocommit:
-            _restore(conn)
 
 
 def _rows(
@@ -3229,7 +3218,7 @@ async def _aalone(
     try:
         async with _aown(conn):
             if conn.pgconn.pipeline_status != _PIPELINE_OFF:
-                async with conn.pipeline():  # its exit syncs: see `_piped`
+                async with conn.pipeline():  # its exit syncs: see `_alone`
                     await cur.execute(statement, params, binary=True)
                     return await cur.fetchone()
             await cur.execute(statement, params, binary=True)
@@ -3954,19 +3943,22 @@ def _hash_of(previous: bytes, row: ChainRow) -> bytes | None:
 
 
 _ROW_TYPES: Final = ("int8", "uuid", "int4", "timestamptz", "bytea", "bool")
+_PLAIN_LOADERS: Final = [
+    (info.oid, psycopg.adapters.get_loader(info.oid, form))
+    for info in map(psycopg.postgres.types.get, _ROW_TYPES)
+    if info is not None
+    for form in (Format.TEXT, Format.BINARY)
+]
+"""psycopg's own loaders of the verifiers' column types, by oid."""
 
 
 def _plain_loaders(cur: _Cursor) -> _Cursor:
     """The cursor, reading the verifiers' columns with psycopg's own loaders:
     a connection may load uuid as str, say, and every hash would then mismatch.
     Registered on the cursor alone; the connection keeps its loaders."""
-    for name in _ROW_TYPES:
-        info = psycopg.postgres.types.get(name)
-        assert info is not None
-        for form in (Format.TEXT, Format.BINARY):
-            loader = psycopg.adapters.get_loader(info.oid, form)
-            assert loader is not None
-            cur.adapters.register_loader(info.oid, loader)
+    for oid, loader in _PLAIN_LOADERS:
+        assert loader is not None
+        cur.adapters.register_loader(oid, loader)
     return cur
 
 
