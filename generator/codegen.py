@@ -83,6 +83,7 @@ def generate_all(
     sql_owners: dict[tuple[str, str], tuple[str, ErrorPath]] = {}
     ours = {job.spec.resolve() for job in jobs}
     folders = {job.spec.parent for job in jobs}
+    headers: dict[Path, dict[Path, str | None]] = {}  # output folder's, read once
     for job in jobs:
         shown = display_path(job.spec, root)
         if (unsafe := _unsafe_path(shown)) is not None:
@@ -96,8 +97,16 @@ def generate_all(
         except SpecError as exc:
             problems.extend(exc.diagnostics)
             continue
+        if job.out not in headers:
+            headers[job.out] = _headers(job.out)
         recorded = _recorded(
-            job.out, planned, job.spec.resolve(), root, folders, project
+            job.out,
+            headers[job.out],
+            planned,
+            job.spec.resolve(),
+            root,
+            folders,
+            project,
         )
         if recorded is not None and recorded.stem != planned.module:
             replaced.update((recorded, recorded.with_suffix(".sql")))
@@ -188,8 +197,16 @@ def _sql_clashes(
     return out
 
 
+def _headers(folder: Path) -> dict[Path, str | None]:
+    """The spec each module in `folder` names in its header (None: not ours)."""
+    if not folder.is_dir():
+        return {}
+    return {path: generated_from(path) for path in sorted(folder.glob("*.py"))}
+
+
 def _recorded(
     folder: Path,
+    modules: dict[Path, str | None],
     planned: Plan,
     spec: Path,
     root: Path,
@@ -201,13 +218,11 @@ def _recorded(
     renamed), else the one under its name made from a spec that no longer
     exists (this spec moved), or left with merge conflict markers, else the
     only module of the same table in the folder whose spec no longer exists
-    (this spec moved and its module renamed at once)."""
+    (this spec moved and its module renamed at once). `modules` holds the
+    folder's headers (`_headers`)."""
     named = folder / f"{planned.module}.py"
-    if not folder.is_dir():
-        return None
-    modules = sorted(folder.glob("*.py"))
     for path in [named, *modules]:
-        source = generated_from(path)
+        source = modules.get(path)
         if not (
             source == planned.spec_path
             or (source and spec_file(source, root, folders) == spec)
@@ -215,15 +230,15 @@ def _recorded(
             continue
         if project or path == named or _table_of(path) == planned.table:
             return path
-    source = generated_from(named)
+    source = modules.get(named)
     if source is not None and not spec_exists(source, root, folders):
         return named
     if source is None and named.is_file() and _conflicted(named):
         return named
     gone = [
         path
-        for path in modules
-        if (source := generated_from(path)) is not None
+        for path, source in modules.items()
+        if source is not None
         and not spec_exists(source, root, folders)
         and _table_of(path) == planned.table
     ]
