@@ -79,9 +79,9 @@ DECLARE
     target_parent uuid;
 BEGIN
     SELECT e."parent_id" INTO source_parent
-        FROM "chat_events_0" AS e WHERE e."id" = NEW."event_id";
+        FROM ONLY "chat_events_0" AS e WHERE e."id" = NEW."event_id";
     SELECT e."parent_id" INTO target_parent
-        FROM "chat_events_0" AS e WHERE e."id" = NEW."ancestor_id";
+        FROM ONLY "chat_events_0" AS e WHERE e."id" = NEW."ancestor_id";
     IF source_parent IS DISTINCT FROM target_parent
         AND source_parent IS NOT NULL AND target_parent IS NOT NULL THEN
         RAISE EXCEPTION
@@ -174,7 +174,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_0" AS e
+    SELECT e."hash" INTO head FROM ONLY "chat_events_0" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_0_seq"');
@@ -257,7 +257,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_0" AS e
+    SELECT e."hash" INTO head FROM ONLY "chat_events_0" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -352,10 +352,10 @@ BEGIN
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
-        FROM "chat_events_0" AS h
+        FROM ONLY "chat_events_0" AS h
         WHERE h."seq" >= lo AND h."seq" <= hi;
     END IF;
-    SELECT p."hash" INTO head FROM "chat_events_0" AS p
+    SELECT p."hash" INTO head FROM ONLY "chat_events_0" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     IF dense AND octet_length(head) = 32 THEN
@@ -381,14 +381,17 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "chat_events_0" AS e
+            FROM ONLY "chat_events_0" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
         ) AS w;
         n := hi - lo + 1;
         last := hi;
     ELSE
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+        -- A seq on two rows is a break of its own (the unique index was
+        -- dropped): rows are paired by position, so a row forged beside one
+        -- could otherwise verify against it.
+        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -398,6 +401,7 @@ BEGIN
         FROM (
             -- The payload is printed once per row, beside the window.
             SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
@@ -405,13 +409,16 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "chat_events_0" AS e
+            FROM ONLY "chat_events_0" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
     END IF;
-    SELECT l."hash" INTO last_hash FROM "chat_events_0" AS l WHERE l."seq" = last;
+    -- The id orders rows of one seq (there is one, unless the unique index on seq
+    -- was dropped) as verify_chain_locally streams them.
+    SELECT l."hash" INTO last_hash FROM ONLY "chat_events_0" AS l WHERE l."seq" = last
+        ORDER BY l."id" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
-        SELECT b."id" INTO bad_id FROM "chat_events_0" AS b WHERE b."seq" = bad;
+        SELECT b."id" INTO bad_id FROM ONLY "chat_events_0" AS b WHERE b."seq" = bad;
     END IF;
 END
 $fn$;
@@ -468,9 +475,9 @@ DECLARE
     target_parent uuid;
 BEGIN
     SELECT e."parent_id" INTO source_parent
-        FROM "chat_events_1" AS e WHERE e."id" = NEW."event_id";
+        FROM ONLY "chat_events_1" AS e WHERE e."id" = NEW."event_id";
     SELECT e."parent_id" INTO target_parent
-        FROM "chat_events_1" AS e WHERE e."id" = NEW."ancestor_id";
+        FROM ONLY "chat_events_1" AS e WHERE e."id" = NEW."ancestor_id";
     IF source_parent IS DISTINCT FROM target_parent
         AND source_parent IS NOT NULL AND target_parent IS NOT NULL THEN
         RAISE EXCEPTION
@@ -563,7 +570,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_1" AS e
+    SELECT e."hash" INTO head FROM ONLY "chat_events_1" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_1_seq"');
@@ -646,7 +653,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_1" AS e
+    SELECT e."hash" INTO head FROM ONLY "chat_events_1" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -741,10 +748,10 @@ BEGIN
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
-        FROM "chat_events_1" AS h
+        FROM ONLY "chat_events_1" AS h
         WHERE h."seq" >= lo AND h."seq" <= hi;
     END IF;
-    SELECT p."hash" INTO head FROM "chat_events_1" AS p
+    SELECT p."hash" INTO head FROM ONLY "chat_events_1" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     IF dense AND octet_length(head) = 32 THEN
@@ -770,14 +777,17 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "chat_events_1" AS e
+            FROM ONLY "chat_events_1" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
         ) AS w;
         n := hi - lo + 1;
         last := hi;
     ELSE
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+        -- A seq on two rows is a break of its own (the unique index was
+        -- dropped): rows are paired by position, so a row forged beside one
+        -- could otherwise verify against it.
+        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -787,6 +797,7 @@ BEGIN
         FROM (
             -- The payload is printed once per row, beside the window.
             SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
@@ -794,13 +805,16 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "chat_events_1" AS e
+            FROM ONLY "chat_events_1" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
     END IF;
-    SELECT l."hash" INTO last_hash FROM "chat_events_1" AS l WHERE l."seq" = last;
+    -- The id orders rows of one seq (there is one, unless the unique index on seq
+    -- was dropped) as verify_chain_locally streams them.
+    SELECT l."hash" INTO last_hash FROM ONLY "chat_events_1" AS l WHERE l."seq" = last
+        ORDER BY l."id" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
-        SELECT b."id" INTO bad_id FROM "chat_events_1" AS b WHERE b."seq" = bad;
+        SELECT b."id" INTO bad_id FROM ONLY "chat_events_1" AS b WHERE b."seq" = bad;
     END IF;
 END
 $fn$;
@@ -857,9 +871,9 @@ DECLARE
     target_parent uuid;
 BEGIN
     SELECT e."parent_id" INTO source_parent
-        FROM "chat_events_2" AS e WHERE e."id" = NEW."event_id";
+        FROM ONLY "chat_events_2" AS e WHERE e."id" = NEW."event_id";
     SELECT e."parent_id" INTO target_parent
-        FROM "chat_events_2" AS e WHERE e."id" = NEW."ancestor_id";
+        FROM ONLY "chat_events_2" AS e WHERE e."id" = NEW."ancestor_id";
     IF source_parent IS DISTINCT FROM target_parent
         AND source_parent IS NOT NULL AND target_parent IS NOT NULL THEN
         RAISE EXCEPTION
@@ -952,7 +966,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_2" AS e
+    SELECT e."hash" INTO head FROM ONLY "chat_events_2" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_2_seq"');
@@ -1035,7 +1049,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_2" AS e
+    SELECT e."hash" INTO head FROM ONLY "chat_events_2" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -1130,10 +1144,10 @@ BEGIN
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
-        FROM "chat_events_2" AS h
+        FROM ONLY "chat_events_2" AS h
         WHERE h."seq" >= lo AND h."seq" <= hi;
     END IF;
-    SELECT p."hash" INTO head FROM "chat_events_2" AS p
+    SELECT p."hash" INTO head FROM ONLY "chat_events_2" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     IF dense AND octet_length(head) = 32 THEN
@@ -1159,14 +1173,17 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "chat_events_2" AS e
+            FROM ONLY "chat_events_2" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
         ) AS w;
         n := hi - lo + 1;
         last := hi;
     ELSE
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+        -- A seq on two rows is a break of its own (the unique index was
+        -- dropped): rows are paired by position, so a row forged beside one
+        -- could otherwise verify against it.
+        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -1176,6 +1193,7 @@ BEGIN
         FROM (
             -- The payload is printed once per row, beside the window.
             SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
@@ -1183,13 +1201,16 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "chat_events_2" AS e
+            FROM ONLY "chat_events_2" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
     END IF;
-    SELECT l."hash" INTO last_hash FROM "chat_events_2" AS l WHERE l."seq" = last;
+    -- The id orders rows of one seq (there is one, unless the unique index on seq
+    -- was dropped) as verify_chain_locally streams them.
+    SELECT l."hash" INTO last_hash FROM ONLY "chat_events_2" AS l WHERE l."seq" = last
+        ORDER BY l."id" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
-        SELECT b."id" INTO bad_id FROM "chat_events_2" AS b WHERE b."seq" = bad;
+        SELECT b."id" INTO bad_id FROM ONLY "chat_events_2" AS b WHERE b."seq" = bad;
     END IF;
 END
 $fn$;
@@ -1246,9 +1267,9 @@ DECLARE
     target_parent uuid;
 BEGIN
     SELECT e."parent_id" INTO source_parent
-        FROM "chat_events_3" AS e WHERE e."id" = NEW."event_id";
+        FROM ONLY "chat_events_3" AS e WHERE e."id" = NEW."event_id";
     SELECT e."parent_id" INTO target_parent
-        FROM "chat_events_3" AS e WHERE e."id" = NEW."ancestor_id";
+        FROM ONLY "chat_events_3" AS e WHERE e."id" = NEW."ancestor_id";
     IF source_parent IS DISTINCT FROM target_parent
         AND source_parent IS NOT NULL AND target_parent IS NOT NULL THEN
         RAISE EXCEPTION
@@ -1341,7 +1362,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_3" AS e
+    SELECT e."hash" INTO head FROM ONLY "chat_events_3" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"chat_events_3_seq"');
@@ -1424,7 +1445,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "chat_events_3" AS e
+    SELECT e."hash" INTO head FROM ONLY "chat_events_3" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -1519,10 +1540,10 @@ BEGIN
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
-        FROM "chat_events_3" AS h
+        FROM ONLY "chat_events_3" AS h
         WHERE h."seq" >= lo AND h."seq" <= hi;
     END IF;
-    SELECT p."hash" INTO head FROM "chat_events_3" AS p
+    SELECT p."hash" INTO head FROM ONLY "chat_events_3" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     IF dense AND octet_length(head) = 32 THEN
@@ -1548,14 +1569,17 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "chat_events_3" AS e
+            FROM ONLY "chat_events_3" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
         ) AS w;
         n := hi - lo + 1;
         last := hi;
     ELSE
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+        -- A seq on two rows is a break of its own (the unique index was
+        -- dropped): rows are paired by position, so a row forged beside one
+        -- could otherwise verify against it.
+        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -1565,6 +1589,7 @@ BEGIN
         FROM (
             -- The payload is printed once per row, beside the window.
             SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
@@ -1572,13 +1597,16 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "chat_events_3" AS e
+            FROM ONLY "chat_events_3" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
     END IF;
-    SELECT l."hash" INTO last_hash FROM "chat_events_3" AS l WHERE l."seq" = last;
+    -- The id orders rows of one seq (there is one, unless the unique index on seq
+    -- was dropped) as verify_chain_locally streams them.
+    SELECT l."hash" INTO last_hash FROM ONLY "chat_events_3" AS l WHERE l."seq" = last
+        ORDER BY l."id" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
-        SELECT b."id" INTO bad_id FROM "chat_events_3" AS b WHERE b."seq" = bad;
+        SELECT b."id" INTO bad_id FROM ONLY "chat_events_3" AS b WHERE b."seq" = bad;
     END IF;
 END
 $fn$;

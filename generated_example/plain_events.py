@@ -958,7 +958,7 @@ def _statements(
     table: str, append_one: str, append: str, links: Mapping[str, str]
 ) -> _Statements:
     ident = sql.Identifier(table)
-    select = sql.SQL("SELECT {} FROM {} AS e").format(_columns("e"), ident)
+    select = sql.SQL("SELECT {} FROM ONLY {} AS e").format(_columns("e"), ident)
     linked: dict[str, bytes] = {}
     return _Statements(
         append_one=sql.SQL("SELECT {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)")

@@ -865,7 +865,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "region_events_eu" AS e
+    SELECT e."hash" INTO head FROM ONLY "region_events_eu" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"region_events_eu_seq"');
@@ -938,7 +938,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "region_events_eu" AS e
+    SELECT e."hash" INTO head FROM ONLY "region_events_eu" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -1025,10 +1025,10 @@ BEGIN
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
-        FROM "region_events_eu" AS h
+        FROM ONLY "region_events_eu" AS h
         WHERE h."seq" >= lo AND h."seq" <= hi;
     END IF;
-    SELECT p."hash" INTO head FROM "region_events_eu" AS p
+    SELECT p."hash" INTO head FROM ONLY "region_events_eu" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     IF dense AND octet_length(head) = 32 THEN
@@ -1054,14 +1054,17 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "region_events_eu" AS e
+            FROM ONLY "region_events_eu" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
         ) AS w;
         n := hi - lo + 1;
         last := hi;
     ELSE
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+        -- A seq on two rows is a break of its own (the unique index was
+        -- dropped): rows are paired by position, so a row forged beside one
+        -- could otherwise verify against it.
+        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -1071,6 +1074,7 @@ BEGIN
         FROM (
             -- The payload is printed once per row, beside the window.
             SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
@@ -1078,13 +1082,16 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "region_events_eu" AS e
+            FROM ONLY "region_events_eu" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
     END IF;
-    SELECT l."hash" INTO last_hash FROM "region_events_eu" AS l WHERE l."seq" = last;
+    -- The id orders rows of one seq (there is one, unless the unique index on seq
+    -- was dropped) as verify_chain_locally streams them.
+    SELECT l."hash" INTO last_hash FROM ONLY "region_events_eu" AS l WHERE l."seq" = last
+        ORDER BY l."id" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
-        SELECT b."id" INTO bad_id FROM "region_events_eu" AS b WHERE b."seq" = bad;
+        SELECT b."id" INTO bad_id FROM ONLY "region_events_eu" AS b WHERE b."seq" = bad;
     END IF;
 END
 $fn$;
@@ -1147,7 +1154,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "region_events_us" AS e
+    SELECT e."hash" INTO head FROM ONLY "region_events_us" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"region_events_us_seq"');
@@ -1220,7 +1227,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "region_events_us" AS e
+    SELECT e."hash" INTO head FROM ONLY "region_events_us" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -1307,10 +1314,10 @@ BEGIN
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
-        FROM "region_events_us" AS h
+        FROM ONLY "region_events_us" AS h
         WHERE h."seq" >= lo AND h."seq" <= hi;
     END IF;
-    SELECT p."hash" INTO head FROM "region_events_us" AS p
+    SELECT p."hash" INTO head FROM ONLY "region_events_us" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     IF dense AND octet_length(head) = 32 THEN
@@ -1336,14 +1343,17 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "region_events_us" AS e
+            FROM ONLY "region_events_us" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
         ) AS w;
         n := hi - lo + 1;
         last := hi;
     ELSE
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+        -- A seq on two rows is a break of its own (the unique index was
+        -- dropped): rows are paired by position, so a row forged beside one
+        -- could otherwise verify against it.
+        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -1353,6 +1363,7 @@ BEGIN
         FROM (
             -- The payload is printed once per row, beside the window.
             SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
@@ -1360,13 +1371,16 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "region_events_us" AS e
+            FROM ONLY "region_events_us" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
     END IF;
-    SELECT l."hash" INTO last_hash FROM "region_events_us" AS l WHERE l."seq" = last;
+    -- The id orders rows of one seq (there is one, unless the unique index on seq
+    -- was dropped) as verify_chain_locally streams them.
+    SELECT l."hash" INTO last_hash FROM ONLY "region_events_us" AS l WHERE l."seq" = last
+        ORDER BY l."id" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
-        SELECT b."id" INTO bad_id FROM "region_events_us" AS b WHERE b."seq" = bad;
+        SELECT b."id" INTO bad_id FROM ONLY "region_events_us" AS b WHERE b."seq" = bad;
     END IF;
 END
 $fn$;
@@ -1459,7 +1473,7 @@ def _statements(
     table: str, append_one: str, append: str, links: Mapping[str, str]
 ) -> _Statements:
     ident = sql.Identifier(table)
-    select = sql.SQL("SELECT {} FROM {} AS e").format(_columns("e"), ident)
+    select = sql.SQL("SELECT {} FROM ONLY {} AS e").format(_columns("e"), ident)
     linked: dict[str, bytes] = {}
     return _Statements(
         append_one=sql.SQL("SELECT {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)")
@@ -2260,6 +2274,10 @@ _MISMATCH: Final = (
     "hash mismatch: the stored hash does not match this event's columns"
     " and the previous event's hash"
 )
+_REPEATED: Final = (
+    "repeated seq: more than one row has this seq, so the chain's order is lost"
+    " here (no event is named: any of them may be the forged one)"
+)
 _NO_SEQ: Final = (
     "no seq: the event has a NULL seq, so it stands outside the chain's order"
     " (seq 0 in this report stands for the missing one)"
@@ -2404,8 +2422,8 @@ _BOUNDS: Final[Mapping[str, bytes]] = types.MappingProxyType(
         # NOT NULL to hide one from every seq range (an index lookup).
         table: sql.SQL(
             "SELECT min(seq), max(seq),"
-            " EXISTS (SELECT FROM {0} WHERE seq IS NULL),"
-            " (SELECT id FROM {0} WHERE seq IS NULL LIMIT 1) FROM {0}"
+            " EXISTS (SELECT FROM ONLY {0} WHERE seq IS NULL),"
+            " (SELECT id FROM ONLY {0} WHERE seq IS NULL LIMIT 1) FROM ONLY {0}"
         )
         .format(sql.Identifier(table))
         .as_bytes(None)
@@ -2437,18 +2455,63 @@ def _verify_sql(table: str, ranges: int) -> bytes:
     return sql.SQL(" UNION ALL ").join([call] * ranges).as_bytes(None)
 
 
-_HASH_AT: Final[Mapping[str, bytes]] = types.MappingProxyType(
+_HASHES_AT: Final[Mapping[str, bytes]] = types.MappingProxyType(
     {
-        table: sql.SQL("SELECT hash FROM {} WHERE seq = %s")
+        table: sql.SQL("SELECT seq, hash FROM ONLY {} WHERE seq = ANY(%s::bigint[])")
         .format(sql.Identifier(table))
         .as_bytes(None)
         for table in SHARD_TABLES
     }
 )
+_REPEATS: Final[Mapping[str, bytes]] = types.MappingProxyType(
+    {
+        table: sql.SQL("SELECT count(*) FROM ONLY {} WHERE seq = %s")
+        .format(sql.Identifier(table))
+        .as_bytes(None)
+        for table in SHARD_TABLES
+    }
+)
+_QUOTED: Final[Mapping[str, str]] = types.MappingProxyType(
+    {table: sql.Identifier(table).as_string(None) for table in SHARD_TABLES}
+)
+_COLUMN_TYPES: Final = (
+    ("seq", "bigint"),
+    ("id", "uuid"),
+    ("parent_id", "uuid"),
+    ("schema", "integer"),
+    ("action", "integer"),
+    ("payload", "jsonb"),
+    ("inserted_at", "timestamp with time zone"),
+    ("hash", "bytea"),
+)
+_Query: TypeAlias = tuple[bytes, Sequence[object]]
+_SHAPES: Final = (
+    # Per table, in the order given: what the verifiers rely on before reading
+    # a row (an ordinary table, every row visible to this role, no inheriting
+    # table whose rows read as the log's to a query without ONLY, the columns'
+    # types), as UTF-8 bytes whatever the client_encoding.
+    b"SELECT convert_to(c.relkind::text, 'UTF8'), row_security_active(c.oid),"
+    b" (SELECT convert_to(min(i.inhrelid::regclass::text), 'UTF8')"
+    b" FROM pg_inherits AS i WHERE i.inhparent = c.oid),"
+    b" ARRAY(SELECT convert_to(coalesce(format_type(a.atttypid, NULL), ''), 'UTF8')"
+    b" FROM unnest(%s::text[]) WITH ORDINALITY AS x(name, n)"
+    b" LEFT JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attname = x.name"
+    b" AND a.attnum > 0 AND NOT a.attisdropped ORDER BY x.n)"
+    b" FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
+    b" JOIN pg_class AS c ON c.oid = t.name::regclass ORDER BY t.n"
+)
+
+
+def _shapes(names: tuple[str, ...]) -> _Query:
+    columns = [column for column, _ in _COLUMN_TYPES]
+    return _SHAPES, (columns, [_QUOTED[name] for name in names])
+
+
 _HEAD: Final[Mapping[str, bytes]] = types.MappingProxyType(
     {
         table: sql.SQL(
-            "SELECT seq, hash FROM {} WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+            "SELECT seq, hash FROM ONLY {} WHERE seq IS NOT NULL"
+            " ORDER BY seq DESC LIMIT 1"
         )
         .format(sql.Identifier(table))
         .as_bytes(None)
@@ -2463,7 +2526,7 @@ _ROWS: Final[Mapping[str, bytes]] = types.MappingProxyType(
             "SELECT seq, id, parent_id, schema, action,"
             " convert_to(payload::text, 'UTF8'),"
             " ('x' || encode(timestamptz_send(inserted_at), 'hex'))::bit(64)::bigint,"
-            " hash FROM {} ORDER BY seq"
+            " hash FROM ONLY {} ORDER BY seq, id"  # id: rows of one seq in one order
         )
         .format(sql.Identifier(table))
         .as_bytes(None)
@@ -2533,16 +2596,67 @@ def _anchor_break(
     return None
 
 
-_Query: TypeAlias = tuple[bytes, Sequence[object]]
+def _altered(name: str, shape: TupleRow) -> TableReport | None:
+    """The report of a table that is not what the verifiers can check row by
+    row (its row of `_SHAPES`): its break comes before, and instead of, any
+    row's."""
+    kind = bytes(shape[0]).decode()
+    filtered: bool = shape[1]
+    child = None if shape[2] is None else bytes(shape[2]).decode()
+    found = [bytes(got).decode() for got in shape[3]]
+    reason = None
+    if kind != "r":
+        reason = f"{name} is not an ordinary table (relkind {kind!r})"
+    elif problems := [
+        f"column {column} is {got}, not {expected}" if got else f"has no {column}"
+        for (column, expected), got in zip(_COLUMN_TYPES, found, strict=True)
+        if got != expected
+    ]:
+        reason = f"{name} was altered: " + "; ".join(problems)
+    elif filtered:
+        reason = (
+            f"row-level security filters what this role reads of {name}: verify"
+            " as a role it does not apply to (the owner, or one with BYPASSRLS)"
+        )
+    elif child is not None:
+        reason = (
+            f"table {child} inherits from {name}: its rows read as this log's"
+            " to any query without ONLY"
+        )
+    if reason is None:
+        return None
+    broken = ChainBreak(name, 0, None, reason + "; no event was checked")
+    return TableReport(name, 0, ChainHead(name, 0, GENESIS), broken)
+
+
+def _first_break(
+    bad: ChainBreak | None,
+    anchors: Sequence[ChainHead],
+    last: int,
+    hash_at: Mapping[int, bytes],
+    no_seq: ChainBreak | None,
+) -> ChainBreak | None:
+    """The break to report: the first by seq of the rows' (`bad`: a repeated seq
+    or a mismatch) and the anchors' (in seq order), the rows' first on a tie;
+    failing both, a row without a seq."""
+    for anchor in anchors:
+        if bad is not None and anchor.seq >= bad.seq:
+            break
+        if broken := _anchor_break(anchor, last, hash_at.get(anchor.seq)):
+            return broken
+    return bad or no_seq
 
 
 def _table_check(
-    name: str, anchors: Sequence[ChainHead]
+    name: str, anchors: Sequence[ChainHead], shape: TupleRow
 ) -> Generator[_Query, list[TupleRow], TableReport]:
     """One table's check, as the queries it needs (yielded) and their rows (sent
-    back): `verify_chain` and `averify_chain` run the same steps."""
-    ((low, high, no_seq, no_seq_id),) = yield (_BOUNDS[name], ())
+    back), after its row of `_SHAPES`: `verify_chain` and `averify_chain` run
+    the same steps."""
+    if altered := _altered(name, shape):
+        return altered
     count, head = 0, ChainHead(name, 0, GENESIS)
+    ((low, high, no_seq, no_seq_id),) = yield (_BOUNDS[name], ())
     bad: int | None = None
     bad_id: uuid.UUID | None = None
     if high is not None:
@@ -2556,16 +2670,19 @@ def _table_check(
                 head = ChainHead(name, r_last, r_hash)
     broken = None
     if bad is not None:
-        broken = ChainBreak(name, bad, bad_id, _MISMATCH)
-    elif no_seq:
-        broken = ChainBreak(name, 0, no_seq_id, _NO_SEQ)
-    else:
-        for anchor in anchors:  # in seq order: the first break is reported
-            found = yield (_HASH_AT[name], (anchor.seq,))
-            at = found[0][0] if found else None
-            if broken := _anchor_break(anchor, head.seq, at):
-                break
-    return TableReport(name, count, head, broken)
+        ((repeats,),) = yield (_REPEATS[name], (bad,))
+        if repeats > 1:
+            broken = ChainBreak(name, bad, None, _REPEATED)
+        else:
+            broken = ChainBreak(name, bad, bad_id, _MISMATCH)
+    hash_at: dict[int, bytes] = {}
+    if anchors:
+        found = yield (_HASHES_AT[name], ([anchor.seq for anchor in anchors],))
+        hash_at = dict(found)
+    missing = ChainBreak(name, 0, no_seq_id, _NO_SEQ) if no_seq else None
+    return TableReport(
+        name, count, head, _first_break(broken, anchors, head.seq, hash_at, missing)
+    )
 
 
 def verify_chain(
@@ -2586,8 +2703,9 @@ def verify_chain(
     cur = _plain_loaders(_tuple_cursor(conn))
     reports: list[TableReport] = []
     with _own(conn):
-        for name in names:
-            steps = _table_check(name, by_table.get(name, ()))
+        shapes = cur.execute(*_shapes(names)).fetchall()
+        for name, shape in zip(names, shapes, strict=True):
+            steps = _table_check(name, by_table.get(name, ()), shape)
             try:
                 query = next(steps)
                 while True:
@@ -2609,8 +2727,10 @@ async def averify_chain(
     cur = _plain_loaders(_atuple_cursor(conn))
     reports: list[TableReport] = []
     async with _aown(conn):
-        for name in names:
-            steps = _table_check(name, by_table.get(name, ()))
+        await cur.execute(*_shapes(names))
+        shapes = await cur.fetchall()
+        for name, shape in zip(names, shapes, strict=True):
+            steps = _table_check(name, by_table.get(name, ()), shape)
             try:
                 query = next(steps)
                 while True:
@@ -2696,23 +2816,28 @@ _RowsCheck: TypeAlias = Generator[None, "ChainRow | _EndOfRows", TableReport]
 def _rows_check(table: str, anchors: Sequence[ChainHead]) -> _RowsCheck:
     """`verify_rows` as a consumer: send it each row in `seq` order, then
     _END_OF_ROWS. The sync and async verifiers feed it from their streams."""
-    previous, count, last, broken = GENESIS, 0, 0, None
+    previous, count, last = GENESIS, 0, 0
+    bad = held = no_seq = None
     anchored = {anchor.seq for anchor in anchors}
     hash_at: dict[int, bytes] = {}
     while not isinstance(row := (yield), _EndOfRows):
         # NOT NULL can be dropped by whoever owns the table: such rows sort last.
         if cast("int | None", row.seq) is None:
-            broken = broken or ChainBreak(table, 0, row.id, _NO_SEQ)
+            no_seq = no_seq or ChainBreak(table, 0, row.id, _NO_SEQ)
             continue
         count += 1
-        if broken is None and _hash_of(previous, row) != row.hash:
-            broken = ChainBreak(table, row.seq, row.id, _MISMATCH)
+        if bad is None:
+            if count > 1 and row.seq == last:
+                bad = ChainBreak(table, row.seq, None, _REPEATED)
+            elif held is not None:  # a mismatch whose seq did not repeat
+                bad = held
+            elif _hash_of(previous, row) != row.hash:
+                # Held until the next row: a repeated seq is reported as such.
+                held = ChainBreak(table, row.seq, row.id, _MISMATCH)
         if row.seq in anchored:
             hash_at[row.seq] = row.hash
         previous, last = row.hash, row.seq
-    for anchor in anchors if broken is None else ():
-        if broken := _anchor_break(anchor, last, hash_at.get(anchor.seq)):
-            break
+    broken = _first_break(bad or held, anchors, last, hash_at, no_seq)
     return TableReport(table, count, ChainHead(table, last, previous), broken)
 
 
@@ -2757,7 +2882,11 @@ def verify_chain_locally(
     cur = _plain_loaders(_tuple_cursor(conn))
     reports = []
     with _own(conn):
-        for name in names:
+        shapes = cur.execute(*_shapes(names)).fetchall()
+        for name, shape in zip(names, shapes, strict=True):
+            if altered := _altered(name, shape):
+                reports.append(altered)
+                continue
             # psycopg's stream() is a generator, typed as an Iterator.
             streamed = cur.stream(_ROWS[name], binary=True)  # bytea, not hex
             stream = cast("Generator[TupleRow, None, None]", streamed)
@@ -2781,7 +2910,12 @@ async def averify_chain_locally(
     cur = _plain_loaders(_atuple_cursor(conn))
     reports = []
     async with _aown(conn):
-        for name in names:
+        await cur.execute(*_shapes(names))
+        shapes = await cur.fetchall()
+        for name, shape in zip(names, shapes, strict=True):
+            if altered := _altered(name, shape):
+                reports.append(altered)
+                continue
             check = _rows_check(name, by_table.get(name, ()))
             next(check)
             # psycopg's stream() is an async generator, typed as an AsyncIterator.

@@ -85,7 +85,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "region_events_eu" AS e
+    SELECT e."hash" INTO head FROM ONLY "region_events_eu" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"region_events_eu_seq"');
@@ -158,7 +158,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "region_events_eu" AS e
+    SELECT e."hash" INTO head FROM ONLY "region_events_eu" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -245,10 +245,10 @@ BEGIN
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
-        FROM "region_events_eu" AS h
+        FROM ONLY "region_events_eu" AS h
         WHERE h."seq" >= lo AND h."seq" <= hi;
     END IF;
-    SELECT p."hash" INTO head FROM "region_events_eu" AS p
+    SELECT p."hash" INTO head FROM ONLY "region_events_eu" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     IF dense AND octet_length(head) = 32 THEN
@@ -274,14 +274,17 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "region_events_eu" AS e
+            FROM ONLY "region_events_eu" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
         ) AS w;
         n := hi - lo + 1;
         last := hi;
     ELSE
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+        -- A seq on two rows is a break of its own (the unique index was
+        -- dropped): rows are paired by position, so a row forged beside one
+        -- could otherwise verify against it.
+        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -291,6 +294,7 @@ BEGIN
         FROM (
             -- The payload is printed once per row, beside the window.
             SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
@@ -298,13 +302,16 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "region_events_eu" AS e
+            FROM ONLY "region_events_eu" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
     END IF;
-    SELECT l."hash" INTO last_hash FROM "region_events_eu" AS l WHERE l."seq" = last;
+    -- The id orders rows of one seq (there is one, unless the unique index on seq
+    -- was dropped) as verify_chain_locally streams them.
+    SELECT l."hash" INTO last_hash FROM ONLY "region_events_eu" AS l WHERE l."seq" = last
+        ORDER BY l."id" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
-        SELECT b."id" INTO bad_id FROM "region_events_eu" AS b WHERE b."seq" = bad;
+        SELECT b."id" INTO bad_id FROM ONLY "region_events_eu" AS b WHERE b."seq" = bad;
     END IF;
 END
 $fn$;
@@ -367,7 +374,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "region_events_us" AS e
+    SELECT e."hash" INTO head FROM ONLY "region_events_us" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     next_seq := nextval('"region_events_us_seq"');
@@ -440,7 +447,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
             HINT = 'A REPEATABLE READ or SERIALIZABLE snapshot predates the chain lock and may miss the chain head.';
     END IF;
-    SELECT e."hash" INTO head FROM "region_events_us" AS e
+    SELECT e."hash" INTO head FROM ONLY "region_events_us" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
@@ -527,10 +534,10 @@ BEGIN
         SELECT count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
-        FROM "region_events_us" AS h
+        FROM ONLY "region_events_us" AS h
         WHERE h."seq" >= lo AND h."seq" <= hi;
     END IF;
-    SELECT p."hash" INTO head FROM "region_events_us" AS p
+    SELECT p."hash" INTO head FROM ONLY "region_events_us" AS p
         WHERE p."seq" < lo ORDER BY p."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     IF dense AND octet_length(head) = 32 THEN
@@ -556,14 +563,17 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "region_events_us" AS e
+            FROM ONLY "region_events_us" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
         ) AS w;
         n := hi - lo + 1;
         last := hi;
     ELSE
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
+        -- A seq on two rows is a break of its own (the unique index was
+        -- dropped): rows are paired by position, so a row forged beside one
+        -- could otherwise verify against it.
+        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -573,6 +583,7 @@ BEGIN
         FROM (
             -- The payload is printed once per row, beside the window.
             SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
@@ -580,13 +591,16 @@ BEGIN
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
                 convert_to(e."payload"::text, 'UTF8') AS body
-            FROM "region_events_us" AS e
+            FROM ONLY "region_events_us" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
     END IF;
-    SELECT l."hash" INTO last_hash FROM "region_events_us" AS l WHERE l."seq" = last;
+    -- The id orders rows of one seq (there is one, unless the unique index on seq
+    -- was dropped) as verify_chain_locally streams them.
+    SELECT l."hash" INTO last_hash FROM ONLY "region_events_us" AS l WHERE l."seq" = last
+        ORDER BY l."id" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
-        SELECT b."id" INTO bad_id FROM "region_events_us" AS b WHERE b."seq" = bad;
+        SELECT b."id" INTO bad_id FROM ONLY "region_events_us" AS b WHERE b."seq" = bad;
     END IF;
 END
 $fn$;

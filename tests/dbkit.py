@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeAlias
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
 from generated_example import blog_events as blog
@@ -39,6 +40,11 @@ def connect(database: str, *, autocommit: bool = True) -> Iterator[Conn]:
     """A new connection to the test database, closed on exit."""
     with psycopg.connect(database, autocommit=autocommit) as conn:
         yield conn
+
+
+def as_role(database: str, role: str) -> str:
+    """Conninfo for `role` (the `role` fixture's, whose password is its name)."""
+    return make_conninfo(database, user=role, password=role)
 
 
 def rows(database: str, query: Query, params: Sequence[object] = ()) -> list[TupleRow]:

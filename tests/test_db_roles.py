@@ -9,13 +9,9 @@ sequences (`nextval`, and `setval` for a batch's block of values).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from generated_example import chat_events as chat
 from tests import dbkit
@@ -46,42 +42,20 @@ def grants(role: str) -> list[sql.Composed]:
     return out
 
 
-@pytest.fixture
-def role(database: str, conn: Conn) -> Iterator[str]:
-    """A login role of its own for this test, dropped afterwards."""
-    name = f"spectorgen_app_{uuid.uuid4().hex[:12]}"
-    create = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
-    try:
-        conn.execute(create.format(sql.Identifier(name), sql.Literal(name)))
-    except psycopg.errors.InsufficientPrivilege:
-        pytest.skip("the test server's user may not create roles")
-    conn.commit()
-    try:
-        yield name
-    finally:
-        with dbkit.connect(database) as owner:
-            owner.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-            owner.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
-
-
-def _as(database: str, role: str) -> str:
-    return make_conninfo(database, user=role, password=role)
-
-
 def test_the_documented_grants_are_enough_and_needed(
     database: str, conn: Conn, role: str
 ) -> None:
     chat.migrate(conn)
     conn.commit()
     with (
-        psycopg.connect(_as(database, role), autocommit=True) as app,
+        psycopg.connect(dbkit.as_role(database, role), autocommit=True) as app,
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         chat.insert(app, chat.changeset({"schema": "Chat", "action": "insert"}))
     for statement in grants(role):
         conn.execute(statement)
     conn.commit()
-    with psycopg.connect(_as(database, role), autocommit=True) as app:
+    with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as app:
         root = chat.insert(app, chat.changeset({"schema": "Chat", "action": "insert"}))
         replies = chat.insert_many(
             app,
@@ -109,7 +83,7 @@ def test_the_documented_grants_are_enough_and_needed(
         )
     )
     conn.commit()
-    with psycopg.connect(_as(database, role), autocommit=True) as app:
+    with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as app:
         more = [chat.changeset(root, {"action": "update"}) for _ in range(3)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             chat.insert_many(app, more)

@@ -85,26 +85,31 @@ def test_a_batch_over_shards_is_pipelined(conn: Conn) -> None:
     assert chat.verify_chain(conn).count == 200
 
 
-def test_verify_is_two_round_trips_per_table(conn: Conn) -> None:
+def test_verify_is_one_round_trip_then_two_per_table(conn: Conn) -> None:
     chat.migrate(conn)
     conn.commit()
     tables = len(chat.SHARD_TABLES)
     idle = pq.TransactionStatus.IDLE
-    # An empty table needs only its bounds. On an idle connection each read is
-    # its own autocommit statement: no BEGIN trip, and no transaction left open.
-    assert round_trips(conn, lambda: chat.verify_chain(conn)) == tables
+    # One look at every table's shape, then an empty table needs only its
+    # bounds. On an idle connection each read is its own autocommit statement:
+    # no BEGIN trip, and no transaction left open.
+    assert round_trips(conn, lambda: chat.verify_chain(conn)) == 1 + tables
     assert conn.info.transaction_status == idle and not conn.autocommit
     batch = [chat.changeset({"schema": "Chat", "action": "insert"}) for _ in range(200)]
     assert len({cs.table for cs in batch}) == tables
     chat.insert_many(conn, batch)
     # Then the bounds and the ranges of each table.
-    assert round_trips(conn, lambda: chat.verify_chain(conn)) == 2 * tables
+    assert round_trips(conn, lambda: chat.verify_chain(conn)) == 1 + 2 * tables
     assert conn.info.transaction_status == idle and not conn.autocommit
     # Inside the caller's transaction, the reads are part of it.
     with conn.transaction():
-        assert round_trips(conn, lambda: chat.verify_chain(conn)) == 2 * tables
+        assert round_trips(conn, lambda: chat.verify_chain(conn)) == 1 + 2 * tables
     conn.autocommit = True
-    assert round_trips(conn, lambda: chat.verify_chain(conn)) == 2 * tables
+    assert round_trips(conn, lambda: chat.verify_chain(conn)) == 1 + 2 * tables
+    # Anchors add one read per table they name, whatever their number.
+    heads = [chat.chain_head(conn, table) for table in chat.SHARD_TABLES[:2]]
+    trips = round_trips(conn, lambda: chat.verify_chain(conn, anchors=heads * 3))
+    assert trips == 1 + 2 * tables + 2
 
 
 def test_a_streamed_batch_is_one_pipeline_sync(conn: Conn) -> None:
