@@ -5,13 +5,14 @@
 -- Idempotent: every statement may run again on a migrated database.
 DO $lock$
 -- In a transaction (as migrate runs it), first lock the log's existing tables
--- in name order, the order appenders lock them: replacing their triggers then
--- waits for running appends instead of deadlocking with them. Readers are not
--- blocked.
+-- in the order appenders lock them (events tables by name, then link tables by
+-- name; an append takes its events table before its sequence and its links):
+-- replacing their triggers then waits for running appends instead of
+-- deadlocking with them. Readers are not blocked.
 DECLARE
     name text;
 BEGIN
-    FOREACH name IN ARRAY ARRAY['chat_events_0', 'chat_events_0_ancestors', 'chat_events_0_mentions', 'chat_events_1', 'chat_events_1_ancestors', 'chat_events_1_mentions', 'chat_events_2', 'chat_events_2_ancestors', 'chat_events_2_mentions', 'chat_events_3', 'chat_events_3_ancestors', 'chat_events_3_mentions']::text[] LOOP
+    FOREACH name IN ARRAY ARRAY['chat_events_0', 'chat_events_1', 'chat_events_2', 'chat_events_3', 'chat_events_0_ancestors', 'chat_events_0_mentions', 'chat_events_1_ancestors', 'chat_events_1_mentions', 'chat_events_2_ancestors', 'chat_events_2_mentions', 'chat_events_3_ancestors', 'chat_events_3_mentions']::text[] LOOP
         IF to_regclass(quote_ident(name)) IS NOT NULL THEN
             EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', name);
         END IF;

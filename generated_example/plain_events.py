@@ -753,9 +753,10 @@ def __spector__(key: str) -> object:
 DDL: Final = """\
 DO $lock$
 -- In a transaction (as migrate runs it), first lock the log's existing tables
--- in name order, the order appenders lock them: replacing their triggers then
--- waits for running appends instead of deadlocking with them. Readers are not
--- blocked.
+-- in the order appenders lock them (events tables by name, then link tables by
+-- name; an append takes its events table before its sequence and its links):
+-- replacing their triggers then waits for running appends instead of
+-- deadlocking with them. Readers are not blocked.
 DECLARE
     name text;
 BEGIN
@@ -805,6 +806,7 @@ DECLARE
     next_seq bigint;
     head bytea;
 BEGIN
+    LOCK TABLE "plain_events" IN ROW EXCLUSIVE MODE;  -- before nextval: see migrate
     next_seq := nextval('"plain_events_seq"');
     INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
     VALUES (
@@ -848,6 +850,7 @@ BEGIN
         RETURN QUERY SELECT '{}'::bigint[], stamp, NULL::bytea[];
         RETURN;
     END IF;
+    LOCK TABLE "plain_events" IN ROW EXCLUSIVE MODE;  -- before nextval: see migrate
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
         array_agg(p.payload ORDER BY v.n),

@@ -785,9 +785,10 @@ def __spector__(key: str) -> object:
 DDL: Final = """\
 DO $lock$
 -- In a transaction (as migrate runs it), first lock the log's existing tables
--- in name order, the order appenders lock them: replacing their triggers then
--- waits for running appends instead of deadlocking with them. Readers are not
--- blocked.
+-- in the order appenders lock them (events tables by name, then link tables by
+-- name; an append takes its events table before its sequence and its links):
+-- replacing their triggers then waits for running appends instead of
+-- deadlocking with them. Readers are not blocked.
 DECLARE
     name text;
 BEGIN

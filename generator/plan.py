@@ -150,8 +150,9 @@ class Plan:
     # share one.
     sql_names: tuple[tuple[tuple[str, str], Path], ...]
 
-    # Every events and link table, sorted as appenders lock them (Python's
-    # str order), as SQL string literals: migrate locks them first, in order.
+    # Every events table, then every link table, each sorted (Python's str
+    # order) as appenders lock them (events table first, then its links), as
+    # SQL string literals: migrate locks them first, in this order.
     lock_order: str
     insert_columns: str  # the quoted column list of an event INSERT
     shard_tables_py: str  # the SHARD_TABLES assignment, formatted as ruff would
@@ -519,7 +520,7 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         sql_names=tuple(names.shared.items()),
         lock_order=", ".join(
             f"'{name}'"
-            for name in sorted([*(t.table.raw for t in tables), *link_tables])
+            for name in (*sorted(t.table.raw for t in tables), *sorted(link_tables))
         ),
         insert_columns=", ".join(
             quote(c) for c in (*EVENT_COLUMNS, *(("hash",) if spec.hashed else ()))

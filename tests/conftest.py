@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,3 +54,12 @@ def role(database: str, conn: psycopg.Connection[tuple[object, ...]]) -> Iterato
         with psycopg.connect(database, autocommit=True) as owner:
             owner.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
             owner.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def loaded() -> Iterator[list[str]]:
+    """Names of the modules a test imported; removed from sys.modules after it."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        sys.modules.pop(name, None)

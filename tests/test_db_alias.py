@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import types
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from generator.codegen import Job, generate
 from tests import dbkit
 from tests.dbkit import Conn
+from tests.specmods import generate_module
 
 pytestmark = pytest.mark.db
 
@@ -40,34 +36,10 @@ aliases:
 """
 
 
-@pytest.fixture
-def loaded() -> Iterator[list[str]]:
-    """Names of the modules a test imported; removed from sys.modules after it."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        sys.modules.pop(name, None)
-
-
 def _generate(
     tmp_path: Path, version: str, spec_text: str, loaded: list[str]
 ) -> types.ModuleType:
-    folder = tmp_path / version
-    folder.mkdir()
-    spec = folder / "renamed_events.yaml"
-    spec.write_text(spec_text, encoding="utf-8")
-    files = generate([Job(spec, folder)], tmp_path)
-    assert set(files) == {folder / "renamed_events.py", folder / "renamed_events.sql"}
-    for path, text in files.items():
-        path.write_text(text, encoding="utf-8")
-    name = f"renamed_events_{version}_{uuid.uuid4().hex}"
-    found = importlib.util.spec_from_file_location(name, folder / "renamed_events.py")
-    assert found is not None and found.loader is not None
-    module = importlib.util.module_from_spec(found)
-    sys.modules[name] = module
-    loaded.append(name)
-    found.loader.exec_module(module)
-    return module
+    return generate_module(tmp_path / version, spec_text, loaded, "renamed_events")
 
 
 def test_alias_rename_after_events_were_stored(
