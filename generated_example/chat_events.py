@@ -1008,6 +1008,15 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
+    IF p_links IS NOT NULL AND EXISTS (
+        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         -- The snapshot predates the lock: the chain head it shows may be stale
@@ -1090,6 +1099,15 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
@@ -1404,6 +1422,15 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
+    IF p_links IS NOT NULL AND EXISTS (
+        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         -- The snapshot predates the lock: the chain head it shows may be stale
@@ -1486,6 +1513,15 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
@@ -1800,6 +1836,15 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
+    IF p_links IS NOT NULL AND EXISTS (
+        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         -- The snapshot predates the lock: the chain head it shows may be stale
@@ -1882,6 +1927,15 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
@@ -2196,6 +2250,15 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
+    IF p_links IS NOT NULL AND EXISTS (
+        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         -- The snapshot predates the lock: the chain head it shows may be stale
@@ -2278,6 +2341,15 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN

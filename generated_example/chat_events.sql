@@ -165,6 +165,15 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
+    IF p_links IS NOT NULL AND EXISTS (
+        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         -- The snapshot predates the lock: the chain head it shows may be stale
@@ -247,6 +256,15 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "chat_events_0" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
@@ -561,6 +579,15 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
+    IF p_links IS NOT NULL AND EXISTS (
+        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         -- The snapshot predates the lock: the chain head it shows may be stale
@@ -643,6 +670,15 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "chat_events_1" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
@@ -957,6 +993,15 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
+    IF p_links IS NOT NULL AND EXISTS (
+        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         -- The snapshot predates the lock: the chain head it shows may be stale
@@ -1039,6 +1084,15 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "chat_events_2" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
@@ -1353,6 +1407,15 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
+    IF p_links IS NOT NULL AND EXISTS (
+        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         -- The snapshot predates the lock: the chain head it shows may be stale
@@ -1435,6 +1498,15 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+    ) THEN
+        RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
+            (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
+             WHERE k.name NOT IN ('ancestors', 'mentions'))
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "chat_events_3" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN

@@ -806,6 +806,11 @@ DECLARE
     next_seq bigint;
     head bytea;
 BEGIN
+    IF p_links IS NOT NULL THEN
+        RAISE EXCEPTION 'this log''s append functions take no links: %', p_links
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "plain_events" IN ROW EXCLUSIVE MODE;  -- before nextval: see migrate
     next_seq := nextval('"plain_events_seq"');
     INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")

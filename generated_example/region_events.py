@@ -856,6 +856,11 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
+    IF p_links IS NOT NULL THEN
+        RAISE EXCEPTION 'this log''s append functions take no links: %', p_links
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         -- The snapshot predates the lock: the chain head it shows may be stale
@@ -1145,6 +1150,11 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
+    IF p_links IS NOT NULL THEN
+        RAISE EXCEPTION 'this log''s append functions take no links: %', p_links
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
+    END IF;
     LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         -- The snapshot predates the lock: the chain head it shows may be stale

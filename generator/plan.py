@@ -154,6 +154,7 @@ class Plan:
     # order) as appenders lock them (events table first, then its links), as
     # SQL string literals: migrate locks them first, in this order.
     lock_order: str
+    link_names: str  # every link name as SQL string literals, for the append functions
     insert_columns: str  # the quoted column list of an event INSERT
     shard_tables_py: str  # the SHARD_TABLES assignment, formatted as ruff would
     link_tables_py: str  # the LINK_TABLES assignment, formatted as ruff would
@@ -518,6 +519,7 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         links=links,
         tables=tables,
         sql_names=tuple(names.shared.items()),
+        link_names=", ".join(f"'{link.name}'" for link in links),
         lock_order=", ".join(
             f"'{name}'"
             for name in (*sorted(t.table.raw for t in tables), *sorted(link_tables))

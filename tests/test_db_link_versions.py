@@ -1,0 +1,103 @@
+"""Two versions of one spec share a database during a rolling deploy (or after a
+rollback's migrate): links under a name the installed append functions do not
+know are refused, and nothing of the event is stored, never silently dropped."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.dbkit import Conn
+from tests.specmods import generate_module
+
+pytestmark = pytest.mark.db
+
+SPEC = """\
+version: 1
+module: versioned_events
+table: versioned_events
+hashed: {hashed}
+schemas: [Post]
+{links}"""
+ANCESTORS = "links:\n  ancestors: {table: anc, column: ancestor_id}\n"
+PARENTS = "links:\n  parents: {table: anc, column: ancestor_id}\n"
+BOTH = ANCESTORS + "  refs: {table: refs, column: ref_id, typed: true}\n"
+
+
+def _version(
+    tmp_path: Path, loaded: list[str], name: str, links: str, hashed: bool
+) -> types.ModuleType:
+    spec = SPEC.format(hashed=str(hashed).lower(), links=links)
+    return generate_module(tmp_path / name, spec, loaded, "versioned_events")
+
+
+def _refused(conn: Conn, log: types.ModuleType, links: dict[str, object]) -> None:
+    """Both insert paths refuse `links` and store nothing."""
+    before = conn.execute("SELECT count(*) FROM versioned_events").fetchone()
+    root_cs = log.changeset({"schema": "Post", "action": "insert"})
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="links"):
+        log.insert(conn, root_cs, links=links)
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="links"):
+        log.insert_many(
+            conn, [(log.changeset({"schema": "Post", "action": "insert"}), links)]
+        )
+    after = conn.execute("SELECT count(*) FROM versioned_events").fetchone()
+    assert before == after
+    if log.HASHED:
+        assert log.verify_chain(conn).ok
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_a_renamed_links_old_name_is_refused_after_the_new_migrate(
+    tmp_path: Path, conn: Conn, loaded: list[str], hashed: bool
+) -> None:
+    v1 = _version(tmp_path, loaded, "v1", ANCESTORS, hashed)
+    v2 = _version(tmp_path, loaded, "v2", PARENTS, hashed)
+    conn.autocommit = True
+    v1.migrate(conn)
+    root = v1.insert(conn, v1.changeset({"schema": "Post", "action": "insert"}))
+    v2.migrate(conn)
+    _refused(conn, v1, {"ancestors": [root]})
+    # The version that migrated links as before, its stored links included.
+    reply = v2.insert(
+        conn,
+        v2.changeset(v2.events_for(conn, root.id)[0], {"action": "update"}),
+        links={"parents": [root.id]},
+    )
+    assert [e.id for e in v2.linked(conn, reply, v2.Link.parents)] == [root.id]
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_a_link_added_then_rolled_back_is_refused_not_dropped(
+    tmp_path: Path, conn: Conn, loaded: list[str], hashed: bool
+) -> None:
+    v1 = _version(tmp_path, loaded, "v1", ANCESTORS, hashed)
+    v2 = _version(tmp_path, loaded, "v2", BOTH, hashed)
+    conn.autocommit = True
+    v2.migrate(conn)
+    v1.migrate(conn)  # a rollback's migrate, while v2 still writes
+    root = v2.insert(conn, v2.changeset({"schema": "Post", "action": "insert"}))
+    _refused(conn, v2, {"ancestors": [root], "refs": [(root, 7)]})
+
+
+def test_links_given_to_a_log_whose_functions_take_none_are_refused(
+    tmp_path: Path, conn: Conn, loaded: list[str]
+) -> None:
+    v1 = _version(tmp_path, loaded, "v1", "", True)
+    v2 = _version(tmp_path, loaded, "v2", ANCESTORS, True)
+    conn.autocommit = True
+    v2.migrate(conn)
+    v1.migrate(conn)
+    root = v2.insert(conn, v2.changeset({"schema": "Post", "action": "insert"}))
+    before = conn.execute("SELECT count(*) FROM versioned_events").fetchone()
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="take no links"):
+        v2.insert(
+            conn,
+            v2.changeset({"schema": "Post", "action": "insert"}),
+            links={"ancestors": [root]},
+        )
+    assert conn.execute("SELECT count(*) FROM versioned_events").fetchone() == before
+    assert v2.verify_chain(conn).ok
