@@ -2529,7 +2529,7 @@ $fn$;
 """  # noqa: E501, RUF100
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
-_MIGRATE_LOCK: Final = 8587250033829338361
+_MIGRATE_LOCK: Final = 4061752176418870124
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 _PIPELINE_OFF: Final = psycopg.pq.PipelineStatus.OFF
 _OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]

@@ -1398,7 +1398,7 @@ $fn$;
 """  # noqa: E501, RUF100
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
-_MIGRATE_LOCK: Final = -3660701859893119803
+_MIGRATE_LOCK: Final = 8382986973282582850
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 _PIPELINE_OFF: Final = psycopg.pq.PipelineStatus.OFF
 _OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]

@@ -113,6 +113,16 @@ def generate_all(
         if guard:
             problems.extend(_breaking(recorded, planned, loaded))
         problems.extend(_sql_clashes(planned, loaded, sql_owners))
+        package = job.out / planned.module
+        if any(package.glob("__init__.*")):
+            problems.append(
+                loaded.marks.diagnostic(
+                    ("module",),
+                    f"{display_path(package, root)} is a package, which `import`"
+                    f" finds before {planned.module}.py: rename `module`",
+                )
+            )
+            continue
         for name, text in rendered.files.items():
             target = job.out / name
             if target in owners:

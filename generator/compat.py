@@ -261,6 +261,24 @@ def breaking_changes(
                 f" (aliases: {{new_name: {origin}}})"
             ),
         )
+    for name, code in old.actions.items():
+        recoded = new.actions.get(name)
+        if recoded is None or recoded == code or code not in codes:
+            continue  # kept, gone with its code (dropped above), or dropped
+        readers = sorted(n for n, c in new.actions.items() if c == code)
+        owners = [
+            schema
+            for schema, actions in new.declared.items()
+            if schema in position and name in actions
+        ]
+        yield (
+            ("schemas", position[owners[0]], "actions") if owners else ("aliases",),
+            (
+                f"gives action {name!r} another code ({code} -> {recoded}): its stored"
+                f" events would read as {' or '.join(map(repr, readers))}; keep its"
+                " code with an alias, or give the new action another name"
+            ),
+        )
     # A link is its join table: renaming the link in the spec moves no data.
     now_at = {link[0]: (name, *link[1:]) for name, link in new.links.items()}
     for name, (table, column, typed) in old.links.items():

@@ -507,8 +507,12 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         table=spec.table,
         hashed=spec.hashed,
         reject_change=reject,
+        # Keyed by the log's tables, which every safe change keeps (`module`
+        # may be renamed): two releases migrating one log wait for each other.
         migrate_lock=int.from_bytes(
-            hashlib.sha256(f"spectorgen:{spec.module}".encode()).digest()[:8],
+            hashlib.sha256(
+                f"spectorgen:{','.join(sorted(t.table.raw for t in tables))}".encode()
+            ).digest()[:8],
             "big",
             signed=True,
         ),

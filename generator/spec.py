@@ -27,8 +27,30 @@ FUNCTION_PATH = re.compile(
 # Enum members that would shadow enum machinery or int/str attributes break the
 # generated enums (at run time or under mypy); refuse them up front.
 AMBIGUOUS = frozenset({"l", "I", "O"})
-INT_ENUM_RESERVED = frozenset({"name", "value", "mro", *dir(int)})
-STR_ENUM_RESERVED = frozenset({"name", "value", "mro", *dir(str)})
+# Frozen, not read from the running Python: a spec must pass or fail alike on
+# every supported Python (3.12 added int.is_integer and the soft keyword type).
+# Names with a leading underscore are refused anyway.
+INT_ATTRIBUTES = frozenset(
+    {
+        "as_integer_ratio", "bit_count", "bit_length", "conjugate", "denominator",
+        "from_bytes", "imag", "is_integer", "numerator", "real", "to_bytes",
+    }
+)  # fmt: skip
+STR_ATTRIBUTES = frozenset(
+    {
+        "capitalize", "casefold", "center", "count", "encode", "endswith",
+        "expandtabs", "find", "format", "format_map", "index", "isalnum",
+        "isalpha", "isascii", "isdecimal", "isdigit", "isidentifier", "islower",
+        "isnumeric", "isprintable", "isspace", "istitle", "isupper", "join",
+        "ljust", "lower", "lstrip", "maketrans", "partition", "removeprefix",
+        "removesuffix", "replace", "rfind", "rindex", "rjust", "rpartition",
+        "rsplit", "rstrip", "split", "splitlines", "startswith", "strip",
+        "swapcase", "title", "translate", "upper", "zfill",
+    }
+)  # fmt: skip
+SOFT_KEYWORDS = frozenset({"_", "case", "match", "type"})
+INT_ENUM_RESERVED = frozenset({"name", "value", "mro", *INT_ATTRIBUTES})
+STR_ENUM_RESERVED = frozenset({"name", "value", "mro", *STR_ATTRIBUTES})
 
 
 MAX_NAME_LENGTH = 40  # keeps every generated line within ruff's 88 columns
@@ -39,7 +61,7 @@ def _python_name(value: str) -> str:
         raise ValueError(f"{value!r} is longer than {MAX_NAME_LENGTH} characters")
     if not value.isidentifier() or not value.isascii():
         raise ValueError(f"{value!r} is not a Python identifier")
-    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+    if keyword.iskeyword(value) or value in SOFT_KEYWORDS:
         raise ValueError(f"{value!r} is a Python keyword")
     if value.startswith("_"):
         raise ValueError(f"{value!r} must not start with an underscore")

@@ -211,6 +211,25 @@ def test_a_hand_written_file_in_a_modules_place_is_never_overwritten(
     assert run(capsys, "check", "blog.yaml", "--out", "out")[0] == 2
 
 
+def test_a_package_of_the_modules_name_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`import out.blog_events` finds a package blog_events/ before
+    blog_events.py: the generated module would never be imported."""
+    write(project / "out" / "blog_events" / "__init__.py", "")
+    before = snapshot(project / "out")
+    code, _, err = run(capsys, "generate", "blog.yaml", "--out", "out")
+    assert code == 2
+    assert err.splitlines()[0] == (
+        "blog.yaml:2:9: module: out/blog_events is a package, which `import` finds"
+        " before blog_events.py: rename `module`"
+    ), err
+    assert snapshot(project / "out") == before
+    # A folder without __init__ (a namespace portion) comes after the module.
+    (project / "out" / "blog_events" / "__init__.py").unlink()
+    assert run(capsys, "generate", "blog.yaml", "--out", "out")[0] == 0
+
+
 def test_a_failed_write_replaces_no_file(tmp_path: Path) -> None:
     """Files are staged first and renamed only once all are written: a failure
     on the second (a full disk, a file where a folder goes) leaves the first

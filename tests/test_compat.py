@@ -14,7 +14,7 @@ import pytest
 from generator.codegen import Job, generate
 from generator.compat import module_layout, plan_layout
 from generator.loader import load
-from generator.plan import plan
+from generator.plan import action_code, plan
 from generator.validate import validate
 from tests.test_cli import run, snapshot, write
 
@@ -475,3 +475,26 @@ def test_a_new_spec_named_like_a_deleted_one_is_not_compared_with_its_module(
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == ["my.py", "my.sql"]
     assert "removed orphaned" in out
+
+
+def test_an_action_name_given_another_code_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ship` kept `dispatch`'s code through an alias; declaring both without
+    the alias gives `ship` a code of its own, and its stored events would read
+    as `dispatch`. No code is dropped, so only the name's code shows it."""
+    _edit(project, "[dispatch, cancel]", "[ship, cancel]\naliases:\n  ship: dispatch")
+    assert _generate(capsys)[0] == 0
+    _edit(
+        project,
+        "[ship, cancel]\naliases:\n  ship: dispatch",
+        "[ship, dispatch, cancel]",
+    )
+    code, err = _generate(capsys)
+    assert code == 2
+    assert err.splitlines()[0] == (
+        "orders.yaml:8:14: schemas[1].actions: gives action 'ship' another code"
+        f" ({action_code('dispatch')} -> {action_code('ship')}): its stored events"
+        " would read as 'dispatch'; keep its code with an alias, or give the new"
+        " action another name (--allow-breaking generates it anyway)"
+    ), err

@@ -1,9 +1,11 @@
 """Two versions of one spec share a database during a rolling deploy (or after a
 rollback's migrate): links under a name the installed append functions do not
-know are refused, and nothing of the event is stored, never silently dropped."""
+know are refused, and nothing of the event is stored, never silently dropped;
+and two releases migrate one log in turn."""
 
 from __future__ import annotations
 
+import threading
 import types
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import psycopg
 import pytest
 
 from tests.dbkit import Conn
+from tests.embedded_pg import fresh_database
 from tests.specmods import generate_module
 
 pytestmark = pytest.mark.db
@@ -101,3 +104,39 @@ def test_links_given_to_a_log_whose_functions_take_none_are_refused(
         )
     assert conn.execute("SELECT count(*) FROM versioned_events").fetchone() == before
     assert v2.verify_chain(conn).ok
+
+
+def test_two_releases_of_a_renamed_module_migrate_one_fresh_log_in_turn(
+    tmp_path: Path, pg_server: str, loaded: list[str]
+) -> None:
+    """migrate's advisory lock belongs to the log's tables, not to `module`:
+    the release before a rename and the one after it wait for each other."""
+    old = _version(tmp_path, loaded, "old", ANCESTORS, True)
+    spec = SPEC.format(hashed="true", links=ANCESTORS).replace(
+        "module: versioned_events", "module: renamed_events"
+    )
+    new = generate_module(tmp_path / "new", spec, loaded, "renamed_events")
+    failures: list[BaseException] = []
+    for _ in range(3):
+        with fresh_database(pg_server) as database:
+            start = threading.Barrier(2)
+
+            def run(
+                log: types.ModuleType, database: str, start: threading.Barrier
+            ) -> None:
+                with psycopg.connect(database) as conn:
+                    start.wait()
+                    try:
+                        log.migrate(conn)
+                    except psycopg.Error as exc:
+                        failures.append(exc)
+
+            threads = [
+                threading.Thread(target=run, args=(m, database, start))
+                for m in (old, new)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+    assert failures == []

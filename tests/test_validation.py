@@ -6,10 +6,12 @@ Specs are written inline; `HEAD` fills lines 1-3 so that the body starts on line
 from __future__ import annotations
 
 import hashlib
+import keyword
 from pathlib import Path
 
 import pytest
 
+from generator import spec
 from generator.codegen import Job, generate
 from generator.errors import Diagnostic, SpecError
 from generator.loader import parse
@@ -1014,3 +1016,35 @@ def test_a_shard_function_in_a_package_module_named_like_the_spec_is_accepted(
     text += "  tables: [a, b]\n"
     files = generate([Job(write_spec(tmp_path, text, "spec.yaml"), tmp_path)], tmp_path)
     assert len(files) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # int.is_integer exists from Python 3.12 on: refused on every Python
+            HEAD + "schemas: [is_integer]\n",
+            "spec.yaml:4:11: schemas[0].name:"
+            " 'is_integer' is reserved: it would shadow an int/enum attribute",
+        ),
+        (  # a soft keyword from Python 3.12 on
+            HEAD + "schemas:\n  - name: Post\n    actions: [type]\n",
+            "spec.yaml:6:15: schemas[0].actions[0]: 'type' is a Python keyword",
+        ),
+    ],
+    ids=["int-attribute", "soft-keyword"],
+)
+def test_names_reserved_on_any_supported_python(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert errors(tmp_path, text) == [expected]
+
+
+def test_the_frozen_reserved_names_cover_the_running_python() -> None:
+    """The lists are frozen so a spec passes alike on every Python; a newer
+    Python with new int or str attributes or soft keywords must extend them."""
+    public = {name for name in dir(int) if not name.startswith("_")}
+    assert public <= spec.INT_ATTRIBUTES
+    assert {
+        name for name in dir(str) if not name.startswith("_")
+    } <= spec.STR_ATTRIBUTES
+    assert set(keyword.softkwlist) <= spec.SOFT_KEYWORDS
