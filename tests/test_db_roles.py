@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from generated_example import chat_events as chat
+from generated_example import plain_events as plain
 from tests import dbkit
 from tests.dbkit import Conn
 
@@ -87,3 +88,25 @@ def test_the_documented_grants_are_enough_and_needed(
         more = [chat.changeset(root, {"action": "update"}) for _ in range(3)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             chat.insert_many(app, more)
+
+
+def test_an_unhashed_log_needs_no_update_on_its_table(
+    database: str, conn: Conn, role: str
+) -> None:
+    """Without the chain there is no EXCLUSIVE lock: the append's ROW EXCLUSIVE
+    lock (taken before nextval) comes with INSERT."""
+    plain.migrate(conn)
+    who = sql.Identifier(role)
+    table = sql.Identifier(plain.TABLE)
+    conn.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(table, who))
+    seq = sql.Identifier(f"{plain.TABLE}_seq")
+    conn.execute(sql.SQL("GRANT UPDATE ON SEQUENCE {} TO {}").format(seq, who))
+    conn.commit()
+    with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as app:
+        first = plain.insert(
+            app, plain.changeset({"schema": "User", "action": "insert"})
+        )
+        plain.insert_many(
+            app, [plain.changeset(first, {"action": "update"}) for _ in range(2)]
+        )
+        assert len(plain.events_for(app, first.id)) == 3
