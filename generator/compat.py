@@ -193,11 +193,23 @@ def breaking_changes(
     # names a trigger function, which migrate creates under the new name.
     routed = old.shard_function is not None and new.shard_function is not None
     if new.table != old.table and not routed:
+        shared = sorted(
+            table
+            for table, _, _ in old.links.values()
+            if old.shard_tables == (old.table,)  # unsharded: join tables keep names
+            and table in {link[0] for link in new.links.values()}
+        )
+        joined = (
+            f", and the join tables {', '.join(map(repr, shared))} keep their"
+            " foreign keys to it (new links would be refused)"
+            if shared
+            else ""
+        )
         yield (
             ("table",),
             (
                 f"renames the events table {old.table!r} to {new.table!r}: the stored"
-                " events stay in the old one"
+                f" events stay in the old one{joined}"
             ),
         )
     if new.hashed != old.hashed:

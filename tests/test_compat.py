@@ -498,3 +498,21 @@ def test_an_action_name_given_another_code_is_refused(
         " would read as 'dispatch'; keep its code with an alias, or give the new"
         " action another name (--allow-breaking generates it anyway)"
     ), err
+
+
+def test_a_renamed_table_names_the_join_tables_left_pointing_at_the_old_one(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unsharded, the join tables keep their names, and their foreign keys keep
+    pointing at the old events table: every new link would be refused."""
+    _edit(project, "shard:\n  count: 2\n", "")
+    assert _generate(capsys)[0] == 0
+    _edit(project, "table: orders\n", "table: purchases\n")
+    code, err = _generate(capsys)
+    assert code == 2
+    assert err.splitlines()[0] == (
+        "orders.yaml:3:8: table: renames the events table 'orders' to 'purchases':"
+        " the stored events stay in the old one, and the join tables 'refs' keep"
+        " their foreign keys to it (new links would be refused) (--allow-breaking"
+        " generates it anyway)"
+    ), err
