@@ -822,7 +822,20 @@ CREATE TABLE IF NOT EXISTS "blog_events" (
         REFERENCES "blog_events" ("id")
 );
 
-ALTER SEQUENCE "blog_events_seq" OWNED BY "blog_events"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"blog_events_seq"'::regclass
+            AND refobjid = '"blog_events"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "blog_events_seq" OWNED BY "blog_events"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "blog_events_parent_id_idx" ON "blog_events" ("parent_id");
 
@@ -1093,7 +1106,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "blog_events" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "blog_events" AS b WHERE b."seq" = bad;
     END IF;
@@ -2131,7 +2144,8 @@ _BOUNDS: Final[Mapping[str, bytes]] = types.MappingProxyType(
         table: sql.SQL(
             "SELECT min(seq), max(seq),"
             " EXISTS (SELECT FROM ONLY {0} WHERE seq IS NULL),"
-            " (SELECT id FROM ONLY {0} WHERE seq IS NULL LIMIT 1) FROM ONLY {0}"
+            " (SELECT id FROM ONLY {0} WHERE seq IS NULL ORDER BY id LIMIT 1)"
+            " FROM ONLY {0}"
         )
         .format(sql.Identifier(table))
         .as_bytes(None)
@@ -2234,7 +2248,8 @@ _ROWS: Final[Mapping[str, bytes]] = types.MappingProxyType(
             "SELECT seq, id, parent_id, schema, action,"
             " convert_to(payload::text, 'UTF8'),"
             " ('x' || encode(timestamptz_send(inserted_at), 'hex'))::bit(64)::bigint,"
-            " hash FROM ONLY {} ORDER BY seq, id"  # id: rows of one seq in one order
+            # id and hash: rows of one seq in one order, as the SQL verifier's
+            " hash FROM ONLY {} ORDER BY seq, id, hash"
         )
         .format(sql.Identifier(table))
         .as_bytes(None)
@@ -2384,9 +2399,8 @@ def _table_check(
         else:
             broken = ChainBreak(name, bad, bad_id, _MISMATCH)
     hash_at: dict[int, bytes] = {}
-    if anchors:
-        found = yield (_HASHES_AT[name], ([anchor.seq for anchor in anchors],))
-        hash_at = dict(found)
+    if seqs := [a.seq for a in anchors if -(2**63) <= a.seq < 2**63]:  # a bigint
+        hash_at = dict((yield (_HASHES_AT[name], (seqs,))))
     missing = ChainBreak(name, 0, no_seq_id, _NO_SEQ) if no_seq else None
     return TableReport(
         name, count, head, _first_break(broken, anchors, head.seq, hash_at, missing)
@@ -2539,7 +2553,7 @@ def _rows_check(table: str, anchors: Sequence[ChainHead]) -> _RowsCheck:
                 bad = ChainBreak(table, row.seq, None, _REPEATED)
             elif held is not None:  # a mismatch whose seq did not repeat
                 bad = held
-            elif _hash_of(previous, row) != row.hash:
+            elif (expected := _hash_of(previous, row)) is None or expected != row.hash:
                 # Held until the next row: a repeated seq is reported as such.
                 held = ChainBreak(table, row.seq, row.id, _MISMATCH)
         if row.seq in anchored:

@@ -44,7 +44,20 @@ CREATE TABLE IF NOT EXISTS "blog_events" (
         REFERENCES "blog_events" ("id")
 );
 
-ALTER SEQUENCE "blog_events_seq" OWNED BY "blog_events"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"blog_events_seq"'::regclass
+            AND refobjid = '"blog_events"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "blog_events_seq" OWNED BY "blog_events"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "blog_events_parent_id_idx" ON "blog_events" ("parent_id");
 
@@ -315,7 +328,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "blog_events" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "blog_events" AS b WHERE b."seq" = bad;
     END IF;

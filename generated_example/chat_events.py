@@ -887,7 +887,20 @@ CREATE TABLE IF NOT EXISTS "chat_events_0" (
         REFERENCES "chat_events_0" ("id")
 );
 
-ALTER SEQUENCE "chat_events_0_seq" OWNED BY "chat_events_0"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_0_seq"'::regclass
+            AND refobjid = '"chat_events_0"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "chat_events_0_seq" OWNED BY "chat_events_0"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_0_parent_id_idx" ON "chat_events_0" ("parent_id");
 
@@ -1008,9 +1021,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    IF p_links IS NOT NULL AND EXISTS (
-        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
-    ) THEN
+    IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
              WHERE k.name NOT IN ('ancestors', 'mentions'))
@@ -1101,7 +1112,8 @@ BEGIN
         RETURN;
     END IF;
     IF EXISTS (
-        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE (x.value -> 1) - ARRAY['ancestors', 'mentions'] <> '{}'
     ) THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
@@ -1278,7 +1290,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "chat_events_0" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "chat_events_0" AS b WHERE b."seq" = bad;
     END IF;
@@ -1301,7 +1313,20 @@ CREATE TABLE IF NOT EXISTS "chat_events_1" (
         REFERENCES "chat_events_1" ("id")
 );
 
-ALTER SEQUENCE "chat_events_1_seq" OWNED BY "chat_events_1"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_1_seq"'::regclass
+            AND refobjid = '"chat_events_1"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "chat_events_1_seq" OWNED BY "chat_events_1"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_1_parent_id_idx" ON "chat_events_1" ("parent_id");
 
@@ -1422,9 +1447,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    IF p_links IS NOT NULL AND EXISTS (
-        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
-    ) THEN
+    IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
              WHERE k.name NOT IN ('ancestors', 'mentions'))
@@ -1515,7 +1538,8 @@ BEGIN
         RETURN;
     END IF;
     IF EXISTS (
-        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE (x.value -> 1) - ARRAY['ancestors', 'mentions'] <> '{}'
     ) THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
@@ -1692,7 +1716,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "chat_events_1" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "chat_events_1" AS b WHERE b."seq" = bad;
     END IF;
@@ -1715,7 +1739,20 @@ CREATE TABLE IF NOT EXISTS "chat_events_2" (
         REFERENCES "chat_events_2" ("id")
 );
 
-ALTER SEQUENCE "chat_events_2_seq" OWNED BY "chat_events_2"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_2_seq"'::regclass
+            AND refobjid = '"chat_events_2"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "chat_events_2_seq" OWNED BY "chat_events_2"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_2_parent_id_idx" ON "chat_events_2" ("parent_id");
 
@@ -1836,9 +1873,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    IF p_links IS NOT NULL AND EXISTS (
-        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
-    ) THEN
+    IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
              WHERE k.name NOT IN ('ancestors', 'mentions'))
@@ -1929,7 +1964,8 @@ BEGIN
         RETURN;
     END IF;
     IF EXISTS (
-        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE (x.value -> 1) - ARRAY['ancestors', 'mentions'] <> '{}'
     ) THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
@@ -2106,7 +2142,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "chat_events_2" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "chat_events_2" AS b WHERE b."seq" = bad;
     END IF;
@@ -2129,7 +2165,20 @@ CREATE TABLE IF NOT EXISTS "chat_events_3" (
         REFERENCES "chat_events_3" ("id")
 );
 
-ALTER SEQUENCE "chat_events_3_seq" OWNED BY "chat_events_3"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_3_seq"'::regclass
+            AND refobjid = '"chat_events_3"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "chat_events_3_seq" OWNED BY "chat_events_3"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_3_parent_id_idx" ON "chat_events_3" ("parent_id");
 
@@ -2250,9 +2299,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    IF p_links IS NOT NULL AND EXISTS (
-        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
-    ) THEN
+    IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
              WHERE k.name NOT IN ('ancestors', 'mentions'))
@@ -2343,7 +2390,8 @@ BEGIN
         RETURN;
     END IF;
     IF EXISTS (
-        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE (x.value -> 1) - ARRAY['ancestors', 'mentions'] <> '{}'
     ) THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
@@ -2520,7 +2568,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "chat_events_3" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "chat_events_3" AS b WHERE b."seq" = bad;
     END IF;
@@ -2755,7 +2803,8 @@ def _payload_text(payload: JsonObject | RawJson | None) -> str | None:
 
 def _link_targets(links: EventLinks, table: str) -> _Targets:
     """The links' targets by link name, checked: an Event must be in `table`,
-    since a link joins events of one physical table (each shard has its own)."""
+    since a link joins events of one physical table (each shard has its own).
+    A link given no targets is left out: it stores nothing."""
     given: object = links  # typed a mapping; a caller's may not be
     if not isinstance(given, Mapping):
         got = type(given).__name__
@@ -2766,18 +2815,22 @@ def _link_targets(links: EventLinks, table: str) -> _Targets:
     encoded: dict[str, list[str] | list[tuple[str, int]]] = {}
     targets_1 = links.get("ancestors")
     if targets_1 is not None:
-        encoded["ancestors"] = _targets(
+        found_1 = _targets(
             targets_1,
             "ancestors",
             table,
         )
+        if found_1:
+            encoded["ancestors"] = found_1
     targets_2 = links.get("mentions")
     if targets_2 is not None:
-        encoded["mentions"] = _typed_targets(
+        found_2 = _typed_targets(
             targets_2,
             "mentions",
             table,
         )
+        if found_2:
+            encoded["mentions"] = found_2
     return encoded
 
 
@@ -2929,7 +2982,8 @@ def _payloads(events: Sequence[_Storable]) -> str:
 
 
 def _links_text(links: _Links, table: str) -> str | None:
-    return _encode(_link_targets(links, table)) if links else None
+    encoded = _link_targets(links, table) if links else None
+    return _encode(encoded) if encoded else None
 
 
 _PG_EPOCH: Final = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
@@ -3084,7 +3138,7 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
             early.setdefault(parent, position)
         checked.append(event)
         tables.append(event.table)
-        targets.append(_link_targets(links, event.table) if links else None)
+        targets.append(_link_targets(links, event.table) or None if links else None)
     if any(targets):
         _links_back(checked, targets)
     grouped: dict[str, list[int]] = {}
@@ -3787,7 +3841,8 @@ _BOUNDS: Final[Mapping[str, bytes]] = types.MappingProxyType(
         table: sql.SQL(
             "SELECT min(seq), max(seq),"
             " EXISTS (SELECT FROM ONLY {0} WHERE seq IS NULL),"
-            " (SELECT id FROM ONLY {0} WHERE seq IS NULL LIMIT 1) FROM ONLY {0}"
+            " (SELECT id FROM ONLY {0} WHERE seq IS NULL ORDER BY id LIMIT 1)"
+            " FROM ONLY {0}"
         )
         .format(sql.Identifier(table))
         .as_bytes(None)
@@ -3890,7 +3945,8 @@ _ROWS: Final[Mapping[str, bytes]] = types.MappingProxyType(
             "SELECT seq, id, parent_id, schema, action,"
             " convert_to(payload::text, 'UTF8'),"
             " ('x' || encode(timestamptz_send(inserted_at), 'hex'))::bit(64)::bigint,"
-            " hash FROM ONLY {} ORDER BY seq, id"  # id: rows of one seq in one order
+            # id and hash: rows of one seq in one order, as the SQL verifier's
+            " hash FROM ONLY {} ORDER BY seq, id, hash"
         )
         .format(sql.Identifier(table))
         .as_bytes(None)
@@ -4040,9 +4096,8 @@ def _table_check(
         else:
             broken = ChainBreak(name, bad, bad_id, _MISMATCH)
     hash_at: dict[int, bytes] = {}
-    if anchors:
-        found = yield (_HASHES_AT[name], ([anchor.seq for anchor in anchors],))
-        hash_at = dict(found)
+    if seqs := [a.seq for a in anchors if -(2**63) <= a.seq < 2**63]:  # a bigint
+        hash_at = dict((yield (_HASHES_AT[name], (seqs,))))
     missing = ChainBreak(name, 0, no_seq_id, _NO_SEQ) if no_seq else None
     return TableReport(
         name, count, head, _first_break(broken, anchors, head.seq, hash_at, missing)
@@ -4195,7 +4250,7 @@ def _rows_check(table: str, anchors: Sequence[ChainHead]) -> _RowsCheck:
                 bad = ChainBreak(table, row.seq, None, _REPEATED)
             elif held is not None:  # a mismatch whose seq did not repeat
                 bad = held
-            elif _hash_of(previous, row) != row.hash:
+            elif (expected := _hash_of(previous, row)) is None or expected != row.hash:
                 # Held until the next row: a repeated seq is reported as such.
                 held = ChainBreak(table, row.seq, row.id, _MISMATCH)
         if row.seq in anchored:

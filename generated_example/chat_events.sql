@@ -44,7 +44,20 @@ CREATE TABLE IF NOT EXISTS "chat_events_0" (
         REFERENCES "chat_events_0" ("id")
 );
 
-ALTER SEQUENCE "chat_events_0_seq" OWNED BY "chat_events_0"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_0_seq"'::regclass
+            AND refobjid = '"chat_events_0"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "chat_events_0_seq" OWNED BY "chat_events_0"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_0_parent_id_idx" ON "chat_events_0" ("parent_id");
 
@@ -165,9 +178,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    IF p_links IS NOT NULL AND EXISTS (
-        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
-    ) THEN
+    IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
              WHERE k.name NOT IN ('ancestors', 'mentions'))
@@ -258,7 +269,8 @@ BEGIN
         RETURN;
     END IF;
     IF EXISTS (
-        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE (x.value -> 1) - ARRAY['ancestors', 'mentions'] <> '{}'
     ) THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
@@ -435,7 +447,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "chat_events_0" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "chat_events_0" AS b WHERE b."seq" = bad;
     END IF;
@@ -458,7 +470,20 @@ CREATE TABLE IF NOT EXISTS "chat_events_1" (
         REFERENCES "chat_events_1" ("id")
 );
 
-ALTER SEQUENCE "chat_events_1_seq" OWNED BY "chat_events_1"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_1_seq"'::regclass
+            AND refobjid = '"chat_events_1"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "chat_events_1_seq" OWNED BY "chat_events_1"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_1_parent_id_idx" ON "chat_events_1" ("parent_id");
 
@@ -579,9 +604,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    IF p_links IS NOT NULL AND EXISTS (
-        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
-    ) THEN
+    IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
              WHERE k.name NOT IN ('ancestors', 'mentions'))
@@ -672,7 +695,8 @@ BEGIN
         RETURN;
     END IF;
     IF EXISTS (
-        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE (x.value -> 1) - ARRAY['ancestors', 'mentions'] <> '{}'
     ) THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
@@ -849,7 +873,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "chat_events_1" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "chat_events_1" AS b WHERE b."seq" = bad;
     END IF;
@@ -872,7 +896,20 @@ CREATE TABLE IF NOT EXISTS "chat_events_2" (
         REFERENCES "chat_events_2" ("id")
 );
 
-ALTER SEQUENCE "chat_events_2_seq" OWNED BY "chat_events_2"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_2_seq"'::regclass
+            AND refobjid = '"chat_events_2"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "chat_events_2_seq" OWNED BY "chat_events_2"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_2_parent_id_idx" ON "chat_events_2" ("parent_id");
 
@@ -993,9 +1030,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    IF p_links IS NOT NULL AND EXISTS (
-        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
-    ) THEN
+    IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
              WHERE k.name NOT IN ('ancestors', 'mentions'))
@@ -1086,7 +1121,8 @@ BEGIN
         RETURN;
     END IF;
     IF EXISTS (
-        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE (x.value -> 1) - ARRAY['ancestors', 'mentions'] <> '{}'
     ) THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
@@ -1263,7 +1299,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "chat_events_2" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "chat_events_2" AS b WHERE b."seq" = bad;
     END IF;
@@ -1286,7 +1322,20 @@ CREATE TABLE IF NOT EXISTS "chat_events_3" (
         REFERENCES "chat_events_3" ("id")
 );
 
-ALTER SEQUENCE "chat_events_3_seq" OWNED BY "chat_events_3"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_3_seq"'::regclass
+            AND refobjid = '"chat_events_3"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "chat_events_3_seq" OWNED BY "chat_events_3"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_3_parent_id_idx" ON "chat_events_3" ("parent_id");
 
@@ -1407,9 +1456,7 @@ DECLARE
     head bytea;
     body bytea := convert_to(p_payload::text, 'UTF8');
 BEGIN
-    IF p_links IS NOT NULL AND EXISTS (
-        SELECT FROM jsonb_object_keys(p_links) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
-    ) THEN
+    IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_object_keys(p_links) AS k(name)
              WHERE k.name NOT IN ('ancestors', 'mentions'))
@@ -1500,7 +1547,8 @@ BEGIN
         RETURN;
     END IF;
     IF EXISTS (
-        SELECT FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name) WHERE k.name NOT IN ('ancestors', 'mentions')
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE (x.value -> 1) - ARRAY['ancestors', 'mentions'] <> '{}'
     ) THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
             (SELECT string_agg(DISTINCT k.name, ', ') FROM jsonb_array_elements(links) AS x(value), jsonb_object_keys(x.value -> 1) AS k(name)
@@ -1677,7 +1725,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "chat_events_3" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "chat_events_3" AS b WHERE b."seq" = bad;
     END IF;

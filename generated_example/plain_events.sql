@@ -35,7 +35,20 @@ CREATE TABLE IF NOT EXISTS "plain_events" (
         REFERENCES "plain_events" ("id")
 );
 
-ALTER SEQUENCE "plain_events_seq" OWNED BY "plain_events"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"plain_events_seq"'::regclass
+            AND refobjid = '"plain_events"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "plain_events_seq" OWNED BY "plain_events"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "plain_events_parent_id_idx" ON "plain_events" ("parent_id");
 

@@ -824,7 +824,20 @@ CREATE TABLE IF NOT EXISTS "region_events_eu" (
         REFERENCES "region_events_eu" ("id")
 );
 
-ALTER SEQUENCE "region_events_eu_seq" OWNED BY "region_events_eu"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"region_events_eu_seq"'::regclass
+            AND refobjid = '"region_events_eu"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "region_events_eu_seq" OWNED BY "region_events_eu"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "region_events_eu_parent_id_idx" ON "region_events_eu" ("parent_id");
 
@@ -1095,7 +1108,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "region_events_eu" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "region_events_eu" AS b WHERE b."seq" = bad;
     END IF;
@@ -1118,7 +1131,20 @@ CREATE TABLE IF NOT EXISTS "region_events_us" (
         REFERENCES "region_events_us" ("id")
 );
 
-ALTER SEQUENCE "region_events_us_seq" OWNED BY "region_events_us"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"region_events_us_seq"'::regclass
+            AND refobjid = '"region_events_us"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "region_events_us_seq" OWNED BY "region_events_us"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "region_events_us_parent_id_idx" ON "region_events_us" ("parent_id");
 
@@ -1389,7 +1415,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "region_events_us" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "region_events_us" AS b WHERE b."seq" = bad;
     END IF;
@@ -2434,7 +2460,8 @@ _BOUNDS: Final[Mapping[str, bytes]] = types.MappingProxyType(
         table: sql.SQL(
             "SELECT min(seq), max(seq),"
             " EXISTS (SELECT FROM ONLY {0} WHERE seq IS NULL),"
-            " (SELECT id FROM ONLY {0} WHERE seq IS NULL LIMIT 1) FROM ONLY {0}"
+            " (SELECT id FROM ONLY {0} WHERE seq IS NULL ORDER BY id LIMIT 1)"
+            " FROM ONLY {0}"
         )
         .format(sql.Identifier(table))
         .as_bytes(None)
@@ -2537,7 +2564,8 @@ _ROWS: Final[Mapping[str, bytes]] = types.MappingProxyType(
             "SELECT seq, id, parent_id, schema, action,"
             " convert_to(payload::text, 'UTF8'),"
             " ('x' || encode(timestamptz_send(inserted_at), 'hex'))::bit(64)::bigint,"
-            " hash FROM ONLY {} ORDER BY seq, id"  # id: rows of one seq in one order
+            # id and hash: rows of one seq in one order, as the SQL verifier's
+            " hash FROM ONLY {} ORDER BY seq, id, hash"
         )
         .format(sql.Identifier(table))
         .as_bytes(None)
@@ -2687,9 +2715,8 @@ def _table_check(
         else:
             broken = ChainBreak(name, bad, bad_id, _MISMATCH)
     hash_at: dict[int, bytes] = {}
-    if anchors:
-        found = yield (_HASHES_AT[name], ([anchor.seq for anchor in anchors],))
-        hash_at = dict(found)
+    if seqs := [a.seq for a in anchors if -(2**63) <= a.seq < 2**63]:  # a bigint
+        hash_at = dict((yield (_HASHES_AT[name], (seqs,))))
     missing = ChainBreak(name, 0, no_seq_id, _NO_SEQ) if no_seq else None
     return TableReport(
         name, count, head, _first_break(broken, anchors, head.seq, hash_at, missing)
@@ -2842,7 +2869,7 @@ def _rows_check(table: str, anchors: Sequence[ChainHead]) -> _RowsCheck:
                 bad = ChainBreak(table, row.seq, None, _REPEATED)
             elif held is not None:  # a mismatch whose seq did not repeat
                 bad = held
-            elif _hash_of(previous, row) != row.hash:
+            elif (expected := _hash_of(previous, row)) is None or expected != row.hash:
                 # Held until the next row: a repeated seq is reported as such.
                 held = ChainBreak(table, row.seq, row.id, _MISMATCH)
         if row.seq in anchored:

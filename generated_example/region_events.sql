@@ -44,7 +44,20 @@ CREATE TABLE IF NOT EXISTS "region_events_eu" (
         REFERENCES "region_events_eu" ("id")
 );
 
-ALTER SEQUENCE "region_events_eu_seq" OWNED BY "region_events_eu"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"region_events_eu_seq"'::regclass
+            AND refobjid = '"region_events_eu"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "region_events_eu_seq" OWNED BY "region_events_eu"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "region_events_eu_parent_id_idx" ON "region_events_eu" ("parent_id");
 
@@ -315,7 +328,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "region_events_eu" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "region_events_eu" AS b WHERE b."seq" = bad;
     END IF;
@@ -338,7 +351,20 @@ CREATE TABLE IF NOT EXISTS "region_events_us" (
         REFERENCES "region_events_us" ("id")
 );
 
-ALTER SEQUENCE "region_events_us_seq" OWNED BY "region_events_us"."seq";
+-- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
+-- a writer of an earlier version (which took the sequence before the table)
+-- included, and that writer for migrate's table lock.
+DO $owned$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_depend
+        WHERE classid = 'pg_class'::regclass AND objid = '"region_events_us_seq"'::regclass
+            AND refobjid = '"region_events_us"'::regclass AND deptype = 'a'
+    ) THEN
+        ALTER SEQUENCE "region_events_us_seq" OWNED BY "region_events_us"."seq";
+    END IF;
+END
+$owned$;
 
 CREATE INDEX IF NOT EXISTS "region_events_us_parent_id_idx" ON "region_events_us" ("parent_id");
 
@@ -609,7 +635,7 @@ BEGIN
     -- The id orders rows of one seq (there is one, unless the unique index on seq
     -- was dropped) as verify_chain_locally streams them.
     SELECT l."hash" INTO last_hash FROM ONLY "region_events_us" AS l WHERE l."seq" = last
-        ORDER BY l."id" DESC LIMIT 1;
+        ORDER BY l."id" DESC, l."hash" DESC LIMIT 1;
     IF bad IS NOT NULL THEN
         SELECT b."id" INTO bad_id FROM ONLY "region_events_us" AS b WHERE b."seq" = bad;
     END IF;

@@ -28,7 +28,8 @@ FUNCTION_PATH = re.compile(
 # generated enums (at run time or under mypy); refuse them up front.
 AMBIGUOUS = frozenset({"l", "I", "O"})
 # Frozen, not read from the running Python: a spec must pass or fail alike on
-# every supported Python (3.12 added int.is_integer and the soft keyword type).
+# every supported Python (3.12 added int.is_integer, which an enum member would
+# shadow, and the soft keyword `type`, which stays a valid name everywhere).
 # Names with a leading underscore are refused anyway.
 INT_ATTRIBUTES = frozenset(
     {
@@ -48,7 +49,7 @@ STR_ATTRIBUTES = frozenset(
         "swapcase", "title", "translate", "upper", "zfill",
     }
 )  # fmt: skip
-SOFT_KEYWORDS = frozenset({"_", "case", "match", "type"})
+SOFT_KEYWORDS = frozenset({"_", "case", "match"})
 INT_ENUM_RESERVED = frozenset({"name", "value", "mro", *INT_ATTRIBUTES})
 STR_ENUM_RESERVED = frozenset({"name", "value", "mro", *STR_ATTRIBUTES})
 

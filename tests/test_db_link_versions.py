@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from generated_example import plain_events as plain
 from tests.dbkit import Conn
 from tests.embedded_pg import fresh_database
 from tests.specmods import generate_module
@@ -140,3 +141,42 @@ def test_two_releases_of_a_renamed_module_migrate_one_fresh_log_in_turn(
             for thread in threads:
                 thread.join(60)
     assert failures == []
+
+
+def test_a_link_given_no_targets_is_not_sent(
+    tmp_path: Path, conn: Conn, loaded: list[str]
+) -> None:
+    """An empty list stores nothing, so functions that do not know its name
+    (another version's) have nothing to refuse."""
+    v1 = _version(tmp_path, loaded, "v1", ANCESTORS, True)
+    v2 = _version(tmp_path, loaded, "v2", BOTH, True)
+    conn.autocommit = True
+    v2.migrate(conn)
+    v1.migrate(conn)
+    root = v2.insert(conn, v2.changeset({"schema": "Post", "action": "insert"}))
+    reply = v2.insert(
+        conn,
+        v2.changeset(root, {"action": "update"}),
+        links={"ancestors": [root], "refs": []},
+    )
+    [batched] = v2.insert_many(
+        conn, [(v2.changeset(root, {"action": "update"}), {"refs": []})]
+    )
+    assert [e.id for e in v2.linked(conn, reply, v2.Link.ancestors)] == [root.id]
+    assert v2.linked(conn, batched, v2.Link.ancestors) == []
+
+
+def test_migrate_does_not_wait_for_a_writer_holding_the_sequence(
+    database: str, conn: Conn
+) -> None:
+    """A writer of an earlier version took the sequence (nextval) before its
+    table; migrate, which locks the table first, must not then wait for the
+    sequence: it sets the sequence's owner only once, not on every run."""
+    conn.autocommit = True
+    plain.migrate(conn)
+    with psycopg.connect(database) as writer:
+        writer.execute("SELECT nextval('plain_events_seq')")  # transaction left open
+        with psycopg.connect(database) as migrator:
+            migrator.execute("SET lock_timeout = '3s'")
+            plain.migrate(migrator)
+        writer.rollback()

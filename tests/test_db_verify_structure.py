@@ -99,7 +99,7 @@ def test_an_inheriting_table_is_reported_and_its_rows_are_never_read(
     assert _reports(owner, (anchor,)) == ()
 
 
-def test_a_repeated_seq_is_its_own_break_whatever_the_row_order(owner: Conn) -> None:
+def test_a_repeated_seq_at_the_head_is_its_own_break(owner: Conn) -> None:
     events = _append(owner, 5)
     anchor = blog.chain_head(owner, "blog_events")
     owner.execute("ALTER TABLE blog_events DROP CONSTRAINT blog_events_seq_key")
@@ -227,3 +227,57 @@ def test_a_view_in_the_tables_place_is_reported(owner: Conn) -> None:
     (broken,) = _reports(owner)
     assert broken.seq == 0
     assert broken.reason.startswith("blog_events is not an ordinary table")
+
+
+def test_a_row_that_cannot_be_hashed_breaks_in_both_verifiers(owner: Conn) -> None:
+    """A NULL hash beside a NULL column: the local verifier's expected hash is
+    None too, which used to compare equal to the stored NULL."""
+    first = _append(owner, 3)[0]
+    owner.execute('ALTER TABLE blog_events ALTER "schema" DROP NOT NULL')
+    owner.execute('ALTER TABLE blog_events ALTER "hash" DROP NOT NULL')
+    owner.execute(
+        "INSERT INTO blog_events (seq, id, parent_id, schema, action, hash)"
+        " VALUES (4, %s, %s, NULL, 1, NULL)",
+        (FORGED, first.id),
+    )
+    (broken,) = _reports(owner)
+    assert (broken.seq, broken.event_id) == (4, FORGED)
+
+
+def test_rows_without_a_seq_are_named_alike_by_both_verifiers(owner: Conn) -> None:
+    first = _append(owner, 1)[0]
+    owner.execute('ALTER TABLE blog_events ALTER "seq" DROP NOT NULL')
+    low = uuid.UUID("00000000-0000-4000-8000-000000000001")
+    for ident in (FORGED, low):  # the higher id first, physically
+        owner.execute(
+            "INSERT INTO blog_events (seq, id, parent_id, schema, action, hash)"
+            " VALUES (NULL, %s, %s, 1, 1, %s)",
+            (ident, first.id, bytes(32)),
+        )
+    (broken,) = _reports(owner)
+    assert (broken.seq, broken.event_id) == (0, low)
+
+
+def test_an_anchor_past_bigint_is_truncation_in_both_verifiers(owner: Conn) -> None:
+    _append(owner, 1)
+    anchor = blog.ChainHead.from_dict(
+        {"table": "blog_events", "seq": 2**63, "hash": "00" * 32}
+    )
+    (broken,) = _reports(owner, (anchor,))
+    assert broken.seq == 2**63 and broken.reason.startswith("truncated")
+
+
+def test_rows_of_one_seq_and_id_give_both_verifiers_one_head(owner: Conn) -> None:
+    first = _append(owner, 1)[0]
+    owner.execute(
+        "ALTER TABLE blog_events DROP CONSTRAINT blog_events_seq_key,"
+        " DROP CONSTRAINT blog_events_pkey CASCADE"
+    )
+    for digest in (b"\x11" * 32, b"\x01" * 32):
+        owner.execute(
+            "INSERT INTO blog_events (seq, id, parent_id, schema, action, hash)"
+            " VALUES (1, %s, %s, 1, 1, %s)",
+            (first.id, first.id, digest),
+        )
+    (broken,) = _reports(owner)
+    assert broken.seq == 1 and broken.reason.startswith("repeated seq")
