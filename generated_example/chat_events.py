@@ -2579,6 +2579,7 @@ $fn$;
 
 _MIGRATE_LOCK: Final = 4061752176418870124
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
+_ACTIVE: Final = psycopg.pq.TransactionStatus.ACTIVE
 _PIPELINE_OFF: Final = psycopg.pq.PipelineStatus.OFF
 _OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]
 _Item: TypeAlias = EventChangeset | PendingEvent
@@ -2621,21 +2622,31 @@ def migrate(conn: psycopg.Connection[_Row]) -> None:
     """Create or update everything in DDL, in one transaction; safe to run again."""
     with _lock(conn):
         _not_in_pipeline(conn, "migrate")  # under the lock: not another's batch
-        with conn.transaction():
-            cur = _tuple_cursor(conn)
-            cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-            # Many statements: never prepared, whatever prepare_threshold says.
-            cur.execute(DDL.encode(), prepare=False)
+        try:
+            with conn.transaction():
+                cur = _tuple_cursor(conn)
+                cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+                # Many statements: never prepared, whatever prepare_threshold says.
+                cur.execute(DDL.encode(), prepare=False)
+        except BaseException:
+            if _unusable(conn, outside=True):
+                conn.close()  # its transaction held every table's lock
+            raise
 
 
 async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
     """`migrate` on an AsyncConnection."""
     async with _alock(conn):
         _not_in_pipeline(conn, "amigrate")  # under the lock: not another's batch
-        async with conn.transaction():
-            cur = _atuple_cursor(conn)
-            await cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-            await cur.execute(DDL.encode(), prepare=False)  # as in `migrate`
+        try:
+            async with conn.transaction():
+                cur = _atuple_cursor(conn)
+                await cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+                await cur.execute(DDL.encode(), prepare=False)  # as in `migrate`
+        except BaseException:
+            if _unusable(conn, outside=True):
+                await conn.close()
+            raise
 
 
 def _not_in_pipeline(
@@ -3184,10 +3195,16 @@ def _lock_timeout(
     failed with it (a streamed batch's savepoint keeps that transaction usable)."""
     names = ", ".join(tables)
     failed = conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.INERROR
-    detail = "; roll back the enclosing transaction" if failed else ""
+    detail = (
+        "; the enclosing transaction failed with it (leaving a `with"
+        " conn.transaction()` block with this error rolls it back)"
+        if failed
+        else ""
+    )
+    waited = f"the chain lock on {names}"
+    waited += ", or for a linked event's row lock"
     return ChainLockTimeout(
-        f"timed out waiting for the chain lock on {names} (lock_timeout);"
-        f" nothing was written{detail}"
+        f"timed out waiting for {waited} (lock_timeout); nothing was written{detail}"
     )
 
 
@@ -3257,13 +3274,30 @@ def _not_a(conn: object, *, sync: bool) -> TypeError:
     return TypeError(f"expected a psycopg.{kind}, got {type(conn).__name__}{hint}")
 
 
+def _unusable(
+    conn: psycopg.Connection[_Row] | psycopg.AsyncConnection[_Row], outside: bool
+) -> bool:
+    """Whether an interrupt (KeyboardInterrupt, a cancelled task) inside psycopg
+    left the connection unusable while it may look idle: in pipeline mode (as
+    psycopg's pipeline() and transaction() can leave it: later statements are
+    queued and their errors surface at some later call), or with a statement's
+    result unread (ACTIVE: the server session may hold its transaction, and its
+    locks, open). Closing it is the one safe way out, and a pool then discards
+    it. `outside`: the connection was not in the caller's own pipeline, where
+    both states are the caller's."""
+    if conn.closed or not outside:
+        return False
+    piped = conn.pgconn.pipeline_status != _PIPELINE_OFF
+    return piped or conn.pgconn.transaction_status == _ACTIVE
+
+
 def _restore(conn: psycopg.Connection[_Row]) -> None:
     """Switch autocommit back off after `_own`'s statements. Should another
     thread have opened a transaction of its own on the connection meanwhile
     (sharing it outside this module's lock), autocommit cannot change until that
     ends: it stays on, with a warning, rather than fail a statement that ran."""
-    if conn.broken:
-        return
+    if conn.closed or conn.pgconn.transaction_status == _ACTIVE:
+        return  # `_unusable`: the caller closes it
     try:
         conn.autocommit = False
     except psycopg.ProgrammingError as exc:
@@ -3284,15 +3318,21 @@ def _own(conn: psycopg.Connection[_Row]) -> Iterator[None]:
     """Hold the connection's lock; on an idle connection, run the body's
     statements in autocommit, each its own transaction, so none is left open."""
     with _lock(conn):
-        if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
-            yield
-            return
+        outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
         try:
-            conn.autocommit = True
-            yield
-        finally:
-            if conn.autocommit:
-                _restore(conn)
+            if conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+                yield
+                return
+            try:
+                conn.autocommit = True
+                yield
+            finally:
+                if conn.autocommit:
+                    _restore(conn)
+        except BaseException:
+            if _unusable(conn, outside):
+                conn.close()
+            raise
 
 
 def _alone(
@@ -3311,10 +3351,11 @@ def _alone(
         # commits (1% of an insert, measured interleaved).
         with lock:
             as_is = conn.autocommit or conn.pgconn.transaction_status != _IDLE
+            outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
             try:
                 if not as_is:
                     conn.autocommit = True
-                if conn.pgconn.pipeline_status == _PIPELINE_OFF:
+                if outside:
                     return cur.execute(statement, params, binary=True).fetchone()
                 # In the caller's pipeline a statement's implicit transaction
                 # lasts until the next Sync: an insert would return uncommitted,
@@ -3323,6 +3364,10 @@ def _alone(
                 # connection; in the caller's transaction, leaving it open).
                 with conn.pipeline():
                     return cur.execute(statement, params, binary=True).fetchone()
+            except BaseException:
+                if _unusable(conn, outside):
+                    conn.close()
+                raise
             finally:
                 if not as_is and conn.autocommit:
                     _restore(conn)
@@ -3344,21 +3389,49 @@ def _rows(
 async def _aown(conn: psycopg.AsyncConnection[_Row]) -> AsyncIterator[None]:
     """`_own` on an AsyncConnection."""
     async with _alock(conn):
+        outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
         as_is = conn.autocommit or conn.pgconn.transaction_status != _IDLE
-        if as_is:
-            yield
-            return
         try:
-            # Inside the try: a task cancelled while psycopg switches (it may
-            # yield once after switching) still switches back.
-            await conn.set_autocommit(True)
-            yield
-        finally:
-            if conn.autocommit and not conn.broken:
-                try:
-                    await conn.set_autocommit(False)
-                except psycopg.ProgrammingError as exc:
-                    _left_on(exc)
+            if as_is:
+                yield
+                return
+            try:
+                # Inside the try: a task cancelled while psycopg switches (it may
+                # yield once after switching) still switches back.
+                await conn.set_autocommit(True)
+                yield
+            finally:
+                if conn.autocommit:
+                    await _arestore(conn)
+        except BaseException:
+            if _unusable(conn, outside):
+                await conn.close()
+            raise
+
+
+async def _arestore(conn: psycopg.AsyncConnection[_Row]) -> None:
+    """`_restore` on an AsyncConnection. The switch waits for psycopg's own lock
+    (another task's statement may hold it): it runs shielded, so a cancel landing
+    meanwhile still sees autocommit back off before it propagates."""
+    if conn.closed or conn.pgconn.transaction_status == _ACTIVE:
+        return
+    switch = asyncio.ensure_future(conn.set_autocommit(False))
+    try:
+        await asyncio.shield(switch)
+    except asyncio.CancelledError:
+        await asyncio.wait([switch])
+        _switched(switch)
+        raise
+    _switched(switch)
+
+
+def _switched(switch: asyncio.Future[None]) -> None:
+    if (exc := switch.exception()) is None:
+        return
+    if isinstance(exc, psycopg.ProgrammingError):
+        _left_on(exc)
+        return
+    raise exc
 
 
 async def _aalone(
@@ -3488,7 +3561,7 @@ def _stream(
                 assert previous is not None
                 _collect(batch, out, previous[1], previous[0].fetchone())
         except BaseException:
-            if outside and _left_in_pipeline(conn):
+            if _unusable(conn, outside):
                 conn.close()
             raise
 
@@ -3553,23 +3626,9 @@ async def _astream(
                 assert previous is not None
                 _collect(batch, out, previous[1], await previous[0].fetchone())
         except BaseException:
-            if outside and _left_in_pipeline(conn):
+            if _unusable(conn, outside):
                 await conn.close()
             raise
-
-
-def _left_in_pipeline(
-    conn: psycopg.Connection[_Row] | psycopg.AsyncConnection[_Row],
-) -> bool:
-    """Whether an interrupted batch left the connection in pipeline mode.
-
-    A task cancelled (or a thread interrupted) inside psycopg's pipeline() and
-    transaction() context managers can leave the connection in pipeline mode
-    while it looks idle: later statements are queued, their errors surface at
-    some later call, and a pool would hand the connection on. The batch was
-    not committed; closing the connection is the one safe way out.
-    """
-    return not conn.closed and conn.pgconn.pipeline_status != _PIPELINE_OFF
 
 
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -92,7 +93,7 @@ def test_lock_timeout_raises_chain_lock_timeout(database: str, conn: Conn) -> No
             assert not waiter.autocommit
             with pytest.raises(blog.ChainLockTimeout):
                 blog.insert_many(waiter, [_user(2), _user(3)])
-            rollback = pytest.raises(blog.ChainLockTimeout, match="roll back the")
+            rollback = pytest.raises(blog.ChainLockTimeout, match="transaction failed")
             with rollback, waiter.transaction():
                 blog.insert(waiter, _user(4))
             assert waiter.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -217,3 +218,94 @@ def test_threads_timing_out_on_a_shared_idle_connection_get_no_rollback_hint(
         holder.close()
     assert len(messages) == 3
     assert not [m for m in messages if "roll back" in m], messages
+
+
+def _backend_running(database: str, text: str) -> bool:
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
+    )
+    return bool(dbkit.scalar(database, query, (f"%{text}%",)))
+
+
+def test_a_cancel_while_autocommit_switches_back_still_switches_it(
+    database: str, conn: Conn
+) -> None:
+    """ainsert waits for psycopg's lock to switch autocommit back off when
+    another task's statement holds it; a cancel landing there used to leave
+    autocommit on, and a pool handed the connection on like that."""
+    blog.migrate(conn)
+    conn.commit()
+
+    async def scenario() -> tuple[list[object], bool]:
+        async with await psycopg.AsyncConnection.connect(database) as shared:
+            with dbkit.holding_lock(database, "blog_events") as holder:
+                cs = blog.changeset({"schema": "User", "action": "insert"})
+                inserting = asyncio.create_task(blog.ainsert(shared, cs))
+                await asyncio.sleep(0.2)  # the insert waits for the chain lock
+                other = asyncio.create_task(shared.execute("SELECT pg_sleep(1.5)"))
+                await asyncio.sleep(0.2)  # and the other task for psycopg's lock
+                holder.rollback()
+            for _ in range(100):  # the other task's statement has psycopg's lock
+                if _backend_running(database, "pg_sleep(1.5)"):
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)  # ainsert now waits to switch autocommit off
+            inserting.cancel()
+            done = await asyncio.gather(inserting, other, return_exceptions=True)
+            return list(done), shared.autocommit
+
+    done, autocommit = asyncio.run(scenario())
+    assert isinstance(done[0], asyncio.CancelledError)
+    assert autocommit is False
+
+
+@pytest.mark.parametrize("call", ["migrate", "insert", "events_for", "verify_chain"])
+def test_a_connection_left_with_a_result_unread_is_closed(
+    database: str, conn: Conn, call: str
+) -> None:
+    """An interrupt that lands in psycopg's own code after a statement was sent
+    (a Ctrl-C, about 2% of them in a migrate) leaves its result unread: the
+    connection stays ACTIVE, refuses every later statement, and the server
+    session may hold the transaction, and its locks, open. The module closes
+    such a connection, as it does one left in pipeline mode, so a pool
+    discards it. Here the unread result is sent by hand."""
+    blog.migrate(conn)
+    conn.commit()
+    conn.pgconn.send_query(b"SELECT pg_sleep(0.1)")
+    work: dict[str, Callable[[], object]] = {
+        "migrate": lambda: blog.migrate(conn),
+        "insert": lambda: blog.insert(
+            conn, blog.changeset({"schema": "User", "action": "insert"})
+        ),
+        "events_for": lambda: blog.events_for(conn, uuid.uuid4()),
+        "verify_chain": lambda: blog.verify_chain(conn),
+    }
+    with pytest.raises(psycopg.Error, match="another command"):
+        work[call]()
+    assert conn.closed
+
+
+@pytest.mark.parametrize("call", ["amigrate", "ainsert", "aevents_for"])
+def test_an_async_connection_left_with_a_result_unread_is_closed(
+    database: str, conn: Conn, call: str
+) -> None:
+    blog.migrate(conn)
+    conn.commit()
+
+    async def scenario() -> bool:
+        aconn = await psycopg.AsyncConnection.connect(database)
+        aconn.pgconn.send_query(b"SELECT pg_sleep(0.1)")
+        work: dict[str, Callable[[], Awaitable[object]]] = {
+            "amigrate": lambda: blog.amigrate(aconn),
+            "ainsert": lambda: blog.ainsert(
+                aconn, blog.changeset({"schema": "User", "action": "insert"})
+            ),
+            "aevents_for": lambda: blog.aevents_for(aconn, uuid.uuid4()),
+        }
+        with pytest.raises(psycopg.Error, match="another command"):
+            await work[call]()
+        closed = aconn.closed
+        await aconn.close()
+        return closed
+
+    assert asyncio.run(scenario())
