@@ -1663,8 +1663,19 @@ def _unusable(
     both states are the caller's."""
     if conn.closed or not outside:
         return False
-    piped = conn.pgconn.pipeline_status != _PIPELINE_OFF
-    return piped or conn.pgconn.transaction_status == _ACTIVE
+    if conn.pgconn.pipeline_status != _PIPELINE_OFF:
+        return True
+    if conn.pgconn.transaction_status != _ACTIVE:
+        return False
+    # ACTIVE is ours only while no other thread or task holds psycopg's lock
+    # (running a statement of its own on a shared connection).
+    lock = conn.lock
+    if isinstance(lock, asyncio.Lock):
+        return not lock.locked()
+    if not lock.acquire(blocking=False):
+        return False
+    lock.release()
+    return True
 
 
 def _restore(conn: psycopg.Connection[_Row]) -> None:

@@ -309,3 +309,29 @@ def test_an_async_connection_left_with_a_result_unread_is_closed(
         return closed
 
     assert asyncio.run(scenario())
+
+
+def test_a_shared_connection_running_anothers_statement_is_not_closed(
+    database: str, conn: Conn
+) -> None:
+    """ACTIVE because another task's statement runs (a shared connection) is
+    not a result left unread: a timeout on the module's call, waiting for
+    psycopg's lock meanwhile, must not close the connection under it."""
+    blog.migrate(conn)
+    conn.commit()
+
+    async def scenario() -> tuple[bool, object]:
+        shared = await psycopg.AsyncConnection.connect(database, autocommit=True)
+        other = asyncio.create_task(shared.execute("SELECT pg_sleep(1)"))
+        await asyncio.sleep(0.2)
+        cs = blog.changeset({"schema": "User", "action": "insert"})
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(blog.ainsert(shared, cs), 0.2)
+        closed = shared.closed
+        done = await asyncio.gather(other, return_exceptions=True)
+        await shared.close()
+        return closed, done[0]
+
+    closed, other = asyncio.run(scenario())
+    assert not closed
+    assert not isinstance(other, BaseException)
