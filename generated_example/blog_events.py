@@ -43,6 +43,7 @@ from collections.abc import (
 from typing import (
     Final,
     Literal,
+    LiteralString,
     Protocol,
     TypeAlias,
     TypedDict,
@@ -2206,20 +2207,25 @@ _VERIFY_FUNCTIONS: Final[Mapping[str, str]] = types.MappingProxyType(
         "blog_events": "blog_events_verify",
     }
 )
-_BOUNDS: Final[Mapping[str, bytes]] = types.MappingProxyType(
-    {
-        # With the id of a row whose seq is NULL, should someone have dropped
-        # NOT NULL to hide one from every seq range (an index lookup).
-        table: sql.SQL(
-            "SELECT min(seq), max(seq),"
-            " EXISTS (SELECT FROM ONLY {0} WHERE seq IS NULL),"
-            " (SELECT id FROM ONLY {0} WHERE seq IS NULL ORDER BY id LIMIT 1)"
-            " FROM ONLY {0}"
-        )
-        .format(sql.Identifier(table))
-        .as_bytes(None)
-        for table in SHARD_TABLES
-    }
+
+
+def _per_table(query: LiteralString) -> Mapping[str, bytes]:
+    """`query` for every events table, the table's name in place of `{}`."""
+    return types.MappingProxyType(
+        {
+            table: sql.SQL(query).format(sql.Identifier(table)).as_bytes(None)
+            for table in SHARD_TABLES
+        }
+    )
+
+
+# With the id of a row whose seq is NULL, should someone have dropped
+# NOT NULL to hide one from every seq range (an index lookup).
+_BOUNDS: Final = _per_table(
+    "SELECT min(seq), max(seq),"
+    " EXISTS (SELECT FROM ONLY {0} WHERE seq IS NULL),"
+    " (SELECT id FROM ONLY {0} WHERE seq IS NULL ORDER BY id LIMIT 1)"
+    " FROM ONLY {0}"
 )
 
 
@@ -2246,22 +2252,10 @@ def _verify_sql(table: str, ranges: int) -> bytes:
     return sql.SQL(" UNION ALL ").join([call] * ranges).as_bytes(None)
 
 
-_HASHES_AT: Final[Mapping[str, bytes]] = types.MappingProxyType(
-    {
-        table: sql.SQL("SELECT seq, hash FROM ONLY {} WHERE seq = ANY(%s::bigint[])")
-        .format(sql.Identifier(table))
-        .as_bytes(None)
-        for table in SHARD_TABLES
-    }
+_HASHES_AT: Final = _per_table(
+    "SELECT seq, hash FROM ONLY {} WHERE seq = ANY(%s::bigint[])"
 )
-_REPEATS: Final[Mapping[str, bytes]] = types.MappingProxyType(
-    {
-        table: sql.SQL("SELECT count(*) FROM ONLY {} WHERE seq = %s")
-        .format(sql.Identifier(table))
-        .as_bytes(None)
-        for table in SHARD_TABLES
-    }
-)
+_REPEATS: Final = _per_table("SELECT count(*) FROM ONLY {} WHERE seq = %s")
 _QUOTED: Final[Mapping[str, str]] = types.MappingProxyType(
     {table: sql.Identifier(table).as_string(None) for table in SHARD_TABLES}
 )
@@ -2298,32 +2292,17 @@ def _shapes(names: tuple[str, ...]) -> _Query:
     return _SHAPES, (columns, [_QUOTED[name] for name in names])
 
 
-_HEAD: Final[Mapping[str, bytes]] = types.MappingProxyType(
-    {
-        table: sql.SQL(
-            "SELECT seq, hash FROM ONLY {} WHERE seq IS NOT NULL"
-            " ORDER BY seq DESC LIMIT 1"
-        )
-        .format(sql.Identifier(table))
-        .as_bytes(None)
-        for table in SHARD_TABLES
-    }
+_HEAD: Final = _per_table(
+    "SELECT seq, hash FROM ONLY {} WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
 )
-_ROWS: Final[Mapping[str, bytes]] = types.MappingProxyType(
-    {
-        table: sql.SQL(
-            # The payload's UTF-8 bytes, as the append hashed them, whatever
-            # the connection's client_encoding.
-            "SELECT seq, id, parent_id, schema, action,"
-            " convert_to(payload::text, 'UTF8'),"
-            " ('x' || encode(timestamptz_send(inserted_at), 'hex'))::bit(64)::bigint,"
-            # id and hash: rows of one seq in one order, as the SQL verifier's
-            " hash FROM ONLY {} ORDER BY seq, id, hash"
-        )
-        .format(sql.Identifier(table))
-        .as_bytes(None)
-        for table in SHARD_TABLES
-    }
+_ROWS: Final = _per_table(
+    # The payload's UTF-8 bytes, as the append hashed them, whatever
+    # the connection's client_encoding.
+    "SELECT seq, id, parent_id, schema, action,"
+    " convert_to(payload::text, 'UTF8'),"
+    " ('x' || encode(timestamptz_send(inserted_at), 'hex'))::bit(64)::bigint,"
+    # id and hash: rows of one seq in one order, as the SQL verifier's
+    " hash FROM ONLY {} ORDER BY seq, id, hash"
 )
 
 
