@@ -30,6 +30,19 @@ class Job:
     out: Path
 
 
+def _imports_itself(planned: Plan, out: Path) -> Path | None:
+    """The generated module's path when the shard function is named by the
+    module's own package path (`app.events.m` for `module: m` written to
+    `app/events/`): a circular import at the module's top."""
+    *package, last = planned.shard.module.split(".")
+    if planned.shard.kind != "function" or not package or last != planned.module:
+        return None
+    folder = out.resolve()
+    if folder.parts[len(folder.parts) - len(package) :] != tuple(package):
+        return None
+    return folder / f"{planned.module}.py"
+
+
 def display_path(path: Path, root: Path) -> str:
     """The spec path as written in headers: relative to the project, POSIX style
     (`../` for a spec outside it: two specs of one name in two folders stay
@@ -120,6 +133,16 @@ def generate_all(
                     ("module",),
                     f"{display_path(package, root)} is a package, which `import`"
                     f" finds before {planned.module}.py: rename `module`",
+                )
+            )
+            continue
+        if (home := _imports_itself(planned, job.out)) is not None:
+            problems.append(
+                loaded.marks.diagnostic(
+                    ("shard", "function"),
+                    f"{planned.shard.module!r} is {display_path(home, root)}, the"
+                    " generated module itself: it imports the shard function at its"
+                    " top, so the function must live in another importable module",
                 )
             )
             continue

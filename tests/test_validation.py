@@ -1018,6 +1018,25 @@ def test_a_shard_function_in_a_package_module_named_like_the_spec_is_accepted(
     assert len(files) == 2
 
 
+def test_a_shard_function_named_by_the_module_s_own_package_path_is_refused(
+    tmp_path: Path,
+) -> None:
+    """`app.routes.m` for `module: m` written to `app/routes/` is the generated
+    module itself: its top-level import of the function is circular."""
+    text = HEAD + "schemas: [User]\nshard:\n  function: app.routes.m:pick\n"
+    text += "  tables: [a, b]\n"
+    out = tmp_path / "src" / "app" / "routes"
+    job = Job(write_spec(tmp_path, text, "spec.yaml"), out)
+    with pytest.raises(SpecError) as info:
+        generate([job], tmp_path)
+    assert [str(d) for d in info.value.diagnostics] == [
+        "spec.yaml:6:13: shard.function: 'app.routes.m' is src/app/routes/m.py, the"
+        " generated module itself: it imports the shard function at its top, so"
+        " the function must live in another importable module"
+    ]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
