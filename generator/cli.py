@@ -131,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_DRIFT
     changed = write_all(files)
     removed = remove_orphans(files, owners)
+    for warning in done.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for path in changed:
         print(f"wrote {path}")
     for path in removed:

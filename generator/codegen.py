@@ -12,7 +12,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from generator import __version__
-from generator.compat import breaking_changes, module_layout, plan_layout
+from generator.compat import (
+    breaking_changes,
+    cautions,
+    module_layout,
+    plan_layout,
+)
 from generator.errors import Diagnostic, SpecError, format_location
 from generator.errors import Path as ErrorPath
 from generator.loader import Loaded, load
@@ -75,6 +80,9 @@ class Generated:
     files: dict[Path, str]
     replaced: frozenset[Path]  # modules (and their SQL) made from these specs
     # under another name before: orphans of this run
+    # Changes written although the module on disk says they may misread stored
+    # events: breaking ones without `guard`, and those only user code decides.
+    warnings: tuple[Diagnostic, ...] = ()
 
 
 def generate_all(
@@ -93,6 +101,7 @@ def generate_all(
     replaced: set[Path] = set()
     owners: dict[Path, str] = {}
     problems: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
     sql_owners: dict[tuple[str, str], tuple[str, ErrorPath]] = {}
     ours = {job.spec.resolve() for job in jobs}
     folders = {job.spec.parent for job in jobs}
@@ -123,8 +132,9 @@ def generate_all(
         )
         if recorded is not None and recorded.stem != planned.module:
             replaced.update((recorded, recorded.with_suffix(".sql")))
-        if guard:
-            problems.extend(_breaking(recorded, planned, loaded))
+        breaking, cautioned = _compared(recorded, planned, loaded, guard)
+        (problems if guard else warnings).extend(breaking)
+        warnings.extend(cautioned)
         problems.extend(_sql_clashes(planned, loaded, sql_owners))
         package = job.out / planned.module
         if any(package.glob("__init__.*")):
@@ -183,7 +193,7 @@ def generate_all(
             files[target] = text
     if problems:
         raise SpecError(problems)
-    return Generated(files, frozenset(replaced))
+    return Generated(files, frozenset(replaced), tuple(sorted(warnings)))
 
 
 def _unsafe_path(shown: str) -> Diagnostic | None:
@@ -303,12 +313,18 @@ def _conflicted(path: Path) -> bool:
     return "<<<<<<< " in head and MARKERS[0] in head
 
 
-def _breaking(module: Path | None, planned: Plan, loaded: Loaded) -> list[Diagnostic]:
+def _compared(
+    module: Path | None, planned: Plan, loaded: Loaded, guard: bool
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """(breaking changes, cautions) against the module on disk. A breaking
+    change is worded as the error it is with `guard`, else as written anyway."""
     if module is None:
-        return []  # no module yet, or not one of ours
+        return [], []  # no module yet, or not one of ours
     try:
         old = module_layout(module.read_text(encoding="utf-8", errors="replace"))
     except SyntaxError as exc:
+        if not guard:
+            return [], []
         # Not silently skipped: a merge left conflict markers in it, say.
         where = f"line {exc.lineno}: " if exc.lineno else ""  # none for a NUL byte
         return [
@@ -319,12 +335,21 @@ def _breaking(module: Path | None, planned: Plan, loaded: Loaded) -> list[Diagno
                 " against what the log stored: restore it (resolve the merge), or"
                 " pass --allow-breaking",
             )
-        ]
+        ], []
     if old is None:
-        return []  # it parses but holds no layout (edited by hand): no record
-    return [
-        _breaking_at(loaded, where, f"{message} (--allow-breaking generates it anyway)")
-        for where, message in breaking_changes(old, plan_layout(planned), planned)
+        return [], []  # it parses but holds no layout (edited by hand): no record
+    new = plan_layout(planned)
+    said = (
+        "(--allow-breaking generates it anyway)"
+        if guard
+        else "(generated anyway: it needs a data migration)"
+    )
+    breaking = [
+        _breaking_at(loaded, where, f"{message} {said}")
+        for where, message in breaking_changes(old, new, planned)
+    ]
+    return breaking, [
+        _breaking_at(loaded, where, message) for where, message in cautions(old, new)
     ]
 
 

@@ -220,7 +220,7 @@ def breaking_changes(
                 " already hold events: they need a data migration"
             ),
         )
-    if new.table == old.table and new.shards != old.shards:
+    if new.table == old.table and new.shards != old.shards and not _grown(old, new):
         yield (
             ("shard",),
             (
@@ -309,6 +309,32 @@ def breaking_changes(
                     " unread"
                 ),
             )
+
+
+def cautions(old: Layout, new: Layout) -> Iterator[tuple[Path, str]]:
+    """(spec location, what the user must see to) for each change whose safety
+    depends on code the generator cannot read: more tables for the same shard
+    function keep stored records in reach only if the function still sends
+    every stored parent id where it sent it before."""
+    if new.table == old.table and _grown(old, new):
+        added = ", ".join(sorted(set(new.shard_tables) - set(old.shard_tables)))
+        yield (
+            ("shard", "tables"),
+            (
+                f"adds shard tables ({added}): {new.shard_function} must still send"
+                " every stored record's parent_id to the table it sent it to before,"
+                " or those records would be looked up in tables they are not in"
+            ),
+        )
+
+
+def _grown(old: Layout, new: Layout) -> bool:
+    """The same shard function over every table it had, and more."""
+    return (
+        old.shard_function is not None
+        and new.shard_function == old.shard_function
+        and set(new.shard_tables) > set(old.shard_tables)
+    )
 
 
 def _shards(layout: Layout) -> str:
