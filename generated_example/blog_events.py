@@ -2133,11 +2133,37 @@ class ChainHead:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> ChainHead:
-        """The anchor `to_dict` wrote; raises ValueError on anything else."""
+        """The anchor `to_dict` wrote; raises ValueError naming the first key
+        that is missing or wrong (a hash cut short in a copy, say)."""
         table, seq, digest = data.get("table"), data.get("seq"), data.get("hash")
-        if isinstance(table, str) and isinstance(seq, int) and isinstance(digest, str):
-            return cls(table, seq, bytes.fromhex(digest))
-        raise ValueError(f"not a chain head: {data!r}")
+        problem: str | None
+        if not isinstance(table, str):
+            problem = f"'table' must be a table name, got {table!r}"
+        elif not isinstance(seq, int) or isinstance(seq, bool):
+            problem = f"'seq' must be an integer, got {seq!r}"
+        elif not isinstance(digest, str):
+            problem = f"'hash' must be a hex string, got {digest!r}"
+        else:
+            try:
+                head = cls(table, seq, bytes.fromhex(digest))
+            except ValueError:
+                problem = f"'hash' is not hexadecimal: {digest!r}"
+            else:
+                problem = _malformed(head)
+                if problem is None:
+                    return head
+        raise ValueError(f"not a chain head: {problem}")
+
+
+def _malformed(anchor: ChainHead) -> str | None:
+    """What makes an anchor one no chain can have, if anything."""
+    if anchor.seq < 0:
+        return f"'seq' must not be negative, got {anchor.seq}"
+    if len(anchor.hash) != len(GENESIS):
+        return f"'hash' has {len(anchor.hash)} bytes, where a SHA-256 hash has 32"
+    if anchor.seq == 0 and anchor.hash != GENESIS:
+        return "'seq' 0 is an empty chain's head, whose hash is GENESIS (32 zero bytes)"
+    return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2326,7 +2352,8 @@ def _anchors(
 ) -> dict[str, tuple[ChainHead, ...]]:
     """The anchors by table, in `seq` order: every one is checked (an older
     anchor catches a rewrite made before a newer one was taken). One for a
-    table this call does not verify is an error, not silently unchecked."""
+    table this call does not verify, or one no chain can have (a hash cut
+    short, say), is an error, not silently unchecked or a false break."""
     out: dict[str, tuple[ChainHead, ...]] = {}
     for anchor in anchors:
         if anchor.table not in SHARD_TABLES:
@@ -2336,6 +2363,8 @@ def _anchors(
                 f"anchor for table {anchor.table!r}, which this call does not"
                 f" verify (it verifies {', '.join(tables)})"
             )
+        if (problem := _malformed(anchor)) is not None:
+            raise ValueError(f"anchor for table {anchor.table!r}: {problem}")
         if anchor.seq and anchor not in out.get(anchor.table, ()):
             kept = (*out.get(anchor.table, ()), anchor)
             out[anchor.table] = tuple(sorted(kept, key=lambda a: a.seq))

@@ -305,6 +305,64 @@ def test_dropped_tail_is_reported_against_an_anchor(
     dbkit.assert_same_reports(report, blog.verify_chain_locally(conn, anchors=[anchor]))
 
 
+HEAD_HEX = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"table": "blog_events", "seq": 13}, "'hash' must be a hex string, got None"),
+        (
+            {"table": "blog_events", "seq": "13", "hash": HEAD_HEX},
+            "'seq' must be an integer, got '13'",
+        ),
+        (
+            {"table": "blog_events", "seq": True, "hash": HEAD_HEX},
+            "'seq' must be an integer, got True",
+        ),
+        ({"table": 7, "seq": 13, "hash": HEAD_HEX}, "'table' must be a table name"),
+        (
+            {"table": "blog_events", "seq": 13, "hash": "zz" * 32},
+            "'hash' is not hexadecimal: 'zzzz",
+        ),
+    ],
+)
+def test_a_chain_head_read_back_names_what_is_wrong(
+    data: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        blog.ChainHead.from_dict(data)
+    assert str(info.value).startswith(f"not a chain head: {problem}"), info.value
+
+
+@pytest.mark.parametrize(
+    ("seq", "digest", "problem"),
+    [
+        (13, "ab" * 31, "'hash' has 31 bytes, where a SHA-256 hash has 32"),
+        (-1, HEAD_HEX, "'seq' must not be negative, got -1"),
+        (0, "11" * 32, "'seq' 0 is an empty chain's head, whose hash is GENESIS"),
+    ],
+)
+def test_an_anchor_no_chain_can_have_is_refused_not_reported_as_a_break(
+    conn: Conn, chain: Chain, seq: int, digest: str, problem: str
+) -> None:
+    """A hash cut short when copied into a config file read as tampering at its
+    seq; an anchor at seq 0 with any hash at all passed."""
+    data = {"table": "blog_events", "seq": seq, "hash": digest}
+    with pytest.raises(ValueError) as info:
+        blog.ChainHead.from_dict(data)
+    assert str(info.value).startswith(f"not a chain head: {problem}"), info.value
+    made = blog.ChainHead("blog_events", seq, bytes.fromhex(digest))
+    for verify in (blog.verify_chain, blog.verify_chain_locally):
+        with pytest.raises(ValueError) as given:
+            verify(conn, anchors=[made])
+        assert str(given.value).startswith(f"anchor for table 'blog_events': {problem}")
+    empty = blog.ChainHead.from_dict(
+        blog.ChainHead("blog_events", 0, blog.GENESIS).to_dict()
+    )
+    assert blog.verify_chain(conn, anchors=[empty]).ok
+
+
 @pytest.mark.parametrize("newest_first", [False, True])
 def test_every_anchor_given_for_a_table_is_checked(
     database: str, conn: Conn, chain: Chain, newest_first: bool
