@@ -253,10 +253,24 @@ def breaking_changes(
     for name, code in old.actions.items():
         if code not in codes:
             dropped.setdefault(code, []).append(name)
+    declared = {a for actions in new.declared.values() for a in actions}
     for code, names in dropped.items():
         # An alias keeps the code under the name it was made from.
         origin = next((n for n in names if action_code(n) == code), names[0])
-        shown = " and ".join(repr(n) for n in sorted(names))
+        # A name still declared takes another code: it is not dropped, recoded.
+        still = sorted(n for n in names if n in declared)
+        gone = " and ".join(repr(n) for n in sorted(names) if n not in still)
+        what = f"drops action {gone} (code {code})"
+        keeper = "new_name"
+        if still:
+            keeper = still[0]
+            moved = " and ".join(map(repr, still))
+            taken = ", ".join(sorted({str(new.actions[n]) for n in still}))
+            what = (
+                f"{what}, and {moved} would take code {taken}"
+                if gone
+                else f"gives action {moved} another code ({code} -> {taken})"
+            )
         owners = [
             schema
             for schema, actions in old.declared.items()
@@ -268,9 +282,9 @@ def breaking_changes(
         yield (
             where,
             (
-                f"drops action {shown} (code {code}): its stored events could no"
-                " longer be read; a renamed action keeps the code with an alias"
-                f" (aliases: {{new_name: {origin}}})"
+                f"{what}: its stored events could no longer be read; a renamed"
+                " action keeps the code with an alias"
+                f" (aliases: {{{keeper}: {origin}}})"
             ),
         )
     for name, code in old.actions.items():

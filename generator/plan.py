@@ -228,7 +228,9 @@ def _actions(
     builtin = dict(BUILTIN_ACTIONS)
     rejected: set[str] = set()  # aliases already reported: no second diagnostic
     legacy_of: dict[str, str] = {}  # legacy name -> the first alias that takes it
-    for key, value in sorted(spec.aliases.items()):
+    shared: set[str] = set()  # legacy names two aliases take: reported once
+    for key, value in spec.aliases.items():  # in the spec's order: the later
+        # of two aliases taking one legacy name is the one reported
         if key not in declared:
             check.error(
                 ("aliases", key),
@@ -255,13 +257,14 @@ def _actions(
                 " two actions would share one code",
             )
             rejected.add(key)
+            shared.add(value)
         legacy_of.setdefault(value, key)
     actions = [ActionPlan(name, code, None) for name, code in BUILTIN_ACTIONS]
     owners: dict[int, str] = {code: name for name, code in BUILTIN_ACTIONS}
     for name in declared:
         legacy = spec.aliases.get(name)
         code = action_code(legacy or name)
-        if code in owners and name not in rejected:
+        if code in owners and name not in rejected and legacy not in shared:
             where: Path = (
                 ("aliases", name) if legacy else _first_declaration(spec, name)
             )

@@ -539,6 +539,25 @@ def test_an_action_name_given_another_code_is_refused(
     ), err
 
 
+def test_an_alias_dropped_from_a_kept_action_says_the_action_is_recoded(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without its alias `ship` takes its own code and `dispatch` is gone: the
+    message said `ship` was dropped too, while it is still declared."""
+    _edit(project, "[dispatch, cancel]", "[ship, cancel]\naliases:\n  ship: dispatch")
+    assert _generate(capsys)[0] == 0
+    _edit(project, "\naliases:\n  ship: dispatch", "")
+    code, err = _generate(capsys)
+    assert code == 2
+    assert err.splitlines()[0] == (
+        f"orders.yaml:8:14: schemas[1].actions: drops action 'dispatch' (code"
+        f" {action_code('dispatch')}), and 'ship' would take code"
+        f" {action_code('ship')}: its stored events could no longer be read; a"
+        " renamed action keeps the code with an alias (aliases: {ship: dispatch})"
+        " (--allow-breaking generates it anyway)"
+    ), err
+
+
 def test_a_renamed_table_names_the_join_tables_left_pointing_at_the_old_one(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

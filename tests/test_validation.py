@@ -519,15 +519,20 @@ def test_colliding_action_codes(tmp_path: Path) -> None:
     ]
 
 
-def test_two_aliases_keeping_one_legacy_code(tmp_path: Path) -> None:
+@pytest.mark.parametrize("order", [("hide", "remove"), ("remove", "hide")])
+def test_two_aliases_keeping_one_legacy_code(
+    tmp_path: Path, order: tuple[str, str]
+) -> None:
+    """The later line is the one reported: it is the one just added."""
+    first, second = order
     text = (
         HEAD
         + "schemas:\n  - name: Post\n    actions: [hide, remove]\n"
-        + "aliases:\n  hide: archive\n  remove: archive\n"
+        + f"aliases:\n  {first}: archive\n  {second}: archive\n"
     )
     assert errors(tmp_path, text) == [
-        "spec.yaml:9:11: aliases.remove: 'archive' is already the legacy name of"
-        " 'hide': two actions would share one code"
+        f"spec.yaml:9:{len(second) + 5}: aliases.{second}: 'archive' is already the"
+        f" legacy name of {first!r}: two actions would share one code"
     ]
 
 
