@@ -148,6 +148,8 @@ _LINK_COLUMNS: Final[Mapping[Link, str]] = types.MappingProxyType(
         Link.mentions: "mentioned_id",
     }
 )
+TypedLink: TypeAlias = Literal[Link.mentions]
+"""The links whose rows carry a `type`: what `linked_types` takes."""
 _TYPED_LINKS: Final[frozenset[Link]] = frozenset(
     {
         Link.mentions,
@@ -3714,12 +3716,12 @@ async def alinked(
 def linked_types(
     conn: psycopg.Connection[_Row],
     event: Event,
-    link: Link,
+    link: TypedLink,
     *,
     link_type: int | None = None,
 ) -> list[tuple[Event, int]]:
-    """`linked` for a typed link, each target with the `type` of its link row:
-    the link's metadata, which `linked` leaves out."""
+    """`linked` for a typed link (mypy refuses another), each target with the
+    `type` of its link row: the link's metadata, which `linked` leaves out."""
     table, query, params = _linked(event, link, link_type, typed=True)
     return [(_event(table, row), row[8]) for row in _rows(conn, query, params)]
 
@@ -3727,7 +3729,7 @@ def linked_types(
 async def alinked_types(
     conn: psycopg.AsyncConnection[_Row],
     event: Event,
-    link: Link,
+    link: TypedLink,
     *,
     link_type: int | None = None,
 ) -> list[tuple[Event, int]]:

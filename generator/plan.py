@@ -158,6 +158,7 @@ class Plan:
     insert_columns: str  # the quoted column list of an event INSERT
     shard_tables_py: str  # the SHARD_TABLES assignment, formatted as ruff would
     link_tables_py: str  # the LINK_TABLES assignment, formatted as ruff would
+    typed_link_py: str  # the TypedLink alias (of typed links), formatted as ruff would
 
     @property
     def typed_links(self) -> tuple[LinkPlan, ...]:
@@ -480,6 +481,19 @@ def tuple_assignment(target: str, items: list[str], width: int = 88) -> str:
     return f"{target} = (\n{body})"
 
 
+def subscript_assignment(target: str, items: list[str], width: int = 88) -> str:
+    """`target[items]` (`X: TypeAlias = Literal[...]`), laid out exactly as
+    `ruff format` does: flat; else the items on one line of their own (always
+    so for one item); else one item per line, with a trailing comma."""
+    joined = ", ".join(items)
+    if len(flat := f"{target}[{joined}]") <= width:
+        return flat
+    if len(items) == 1 or 4 + len(joined) <= width:
+        return f"{target}[\n    {joined}\n]"
+    body = "".join(f"    {item},\n" for item in items)
+    return f"{target}[\n{body}]"
+
+
 def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) -> Plan:
     """Resolve every derived fact; raise SpecError listing every broken rule."""
     check = _Checker(loaded)
@@ -539,5 +553,9 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         ),
         link_tables_py=tuple_assignment(
             "LINK_TABLES: Final[tuple[str, ...]]", link_tables
+        ),
+        typed_link_py=subscript_assignment(
+            "TypedLink: TypeAlias = Literal",
+            [f"Link.{link.name}" for link in links if link.typed],
         ),
     )

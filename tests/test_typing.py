@@ -27,6 +27,7 @@ import pytest
 from generator import output
 from generator.codegen import Job, generate
 from generator.errors import SpecError
+from generator.plan import subscript_assignment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "generated_example"
@@ -224,6 +225,12 @@ CASES = [
         'chat_events.changeset({"schema": "Chat", "nope": 1})',
         'chat_events.changeset({"schema": "Chat", "action": "insert"})',
         '"changeset"',
+    ),
+    Case(
+        "linked-types-of-an-untyped-link",
+        "chat_events.linked_types(conn, event, chat_events.Link.ancestors)",
+        "chat_events.linked_types(conn, event, chat_events.Link.mentions)",
+        '"Literal[Link.mentions]"',
     ),
     Case(
         "link-table-for-str",
@@ -567,3 +574,25 @@ def test_long_names_give_modules_that_pass_ruff(tmp_path: Path) -> None:
     done = _ruff("format", "--check", "--diff", "--no-cache", *config, *modules)
     assert done.returncode == 0, done.stdout + done.stderr
     assert all(output.generated_from(Path(m)) for m in modules)
+
+
+def test_the_typed_link_alias_is_laid_out_as_ruff_formats_it(tmp_path: Path) -> None:
+    """Flat, the items on a line of their own, one per line: each layout, and
+    one item too long for any, as `ruff format` leaves it."""
+    lists = [
+        ["a"],
+        ["a" * 20, "b" * 20],
+        ["a" * 30, "b" * 31],
+        ["a" * 40, "b" * 40, "c"],
+        ["a" * 80],
+    ]
+    text = "".join(
+        subscript_assignment("X: TypeAlias = Literal", [f"Link.{n}" for n in names])
+        + "\n"
+        for names in lists
+    )
+    assert text.count("\n") > 2 * len(lists)  # the split layouts are exercised
+    module = tmp_path / "aliases.py"
+    module.write_text(text, encoding="utf-8")
+    done = _ruff("format", "--check", "--diff", "--no-cache", "--isolated", str(module))
+    assert done.returncode == 0, done.stdout + done.stderr
