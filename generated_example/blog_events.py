@@ -34,6 +34,7 @@ import warnings
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Callable,
     Generator,
     Iterable,
     Iterator,
@@ -139,6 +140,7 @@ list[str], a TypedDict, ...), copied into a dict if it is not one, whose values
 `changeset` checks are JSON (nested objects as dicts). Typing it JsonObject
 would refuse most of them: dict and list are invariant."""
 _Row = TypeVar("_Row")
+_Made = TypeVar("_Made")
 _Enum = TypeVar("_Enum", Schema, Action)
 
 
@@ -1455,6 +1457,11 @@ def _event(table: str, row: TupleRow) -> Event:
     return Event(row[1], row[2], schema, action, payload, row[6], row[7], table, row[0])
 
 
+def _maker(table: str) -> Callable[[TupleRow], Event]:
+    """What makes each row of a read of `table` into its Event."""
+    return lambda row: _event(table, row)
+
+
 def _unknown_code(table: str, row: TupleRow) -> UnknownCode:
     known = row[3] in ALLOWED_ACTIONS  # the schema; else the action is unknown
     kind, code = ("action", row[4]) if known else ("schema", row[3])
@@ -1764,13 +1771,19 @@ def _alone(
 
 
 def _rows(
-    conn: psycopg.Connection[_Row], statement: bytes, params: Sequence[object]
-) -> list[TupleRow]:
+    conn: psycopg.Connection[_Row],
+    statement: bytes,
+    params: Sequence[object],
+    make: Callable[[TupleRow], _Made],
+) -> list[_Made]:
     """Every row of one read (`_own`: an idle connection stays idle), in binary:
-    timestamps then read under any DateStyle, not ISO alone."""
+    timestamps then read under any DateStyle, not ISO alone. Each row is made
+    into its result as it is read, so that a big record's tuples are never all
+    alive beside its events."""
     cur = _tuple_cursor(conn)
     with _own(conn):
-        return cur.execute(statement, params, binary=True).fetchall()
+        cur.execute(statement, params, binary=True)
+        return [make(row) for row in cur]
 
 
 @contextlib.asynccontextmanager
@@ -1846,13 +1859,17 @@ async def _aalone(
 
 
 async def _arows(
-    conn: psycopg.AsyncConnection[_Row], statement: bytes, params: Sequence[object]
-) -> list[TupleRow]:
+    conn: psycopg.AsyncConnection[_Row],
+    statement: bytes,
+    params: Sequence[object],
+    make: Callable[[TupleRow], _Made],
+) -> list[_Made]:
     """`_rows` on an AsyncConnection."""
     cur = _atuple_cursor(conn)
     async with _aown(conn):
         await cur.execute(statement, params, binary=True)
-        return await cur.fetchall()  # before autocommit goes back off (pipelines)
+        # Read before autocommit goes back off (pipelines).
+        return [make(row) async for row in cur]
 
 
 def insert(
@@ -2018,8 +2035,7 @@ async def _astream(
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:
     """Every event of a record, in chain order (by `seq`)."""
     table = table_for(parent_id)
-    rows = _rows(conn, _SQL[table].events_for, (parent_id,))
-    return [_event(table, row) for row in rows]
+    return _rows(conn, _SQL[table].events_for, (parent_id,), _maker(table))
 
 
 async def aevents_for(
@@ -2027,15 +2043,14 @@ async def aevents_for(
 ) -> list[Event]:
     """`events_for` on an AsyncConnection."""
     table = table_for(parent_id)
-    rows = await _arows(conn, _SQL[table].events_for, (parent_id,))
-    return [_event(table, row) for row in rows]
+    return await _arows(conn, _SQL[table].events_for, (parent_id,), _maker(table))
 
 
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
     """The events of `event`'s record up to and including `event`, in chain order."""
     table = _table_of(event)
-    rows = _rows(conn, _SQL[table].previous, (event.parent_id, event.seq))
-    return [_event(table, row) for row in rows]
+    params = (event.parent_id, event.seq)
+    return _rows(conn, _SQL[table].previous, params, _maker(table))
 
 
 async def aprevious_events(
@@ -2043,8 +2058,8 @@ async def aprevious_events(
 ) -> list[Event]:
     """`previous_events` on an AsyncConnection."""
     table = _table_of(event)
-    rows = await _arows(conn, _SQL[table].previous, (event.parent_id, event.seq))
-    return [_event(table, row) for row in rows]
+    params = (event.parent_id, event.seq)
+    return await _arows(conn, _SQL[table].previous, params, _maker(table))
 
 
 def _table_of(event: object) -> str:
@@ -2549,15 +2564,15 @@ def _head(name: str, row: TupleRow | None) -> ChainHead:
 def chain_head(conn: psycopg.Connection[_Row], table: str) -> ChainHead:
     """The current head of one table's chain, to keep as an anchor."""
     (name,) = _tables(_one_table(table))
-    rows = _rows(conn, _HEAD[name], ())
-    return _head(name, rows[0] if rows else None)
+    heads = _rows(conn, _HEAD[name], (), lambda row: _head(name, row))
+    return heads[0] if heads else _head(name, None)
 
 
 async def achain_head(conn: psycopg.AsyncConnection[_Row], table: str) -> ChainHead:
     """`chain_head` on an AsyncConnection."""
     (name,) = _tables(_one_table(table))
-    rows = await _arows(conn, _HEAD[name], ())
-    return _head(name, rows[0] if rows else None)
+    heads = await _arows(conn, _HEAD[name], (), lambda row: _head(name, row))
+    return heads[0] if heads else _head(name, None)
 
 
 def _chain_row(row: TupleRow) -> ChainRow:

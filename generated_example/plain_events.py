@@ -27,7 +27,14 @@ import time
 import types
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import (
     Final,
     Literal,
@@ -108,6 +115,7 @@ list[str], a TypedDict, ...), copied into a dict if it is not one, whose values
 `changeset` checks are JSON (nested objects as dicts). Typing it JsonObject
 would refuse most of them: dict and list are invariant."""
 _Row = TypeVar("_Row")
+_Made = TypeVar("_Made")
 _Enum = TypeVar("_Enum", Schema, Action)
 
 
@@ -1232,6 +1240,11 @@ def _event(table: str, row: TupleRow) -> Event:
     return Event(row[1], row[2], schema, action, payload, row[6], row[7], table, row[0])
 
 
+def _maker(table: str) -> Callable[[TupleRow], Event]:
+    """What makes each row of a read of `table` into its Event."""
+    return lambda row: _event(table, row)
+
+
 def _unknown_code(table: str, row: TupleRow) -> UnknownCode:
     known = row[3] in ALLOWED_ACTIONS  # the schema; else the action is unknown
     kind, code = ("action", row[4]) if known else ("schema", row[3])
@@ -1541,13 +1554,19 @@ def _alone(
 
 
 def _rows(
-    conn: psycopg.Connection[_Row], statement: bytes, params: Sequence[object]
-) -> list[TupleRow]:
+    conn: psycopg.Connection[_Row],
+    statement: bytes,
+    params: Sequence[object],
+    make: Callable[[TupleRow], _Made],
+) -> list[_Made]:
     """Every row of one read (`_own`: an idle connection stays idle), in binary:
-    timestamps then read under any DateStyle, not ISO alone."""
+    timestamps then read under any DateStyle, not ISO alone. Each row is made
+    into its result as it is read, so that a big record's tuples are never all
+    alive beside its events."""
     cur = _tuple_cursor(conn)
     with _own(conn):
-        return cur.execute(statement, params, binary=True).fetchall()
+        cur.execute(statement, params, binary=True)
+        return [make(row) for row in cur]
 
 
 @contextlib.asynccontextmanager
@@ -1623,13 +1642,17 @@ async def _aalone(
 
 
 async def _arows(
-    conn: psycopg.AsyncConnection[_Row], statement: bytes, params: Sequence[object]
-) -> list[TupleRow]:
+    conn: psycopg.AsyncConnection[_Row],
+    statement: bytes,
+    params: Sequence[object],
+    make: Callable[[TupleRow], _Made],
+) -> list[_Made]:
     """`_rows` on an AsyncConnection."""
     cur = _atuple_cursor(conn)
     async with _aown(conn):
         await cur.execute(statement, params, binary=True)
-        return await cur.fetchall()  # before autocommit goes back off (pipelines)
+        # Read before autocommit goes back off (pipelines).
+        return [make(row) async for row in cur]
 
 
 def insert(
@@ -1794,8 +1817,7 @@ async def _astream(
 def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:
     """Every event of a record, in chain order (by `seq`)."""
     table = table_for(parent_id)
-    rows = _rows(conn, _SQL[table].events_for, (parent_id,))
-    return [_event(table, row) for row in rows]
+    return _rows(conn, _SQL[table].events_for, (parent_id,), _maker(table))
 
 
 async def aevents_for(
@@ -1803,15 +1825,14 @@ async def aevents_for(
 ) -> list[Event]:
     """`events_for` on an AsyncConnection."""
     table = table_for(parent_id)
-    rows = await _arows(conn, _SQL[table].events_for, (parent_id,))
-    return [_event(table, row) for row in rows]
+    return await _arows(conn, _SQL[table].events_for, (parent_id,), _maker(table))
 
 
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
     """The events of `event`'s record up to and including `event`, in chain order."""
     table = _table_of(event)
-    rows = _rows(conn, _SQL[table].previous, (event.parent_id, event.seq))
-    return [_event(table, row) for row in rows]
+    params = (event.parent_id, event.seq)
+    return _rows(conn, _SQL[table].previous, params, _maker(table))
 
 
 async def aprevious_events(
@@ -1819,8 +1840,8 @@ async def aprevious_events(
 ) -> list[Event]:
     """`previous_events` on an AsyncConnection."""
     table = _table_of(event)
-    rows = await _arows(conn, _SQL[table].previous, (event.parent_id, event.seq))
-    return [_event(table, row) for row in rows]
+    params = (event.parent_id, event.seq)
+    return await _arows(conn, _SQL[table].previous, params, _maker(table))
 
 
 def _table_of(event: object) -> str:
