@@ -323,17 +323,19 @@ def _compared(
     try:
         old = module_layout(module.read_text(encoding="utf-8", errors="replace"))
     except SyntaxError as exc:
-        if not guard:
-            return [], []
         # Not silently skipped: a merge left conflict markers in it, say.
         where = f"line {exc.lineno}: " if exc.lineno else ""  # none for a NUL byte
+        said = (
+            "cannot be checked against what the log stored: restore it (resolve"
+            " the merge), or pass --allow-breaking"
+            if guard
+            else "was not checked against what the log stored (--allow-breaking)"
+        )
         return [
             loaded.marks.diagnostic(
                 ("module",),
                 f"{module.name}, generated from this spec, does not parse"
-                f" ({where}{exc.msg}), so the change cannot be checked"
-                " against what the log stored: restore it (resolve the merge), or"
-                " pass --allow-breaking",
+                f" ({where}{exc.msg}), so the change {said}",
             )
         ], []
     if old is None:

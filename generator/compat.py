@@ -220,7 +220,9 @@ def breaking_changes(
                 " already hold events: they need a data migration"
             ),
         )
-    if new.table == old.table and new.shards != old.shards and not _grown(old, new):
+    # A function-sharded log's `table` may be renamed: its shards still compare.
+    same = new.table == old.table or routed
+    if same and new.shards != old.shards and not _grown(old, new):
         yield (
             ("shard",),
             (
@@ -271,6 +273,13 @@ def breaking_changes(
                 if gone
                 else f"gives action {moved} another code ({code} -> {taken})"
             )
+        advice = (
+            "a renamed action keeps the code with an alias"
+            f" (aliases: {{{keeper}: {origin}}})"
+            if gone
+            # Only an alias given to a name still declared recodes it alone.
+            else "an action keeps its code: drop the alias that gives it another"
+        )
         owners = [
             schema
             for schema, actions in old.declared.items()
@@ -281,11 +290,7 @@ def breaking_changes(
             where = ("schemas", position[owners[0]], "actions")
         yield (
             where,
-            (
-                f"{what}: its stored events could no longer be read; a renamed"
-                " action keeps the code with an alias"
-                f" (aliases: {{{keeper}: {origin}}})"
-            ),
+            (f"{what}: its stored events could no longer be read; {advice}"),
         )
     for name, code in old.actions.items():
         recoded = new.actions.get(name)
@@ -330,7 +335,7 @@ def cautions(old: Layout, new: Layout) -> Iterator[tuple[Path, str]]:
     depends on code the generator cannot read: more tables for the same shard
     function keep stored records in reach only if the function still sends
     every stored parent id where it sent it before."""
-    if new.table == old.table and _grown(old, new):
+    if _grown(old, new):  # a function-sharded log, whatever its `table`
         added = ", ".join(sorted(set(new.shard_tables) - set(old.shard_tables)))
         yield (
             ("shard", "tables"),

@@ -265,7 +265,12 @@ def _actions(
     for name in declared:
         legacy = spec.aliases.get(name)
         code = action_code(legacy or name)
-        if code in owners and name not in rejected and legacy not in shared:
+        if (
+            code in owners
+            and name not in rejected
+            # the other alias of a shared legacy name: reported once, above
+            and not (legacy in shared and spec.aliases.get(owners[code]) == legacy)
+        ):
             where: Path = (
                 ("aliases", name) if legacy else _first_declaration(spec, name)
             )

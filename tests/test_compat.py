@@ -233,6 +233,64 @@ def test_more_tables_for_the_same_shard_function_are_written_with_a_warning(
     assert "changes the shard layout" in _generate(capsys)[1]
 
 
+def test_a_function_sharded_log_s_tables_compare_when_its_table_is_renamed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its `table` may be renamed (it only names a trigger function), but that
+    turned every shard comparison off: new tables went by without a warning,
+    and other tables or another function without an error."""
+    _edit(
+        project, "  count: 2\n", "  function: app.shards:pick\n  tables: [o_a, o_b]\n"
+    )
+    assert _generate(capsys)[0] == 0
+    _edit(project, "table: orders\n", "table: purchases\n")
+    for tables, function in (("[o_c, o_d]", "pick"), ("[o_a, o_b]", "route")):
+        _edit(project, "[o_a, o_b]", tables)
+        _edit(project, "app.shards:pick", f"app.shards:{function}")
+        code, err = _generate(capsys)
+        assert code == 2 and "changes the shard layout" in err, err
+        _edit(project, tables, "[o_a, o_b]")
+        _edit(project, f"app.shards:{function}", "app.shards:pick")
+    _edit(project, "[o_a, o_b]", "[o_a, o_b, o_c]")
+    code, err = _generate(capsys)
+    assert code == 0 and "warning: orders.yaml:11:11: shard.tables: adds shard" in err
+
+
+def test_a_module_that_does_not_parse_is_said_to_go_unchecked_when_allowed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _generate(capsys)[0] == 0
+    module = project / "out" / "orders.py"
+    text = module.read_text(encoding="utf-8")
+    write(module, text.replace("class Schema(", "<<<<<<< HEAD\nclass Schema(", 1))
+    code, err = _generate(capsys, "--allow-breaking")
+    assert code == 0
+    (line,) = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert "orders.py, generated from this spec, does not parse" in line
+    assert line.endswith(
+        "so the change was not checked against what the log stored (--allow-breaking)"
+    ), line
+
+
+def test_an_alias_given_to_a_declared_action_is_advised_away(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No name is gone: `dispatch` itself would take another code. The advice
+    was an alias from `dispatch` to itself, which the spec rules refuse."""
+    assert _generate(capsys)[0] == 0
+    _edit(
+        project, "[dispatch, cancel]", "[dispatch, cancel]\naliases:\n  dispatch: send"
+    )
+    code, err = _generate(capsys)
+    assert code == 2
+    assert err.splitlines()[0] == (
+        "orders.yaml:8:14: schemas[1].actions: gives action 'dispatch' another code"
+        f" ({action_code('dispatch')} -> {action_code('send')}): its stored events"
+        " could no longer be read; an action keeps its code: drop the alias that"
+        " gives it another (--allow-breaking generates it anyway)"
+    ), err
+
+
 def test_a_dropped_alias_code_is_reported_once_with_the_name_that_keeps_it(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -536,6 +536,24 @@ def test_two_aliases_keeping_one_legacy_code(
     ]
 
 
+def test_two_aliases_of_one_legacy_name_hide_no_other_collision(
+    tmp_path: Path,
+) -> None:
+    """The legacy name's code also collides with a third action's: both said."""
+    first, second = COLLIDING
+    text = (
+        HEAD
+        + f"schemas:\n  - name: Post\n    actions: [hide, remove, {second}]\n"
+        + f"aliases:\n  hide: {first}\n  remove: {first}\n"
+    )
+    assert errors(tmp_path, text) == [
+        f"spec.yaml:8:9: aliases.hide: action 'hide' has code {spector_code(first)},"
+        f" which collides with {second!r}",
+        f"spec.yaml:9:11: aliases.remove: {first!r} is already the legacy name of"
+        " 'hide': two actions would share one code",
+    ]
+
+
 def test_an_alias_to_a_built_in_shared_by_two_gets_one_error_each(
     tmp_path: Path,
 ) -> None:
