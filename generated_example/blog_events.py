@@ -2172,6 +2172,12 @@ class ChainHead:
 
 def _malformed(anchor: ChainHead) -> str | None:
     """What makes an anchor one no chain can have, if anything."""
+    seq: object = anchor.seq  # as given: a ChainHead may be built by hand
+    digest: object = anchor.hash
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        return f"'seq' must be an integer, got {seq!r}"
+    if not isinstance(digest, bytes):
+        return f"'hash' must be bytes, got {type(digest).__name__}"
     if anchor.seq < 0:
         return f"'seq' must not be negative, got {anchor.seq}"
     if len(anchor.hash) != len(GENESIS):
@@ -2561,18 +2567,29 @@ def _head(name: str, row: TupleRow | None) -> ChainHead:
     return ChainHead(name, row[0], row[1])
 
 
+def _anchor(heads: list[ChainHead], name: str) -> ChainHead:
+    """The head `chain_head` hands out, never one the verifiers would refuse as
+    an anchor: a head row altered so (a hash cut short, say) is an error."""
+    head = heads[0] if heads else _head(name, None)
+    if (problem := _malformed(head)) is not None:
+        raise ValueError(
+            f"the head of {name} (seq {head.seq}) cannot be an anchor: {problem};"
+            " the table was altered (verify_chain reports where)"
+        )
+    return head
+
+
 def chain_head(conn: psycopg.Connection[_Row], table: str) -> ChainHead:
     """The current head of one table's chain, to keep as an anchor."""
     (name,) = _tables(_one_table(table))
-    heads = _rows(conn, _HEAD[name], (), lambda row: _head(name, row))
-    return heads[0] if heads else _head(name, None)
+    return _anchor(_rows(conn, _HEAD[name], (), lambda row: _head(name, row)), name)
 
 
 async def achain_head(conn: psycopg.AsyncConnection[_Row], table: str) -> ChainHead:
     """`chain_head` on an AsyncConnection."""
     (name,) = _tables(_one_table(table))
     heads = await _arows(conn, _HEAD[name], (), lambda row: _head(name, row))
-    return heads[0] if heads else _head(name, None)
+    return _anchor(heads, name)
 
 
 def _chain_row(row: TupleRow) -> ChainRow:

@@ -12,7 +12,7 @@ import datetime
 import json
 import uuid
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import psycopg
 import pytest
@@ -361,6 +361,48 @@ def test_an_anchor_no_chain_can_have_is_refused_not_reported_as_a_break(
         blog.ChainHead("blog_events", 0, blog.GENESIS).to_dict()
     )
     assert blog.verify_chain(conn, anchors=[empty]).ok
+
+
+def test_a_head_row_no_anchor_can_hold_is_not_handed_out_as_one(
+    database: str, conn: Conn, chain: Chain
+) -> None:
+    """A head hash cut short made chain_head return an anchor that the
+    verifiers then refused, blaming the anchor for the table's alteration."""
+    kept = blog.chain_head(conn, "blog_events")
+    _attack(
+        database,
+        "blog_events",
+        [_row("UPDATE blog_events SET hash = substr(hash, 1, 16) WHERE seq = 13")],
+    )
+    with pytest.raises(ValueError) as info:
+        blog.chain_head(conn, "blog_events")
+    assert str(info.value) == (
+        "the head of blog_events (seq 13) cannot be an anchor: 'hash' has 16 bytes,"
+        " where a SHA-256 hash has 32; the table was altered (verify_chain reports"
+        " where)"
+    )
+    report = blog.verify_chain(conn, anchors=[kept])
+    assert [(b.seq, b.reason.split(":")[0]) for b in report.breaks] == [
+        (13, "hash mismatch")
+    ], report.breaks
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(conn, anchors=[kept]))
+
+
+@pytest.mark.parametrize(
+    ("seq", "digest", "problem"),
+    [
+        ("13", bytes(32), "'seq' must be an integer, got '13'"),
+        (13, "ab" * 32, "'hash' must be bytes, got str"),
+    ],
+)
+def test_an_anchor_built_by_hand_of_the_wrong_types_is_refused(
+    conn: Conn, chain: Chain, seq: Any, digest: Any, problem: str
+) -> None:
+    made = blog.ChainHead("blog_events", seq, digest)
+    for verify in (blog.verify_chain, blog.verify_chain_locally):
+        with pytest.raises(ValueError) as info:
+            verify(conn, anchors=[made])
+        assert str(info.value) == f"anchor for table 'blog_events': {problem}"
 
 
 @pytest.mark.parametrize("newest_first", [False, True])
