@@ -86,8 +86,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_0_ancestors" (
 CREATE INDEX IF NOT EXISTS "chat_events_0_ancestors_ancestor_id_idx"
     ON "chat_events_0_ancestors" ("ancestor_id");
 
+-- SET search_path: the trigger also fires under another session's path, as
+-- a data-only pg_restore's COPY (which sets it empty), and must find the table.
 CREATE OR REPLACE FUNCTION "chat_events_0_ancestors_same_parent"() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 DECLARE
     source_parent uuid;
     target_parent uuid;
@@ -512,8 +514,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_1_ancestors" (
 CREATE INDEX IF NOT EXISTS "chat_events_1_ancestors_ancestor_id_idx"
     ON "chat_events_1_ancestors" ("ancestor_id");
 
+-- SET search_path: the trigger also fires under another session's path, as
+-- a data-only pg_restore's COPY (which sets it empty), and must find the table.
 CREATE OR REPLACE FUNCTION "chat_events_1_ancestors_same_parent"() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 DECLARE
     source_parent uuid;
     target_parent uuid;
@@ -938,8 +942,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_2_ancestors" (
 CREATE INDEX IF NOT EXISTS "chat_events_2_ancestors_ancestor_id_idx"
     ON "chat_events_2_ancestors" ("ancestor_id");
 
+-- SET search_path: the trigger also fires under another session's path, as
+-- a data-only pg_restore's COPY (which sets it empty), and must find the table.
 CREATE OR REPLACE FUNCTION "chat_events_2_ancestors_same_parent"() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 DECLARE
     source_parent uuid;
     target_parent uuid;
@@ -1364,8 +1370,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_3_ancestors" (
 CREATE INDEX IF NOT EXISTS "chat_events_3_ancestors_ancestor_id_idx"
     ON "chat_events_3_ancestors" ("ancestor_id");
 
+-- SET search_path: the trigger also fires under another session's path, as
+-- a data-only pg_restore's COPY (which sets it empty), and must find the table.
 CREATE OR REPLACE FUNCTION "chat_events_3_ancestors_same_parent"() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 DECLARE
     source_parent uuid;
     target_parent uuid;

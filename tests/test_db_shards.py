@@ -287,3 +287,42 @@ def test_migrating_a_link_made_unconstrained_beside_a_reader_that_appends(
         reader.commit()
         migrating.result(timeout=30)
     assert chat.verify_chain(conn).ok
+
+
+def test_link_rows_copied_under_an_empty_search_path_are_checked_not_lost(
+    conn: Conn,
+) -> None:
+    """A data-only restore (pg_dump's script, or pg_restore --data-only) COPYs
+    the join tables with search_path set empty: the same-parent trigger could
+    not find its events table, and every constrained link row failed to load
+    while the chain still verified."""
+    chat.migrate(conn)
+    start: chat.EventAttrs = {"id": dbkit.shard_uuid(2), "schema": "Chat"}
+    root = chat.insert(conn, chat.changeset({**start, "action": "insert"}))
+    other = chat.insert(
+        conn,
+        chat.changeset(
+            {"id": dbkit.shard_uuid(2), "schema": "Chat", "action": "insert"}
+        ),
+    )
+    reply = chat.insert(
+        conn, chat.changeset(root, {"schema": "Message", "action": "insert"})
+    )
+    table = chat.link_table_for(root.parent_id, chat.Link.ancestors)
+    row = conn.execute("SELECT current_schema()").fetchone()
+    assert row is not None
+    target = f'"{row[0]}"."{table}"'
+    conn.execute("SELECT pg_catalog.set_config('search_path', '', false)")
+    copy = f"COPY {target} (event_id, ancestor_id) FROM STDIN"
+    with conn.cursor().copy(copy.encode()) as loading:
+        loading.write_row((reply.id, root.id))
+    conn.commit()
+    conn.execute("RESET search_path")
+    assert chat.linked(conn, reply, chat.Link.ancestors) == [root]
+    conn.execute("SELECT pg_catalog.set_config('search_path', '', false)")
+    with (
+        pytest.raises(psycopg.errors.CheckViolation, match="different parents"),
+        conn.cursor().copy(copy.encode()) as loading,
+    ):
+        loading.write_row((reply.id, other.id))
+    conn.rollback()
