@@ -55,7 +55,19 @@ class Owners:
         if not self.project:
             return False  # a header's path may be from another working folder
         found = spec_file(source, self.root, self.folders)
-        return found is None or found in self.specs
+        if found is None:
+            return not _listed_elsewhere(source, path)
+        return found in self.specs
+
+
+def _listed_elsewhere(source: str, path: Path) -> bool:
+    """Whether the spec a header names exists relative to another project that
+    holds the file (a monorepo's package, its header written by a run of that
+    project): its module is not this run's to remove."""
+    for folder in path.resolve().parents:
+        if (folder / "pyproject.toml").is_file() and (folder / source).is_file():
+            return True
+    return False
 
 
 def spec_exists(source: str, root: Path, folders: Iterable[Path] = ()) -> bool:

@@ -783,6 +783,46 @@ def test_a_nested_project_does_not_hide_the_project_that_lists_the_spec(
     assert run(capsys, "check")[0] == 0
 
 
+def test_a_monorepo_run_keeps_the_modules_a_package_s_own_runs_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The package's headers name its specs from the package; a run from the
+    root (which lists them too) took those specs for gone and deleted their
+    modules."""
+    root = tmp_path / "mono"
+    write(
+        root / "pyproject.toml",
+        '[tool.spectorgen]\nspecs = ["pkgs/*/events/*.yaml"]\nout = "pkgs/a/gen"\n',
+    )
+    package = root / "pkgs" / "a"
+    write(
+        package / "pyproject.toml",
+        '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "gen"\n',
+    )
+    write(package / "events" / "one.yaml", SPEC)
+    other = SPEC.replace("module: blog_events", "module: other_events")
+    write(
+        package / "events" / "two.yaml",
+        other.replace("table: blog_events", "table: t2"),
+    )
+    monkeypatch.chdir(package)
+    assert run(capsys, "generate")[0] == 0
+    kept = package / "gen" / "other_events.py"
+    assert (
+        kept.read_text(encoding="utf-8").splitlines()[1] == "# source: events/two.yaml"
+    )
+    monkeypatch.chdir(root)
+    code, _, err = run(capsys, "check", "pkgs/a/events/one.yaml")
+    assert "orphaned" not in err, err
+    code, out, _ = run(capsys, "generate", "pkgs/a/events/one.yaml")
+    assert code == 0 and "removed" not in out, out
+    assert kept.is_file()
+    (package / "events" / "two.yaml").unlink()  # now it is gone: an orphan
+    monkeypatch.chdir(package)
+    code, out, _ = run(capsys, "generate")
+    assert code == 0 and f"removed orphaned {kept}" in out, out
+
+
 def test_without_a_project_a_spec_renamed_with_its_module_leaves_no_module(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
