@@ -115,6 +115,11 @@ class _Builder:
         return out
 
     def _key(self, node: yaml.Node, path: Path) -> str | None:
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:merge":
+            self.error(
+                node, path, "YAML merge keys (<<) are not supported: write the keys out"
+            )
+            return None
         if isinstance(node, yaml.ScalarNode):
             try:
                 key = self.loader.construct_object(node, deep=True)

@@ -183,8 +183,8 @@ def compare(files: Mapping[Path, str], shown: Path, owners: Owners) -> Drift:
 
     def name(path: Path) -> str:
         try:
-            return path.relative_to(shown).as_posix()
-        except ValueError:
+            return Path(os.path.relpath(path, shown)).as_posix()
+        except ValueError:  # another drive
             return path.as_posix()
 
     for path, text in sorted(files.items()):
@@ -192,9 +192,11 @@ def compare(files: Mapping[Path, str], shown: Path, owners: Owners) -> Drift:
             missing.append(path)
             before: list[str] = []
         else:
-            current = path.read_text(encoding="utf-8", errors="replace")
-            if current == text:
+            # Bytes, as `write_all` compares them: CRLF line ends are drift too.
+            raw = path.read_bytes()
+            if raw == text.encode("utf-8"):
                 continue
+            current = raw.decode("utf-8", errors="replace")
             stale.append(path)
             before = current.splitlines(keepends=True)
         chunks.extend(
@@ -220,5 +222,9 @@ def remove_orphans(files: Mapping[Path, str], owners: Owners) -> list[Path]:
     """Delete generated files that no spec produces any more (a renamed module)."""
     orphaned = _orphans(files, owners)
     for path in orphaned:
-        path.unlink()
+        try:
+            path.unlink(missing_ok=True)  # another run's removal is as good
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise WriteError(f"cannot remove orphaned {path}: {reason}") from exc
     return orphaned

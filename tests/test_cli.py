@@ -876,3 +876,57 @@ def test_a_spec_that_is_not_a_regular_file_is_an_error(
         assert code == 2
         assert f"{name}:1:1: <document>: cannot read spec: not a regular file" in err
     assert not (project / "out").exists()
+
+
+def test_check_compares_bytes_as_generate_writes_them(
+    generated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CRLF line ends read as the same text: `check` passed a file that
+    `generate` then rewrote."""
+    sql = generated / "blog_events.sql"
+    sql.write_bytes(sql.read_bytes().replace(b"\n", b"\r\n"))
+    code, _, err = run(capsys, "check", "blog.yaml", "--out", "out")
+    assert code == 1 and f"stale: {sql}" in err, err
+    code, out, _ = run(capsys, "generate", "blog.yaml", "--out", "out")
+    assert code == 0 and f"wrote {sql}" in out
+
+
+def test_a_diff_from_a_subfolder_names_files_relative_to_it(
+    configured: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Files outside the working folder were named by absolute path after `a/`
+    (`a//tmp/...`), which `git apply -p1` cannot use."""
+    assert run(capsys, "generate")[0] == 0
+    module = configured / "src" / "app" / "gen" / "blog_events.py"
+    module.write_text(module.read_text(encoding="utf-8") + "# edited\n")
+    monkeypatch.chdir(configured / "events")
+    code, out, _ = run(capsys, "check")
+    assert code == 1
+    assert "--- a/../src/app/gen/blog_events.py\n" in out, out[:300]
+
+
+def test_an_orphan_another_run_removed_first_is_not_an_error(
+    configured: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two runs at once after a module rename: the slower one's unlink failed
+    with FileNotFoundError, an internal error after its files were written."""
+    assert run(capsys, "generate")[0] == 0
+    spec = configured / "events" / "blog.yaml"
+    spec.write_text(SPEC.replace("module: blog_events", "module: posts"))
+    found = output._orphans
+
+    def raced(files: dict[Path, str], owners: output.Owners) -> list[Path]:
+        orphans = found(files, owners)
+        for path in orphans:
+            path.unlink()  # the other run, in between
+        return orphans
+
+    monkeypatch.setattr(output, "_orphans", raced)
+    code, out, err = run(capsys, "generate")
+    assert (code, err) == (0, ""), err
+    assert "removed orphaned" in out
+    assert (configured / "src" / "app" / "gen" / "posts.py").is_file()

@@ -505,6 +505,18 @@ def test_colliding_pair_really_collides() -> None:
     assert action_code(first) == spector_code(first)
 
 
+def test_a_yaml_merge_key_is_refused_by_name(tmp_path: Path) -> None:
+    """PyYAML's own message named a constructor for a tag, not the `<<`."""
+    text = (
+        HEAD
+        + "schemas: [User]\nlinks:\n  tags:\n    <<: {table: tags, column: tag_id}\n"
+    )
+    assert errors(tmp_path, text) == [
+        "spec.yaml:7:5: links.tags: YAML merge keys (<<) are not supported:"
+        " write the keys out"
+    ]
+
+
 def test_colliding_action_codes(tmp_path: Path) -> None:
     first, second = COLLIDING
     assert spector_code(first) == spector_code(second)
