@@ -18,6 +18,7 @@ from generator.errors import SpecError
 from generator.output import Owners, WriteError, compare, remove_orphans, write_all
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 DESCRIPTION = """\
 Generate a typed, static Python module (and its SQL) for an append-only event log
@@ -130,7 +131,13 @@ def _run(args: argparse.Namespace) -> int:
         _would_refuse(jobs, config)
         return EXIT_DRIFT
     changed = write_all(files)
-    removed = remove_orphans(files, owners)
+    try:
+        removed = remove_orphans(files, owners)
+    except WriteError as exc:
+        for path in changed:
+            print(f"wrote {path}")
+        print(f"spectorgen: {exc} (the generated files were written)", file=sys.stderr)
+        return EXIT_ERROR
     for warning in done.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for path in changed:
@@ -180,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WriteError as exc:
         print(f"spectorgen: {exc}; nothing written", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        # Files are replaced together or not at all (output.write_all).
+        print("spectorgen: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception:
         traceback.print_exc()
         print(

@@ -60,8 +60,10 @@ MAX_NAME_LENGTH = 40  # keeps every generated line within ruff's 88 columns
 def _python_name(value: str) -> str:
     if len(value) > MAX_NAME_LENGTH:
         raise ValueError(f"{value!r} is longer than {MAX_NAME_LENGTH} characters")
-    if not value.isidentifier() or not value.isascii():
+    if not value.isidentifier():
         raise ValueError(f"{value!r} is not a Python identifier")
+    if not value.isascii():
+        raise ValueError(f"{value!r} is not ASCII: generated names stay ASCII")
     if keyword.iskeyword(value) or value in SOFT_KEYWORDS:
         raise ValueError(f"{value!r} is a Python keyword")
     if value.startswith("_"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -250,8 +251,10 @@ def test_an_out_folder_that_is_a_file_is_an_error_not_a_traceback(
     write(project / "out", "a file\n")
     code, _, err = run(capsys, "generate", "blog.yaml", "--out", "out")
     assert code == 2
-    assert err.startswith("spectorgen: cannot write "), err
-    assert err.rstrip().endswith("; nothing written"), err
+    assert err == (
+        f"spectorgen: cannot write {project / 'out' / 'blog_events.py'}: a file is"
+        " in a folder's place; nothing written\n"
+    ), err
     assert (project / "out").read_text(encoding="utf-8") == "a file\n"
 
 
@@ -930,3 +933,30 @@ def test_an_orphan_another_run_removed_first_is_not_an_error(
     assert (code, err) == (0, ""), err
     assert "removed orphaned" in out
     assert (configured / "src" / "app" / "gen" / "posts.py").is_file()
+
+
+def test_ctrl_c_while_files_are_replaced_finishes_the_set(
+    generated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C between the renames left the new module beside the old SQL."""
+    spec = generated.parent / "blog.yaml"
+    spec.write_text(SPEC.replace("actions: [publish]", "actions: [publish, hide]"))
+    replace = os.replace
+    calls: list[str] = []
+
+    def interrupted(source: str, target: Path) -> None:
+        replace(source, target)
+        calls.append(str(target))
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    try:
+        code, _, err = run(capsys, "generate", "blog.yaml", "--out", "out")
+    except KeyboardInterrupt:
+        pytest.fail(f"the interrupt escaped generate after {len(calls)} rename(s)")
+    assert (code, err) == (130, "spectorgen: interrupted\n")
+    assert len(calls) == 2  # both files replaced before the interrupt
+    monkeypatch.setattr(os, "replace", replace)
+    code, _, err = run(capsys, "check", "blog.yaml", "--out", "out")
+    assert code == 0, err

@@ -505,6 +505,14 @@ def test_colliding_pair_really_collides() -> None:
     assert action_code(first) == spector_code(first)
 
 
+def test_a_non_ascii_identifier_is_refused_as_such(tmp_path: Path) -> None:
+    """It is a Python identifier: the message said it was not."""
+    assert errors(tmp_path, HEAD + "schemas: [Usér]\n") == [
+        "spec.yaml:4:11: schemas[0].name: 'Usér' is not ASCII: generated names"
+        " stay ASCII"
+    ]
+
+
 def test_a_yaml_merge_key_is_refused_by_name(tmp_path: Path) -> None:
     """PyYAML's own message named a constructor for a tag, not the `<<`."""
     text = (
