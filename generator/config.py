@@ -60,6 +60,11 @@ def load_config(cwd: Path) -> Config:
     out = table.get("out")
     if out is not None and not isinstance(out, str):
         raise ConfigError(f"{pyproject}: [tool.spectorgen] out must be a string")
+    if out is not None and not out.strip():
+        raise ConfigError(
+            f"{pyproject}: [tool.spectorgen] out is empty: name a folder"
+            ' (out = "." for the project\'s own)'
+        )
     for value in (*patterns, out or ""):
         if "\0" in value:
             raise ConfigError(
@@ -74,8 +79,14 @@ def load_config(cwd: Path) -> Config:
                 f"{pyproject}: [tool.spectorgen] specs: bad glob {pattern!r}: {exc}"
             ) from None
         if not matches:
+            hint = (
+                f" (`**` matches folders: {pattern.rstrip('/')}/*.yaml?)"
+                if pattern.rstrip("/").endswith("**")
+                else ""
+            )
             raise ConfigError(
-                f"{pyproject}: [tool.spectorgen] specs: {pattern!r} matches no file"
+                f"{pyproject}: [tool.spectorgen] specs: {pattern!r} matches no"
+                f" file{hint}"
             )
         specs.extend(matches)
     return Config(root, tuple(specs), root / out if out is not None else None)

@@ -618,8 +618,19 @@ def test_explicit_spec_overrides_config(
         ('specs = ["events/*.yaml"]\nout = 3\n', "out must be a string"),
         ('specs = [""]\n', "specs"),
         ('specs = ["/nonexistent-spectorgen-dir/*.yaml"]\n', "specs"),
+        ('specs = ["events/*.yaml"]\nout = ""\n', "out is empty: name a folder"),
+        ('specs = ["nothing/**"]\n', "(`**` matches folders: nothing/**/*.yaml?)"),
     ],
-    ids=["unknown-key", "no-match", "not-a-list", "out-not-str", "empty", "absolute"],
+    ids=[
+        "unknown-key",
+        "no-match",
+        "not-a-list",
+        "out-not-str",
+        "empty",
+        "absolute",
+        "out-empty",
+        "double-star",
+    ],
 )
 def test_bad_config(
     configured: Path, capsys: pytest.CaptureFixture[str], table: str, expected: str
