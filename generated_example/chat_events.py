@@ -934,14 +934,17 @@ CREATE TABLE IF NOT EXISTS "chat_events_0_ancestors" (
 CREATE INDEX IF NOT EXISTS "chat_events_0_ancestors_ancestor_id_idx"
     ON "chat_events_0_ancestors" ("ancestor_id");
 
--- SET search_path: the trigger also fires under another session's path, as
--- a data-only pg_restore's COPY (which sets it empty), and must find the table.
+-- The trigger fires under whatever path the inserting session has (a
+-- data-only pg_restore's COPY sets it empty; a writer may have a temporary
+-- table of the same name): it looks in its own table's schema, which moves
+-- with the tables, pg_temp last. Its SET clause ends that path with the call.
 CREATE OR REPLACE FUNCTION "chat_events_0_ancestors_same_parent"() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     source_parent uuid;
     target_parent uuid;
 BEGIN
+    PERFORM set_config('search_path', format('%I, pg_temp', TG_TABLE_SCHEMA), true);
     SELECT e."parent_id" INTO source_parent
         FROM ONLY "chat_events_0" AS e WHERE e."id" = NEW."event_id";
     SELECT e."parent_id" INTO target_parent
@@ -1362,14 +1365,17 @@ CREATE TABLE IF NOT EXISTS "chat_events_1_ancestors" (
 CREATE INDEX IF NOT EXISTS "chat_events_1_ancestors_ancestor_id_idx"
     ON "chat_events_1_ancestors" ("ancestor_id");
 
--- SET search_path: the trigger also fires under another session's path, as
--- a data-only pg_restore's COPY (which sets it empty), and must find the table.
+-- The trigger fires under whatever path the inserting session has (a
+-- data-only pg_restore's COPY sets it empty; a writer may have a temporary
+-- table of the same name): it looks in its own table's schema, which moves
+-- with the tables, pg_temp last. Its SET clause ends that path with the call.
 CREATE OR REPLACE FUNCTION "chat_events_1_ancestors_same_parent"() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     source_parent uuid;
     target_parent uuid;
 BEGIN
+    PERFORM set_config('search_path', format('%I, pg_temp', TG_TABLE_SCHEMA), true);
     SELECT e."parent_id" INTO source_parent
         FROM ONLY "chat_events_1" AS e WHERE e."id" = NEW."event_id";
     SELECT e."parent_id" INTO target_parent
@@ -1790,14 +1796,17 @@ CREATE TABLE IF NOT EXISTS "chat_events_2_ancestors" (
 CREATE INDEX IF NOT EXISTS "chat_events_2_ancestors_ancestor_id_idx"
     ON "chat_events_2_ancestors" ("ancestor_id");
 
--- SET search_path: the trigger also fires under another session's path, as
--- a data-only pg_restore's COPY (which sets it empty), and must find the table.
+-- The trigger fires under whatever path the inserting session has (a
+-- data-only pg_restore's COPY sets it empty; a writer may have a temporary
+-- table of the same name): it looks in its own table's schema, which moves
+-- with the tables, pg_temp last. Its SET clause ends that path with the call.
 CREATE OR REPLACE FUNCTION "chat_events_2_ancestors_same_parent"() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     source_parent uuid;
     target_parent uuid;
 BEGIN
+    PERFORM set_config('search_path', format('%I, pg_temp', TG_TABLE_SCHEMA), true);
     SELECT e."parent_id" INTO source_parent
         FROM ONLY "chat_events_2" AS e WHERE e."id" = NEW."event_id";
     SELECT e."parent_id" INTO target_parent
@@ -2218,14 +2227,17 @@ CREATE TABLE IF NOT EXISTS "chat_events_3_ancestors" (
 CREATE INDEX IF NOT EXISTS "chat_events_3_ancestors_ancestor_id_idx"
     ON "chat_events_3_ancestors" ("ancestor_id");
 
--- SET search_path: the trigger also fires under another session's path, as
--- a data-only pg_restore's COPY (which sets it empty), and must find the table.
+-- The trigger fires under whatever path the inserting session has (a
+-- data-only pg_restore's COPY sets it empty; a writer may have a temporary
+-- table of the same name): it looks in its own table's schema, which moves
+-- with the tables, pg_temp last. Its SET clause ends that path with the call.
 CREATE OR REPLACE FUNCTION "chat_events_3_ancestors_same_parent"() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     source_parent uuid;
     target_parent uuid;
 BEGIN
+    PERFORM set_config('search_path', format('%I, pg_temp', TG_TABLE_SCHEMA), true);
     SELECT e."parent_id" INTO source_parent
         FROM ONLY "chat_events_3" AS e WHERE e."id" = NEW."event_id";
     SELECT e."parent_id" INTO target_parent

@@ -326,3 +326,44 @@ def test_link_rows_copied_under_an_empty_search_path_are_checked_not_lost(
     ):
         loading.write_row((reply.id, other.id))
     conn.rollback()
+
+
+def test_the_same_parent_check_reads_its_own_schema_not_the_session_s(
+    conn: Conn,
+) -> None:
+    """Kept to migrate's path, the check failed after the tables moved to
+    another schema, and read a temporary table of the events table's name
+    (accepting a link between records)."""
+    chat.migrate(conn)
+    records = [
+        chat.insert(
+            conn,
+            chat.changeset(
+                {"id": dbkit.shard_uuid(2), "schema": "Chat", "action": "insert"}
+            ),
+        )
+        for _ in range(2)
+    ]
+    root, other = records
+    reply = chat.insert(
+        conn, chat.changeset(root, {"schema": "Message", "action": "insert"})
+    )
+    events = chat.table_for(root.parent_id)
+    links = chat.link_table_for(root.parent_id, chat.Link.ancestors)
+    conn.execute(f'CREATE TEMP TABLE "{events}" (id uuid, parent_id uuid)'.encode())
+    conn.execute(
+        f'INSERT INTO pg_temp."{events}" VALUES (%s, %s), (%s, %s)'.encode(),
+        (reply.id, reply.parent_id, other.id, reply.parent_id),
+    )
+    insert = f'INSERT INTO "{links}" (event_id, ancestor_id) VALUES (%s, %s)'
+    with pytest.raises(psycopg.errors.CheckViolation, match="different parents"):
+        conn.execute(insert.encode(), (reply.id, other.id))
+    conn.rollback()
+    conn.execute("CREATE SCHEMA moved")
+    for table in (events, links):
+        conn.execute(f'ALTER TABLE "{table}" SET SCHEMA moved'.encode())
+    conn.execute("SET search_path = moved")
+    conn.execute(insert.encode(), (reply.id, root.id))
+    with pytest.raises(psycopg.errors.CheckViolation, match="different parents"):
+        conn.execute(insert.encode(), (reply.id, other.id))
+    conn.rollback()
