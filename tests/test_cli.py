@@ -837,6 +837,29 @@ def test_a_monorepo_run_keeps_the_modules_a_package_s_own_runs_wrote(
     assert code == 0 and f"removed orphaned {kept}" in out, out
 
 
+def test_a_spec_deleted_is_an_orphan_whatever_projects_lie_above(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder above the project with a pyproject.toml and a file at the same
+    relative path kept the deleted spec's module forever, and check passed."""
+    write(tmp_path / "pyproject.toml", '[project]\nname = "ws"\n')
+    write(tmp_path / "specs" / "chat.yaml", "not a spec of this project\n")
+    project = tmp_path / "proj"
+    write(
+        project / "pyproject.toml",
+        '[tool.spectorgen]\nspecs = ["specs/*.yaml"]\nout = "gen"\n',
+    )
+    write(project / "specs" / "blog.yaml", SPEC)
+    write(project / "specs" / "chat.yaml", OTHER)
+    monkeypatch.chdir(project)
+    assert run(capsys, "generate")[0] == 0
+    (project / "specs" / "chat.yaml").unlink()
+    code, _, err = run(capsys, "check")
+    assert code == 1 and "orphaned" in err, err
+    code, out, _ = run(capsys, "generate")
+    assert code == 0 and out.count("removed orphaned") == 2, out
+
+
 def test_without_a_project_a_spec_renamed_with_its_module_leaves_no_module(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -911,14 +934,15 @@ def test_a_diff_from_a_subfolder_names_files_relative_to_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Files outside the working folder were named by absolute path after `a/`
-    (`a//tmp/...`), which `git apply -p1` cannot use."""
+    (`a//tmp/...`), which `git apply -p1` cannot use; the diff names them from
+    the project's root, wherever the run starts."""
     assert run(capsys, "generate")[0] == 0
     module = configured / "src" / "app" / "gen" / "blog_events.py"
     module.write_text(module.read_text(encoding="utf-8") + "# edited\n")
     monkeypatch.chdir(configured / "events")
     code, out, _ = run(capsys, "check")
     assert code == 1
-    assert "--- a/../src/app/gen/blog_events.py\n" in out, out[:300]
+    assert "--- a/src/app/gen/blog_events.py\n" in out, out[:300]
 
 
 def test_an_orphan_another_run_removed_first_is_not_an_error(
@@ -971,3 +995,67 @@ def test_ctrl_c_while_files_are_replaced_finishes_the_set(
     monkeypatch.setattr(os, "replace", replace)
     code, _, err = run(capsys, "check", "blog.yaml", "--out", "out")
     assert code == 0, err
+
+
+def test_an_orphan_the_system_will_not_remove_is_a_warning_after_writing(
+    configured: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It was exit 2, which promises nothing written, after the files were
+    written; the removals after it did not happen and were not said."""
+    assert run(capsys, "generate")[0] == 0
+    spec = configured / "events" / "blog.yaml"
+    spec.write_text(SPEC.replace("module: blog_events", "module: posts"))
+    gen = configured / "src" / "app" / "gen"
+    stuck = gen / "blog_events.sql"
+    unlink = Path.unlink
+
+    def refused(self: Path, missing_ok: bool = False) -> None:
+        if self == stuck:
+            raise PermissionError(1, "Operation not permitted", str(self))
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    code, out, err = run(capsys, "generate")
+    assert code == 0
+    assert f"removed orphaned {gen / 'blog_events.py'}" in out
+    assert err == (
+        f"warning: cannot remove orphaned {stuck}: Operation not permitted:"
+        " remove it by hand\n"
+    )
+    assert (gen / "posts.py").is_file() and stuck.is_file()
+    monkeypatch.setattr(Path, "unlink", unlink)
+    code, _, err = run(capsys, "check")
+    assert code == 1 and f"orphaned: {stuck}" in err
+
+
+def test_ctrl_c_under_the_system_s_default_handler_still_ends_the_process(
+    tmp_path: Path,
+) -> None:
+    """Held during the renames, the interrupt was dropped when SIGINT had the
+    system's default action (not Python's handler): the process went on."""
+    script = f"""
+import os, signal, sys
+from pathlib import Path
+from generator import output
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+replace = os.replace
+def interrupted(source, target):
+    replace(source, target)
+    signal.raise_signal(signal.SIGINT)
+os.replace = interrupted
+folder = Path({str(tmp_path)!r})
+output.write_all({{folder / "a.py": "a\\\\n", folder / "b.sql": "b\\\\n"}})
+print("went on")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGINT, done.stdout + done.stderr
+    assert "went on" not in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "b.sql"]
