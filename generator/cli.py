@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         done.replaced,
     )
     if args.command == "check":
-        drift = compare(files, config.root, owners)  # paths as git shows them
+        drift = compare(files, cwd, owners)
         if drift.clean:
             print(f"spectorgen: {len(files)} generated files up to date")
             return EXIT_OK

@@ -67,20 +67,24 @@ class Owners:
 
 
 def _listed_below(source: str, path: Path, root: Path) -> Path | None:
-    """The spec a header names, when a project nested in this run's (between
-    the file and the root: a monorepo's package, whose runs wrote the header)
-    lists it in its `[tool.spectorgen] specs`; None when none does."""
+    """The spec a header names, when another project that holds the file wrote
+    it: a project nested in this run's (a monorepo's package) in which the spec
+    exists, or a project above it whose `[tool.spectorgen] specs` list it.
+    None when no such project has it: the spec is gone."""
     top = root.resolve()
     for folder in path.resolve().parents:
-        if folder == top or not folder.is_relative_to(top):
-            return None
-        if not (folder / "pyproject.toml").is_file():
+        if folder == top or not (folder / "pyproject.toml").is_file():
             continue
+        spec = (folder / source).resolve()
+        if not spec.is_file():
+            continue
+        if folder.is_relative_to(top):
+            return spec  # a nested project's spec, listed or named by its runs
         try:
-            listed = {spec.resolve() for spec in load_config(folder).specs}
+            listed = {found.resolve() for found in load_config(folder).specs}
         except ConfigError:
             continue
-        if (spec := (folder / source).resolve()) in listed:
+        if spec in listed:
             return spec
     return None
 

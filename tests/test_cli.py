@@ -860,6 +860,51 @@ def test_a_spec_deleted_is_an_orphan_whatever_projects_lie_above(
     assert code == 0 and out.count("removed orphaned") == 2, out
 
 
+@pytest.mark.parametrize(
+    "package_config",
+    [
+        '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "gen"\n',
+        '[tool.spectorgen]\nspecs = ["events/*.yaml", "more/*.yaml"]\n',
+        '[project]\nname = "pkg"\n',
+    ],
+    ids=["listing", "config-error", "no-specs-list"],
+)
+def test_nested_projects_sharing_a_folder_keep_each_other_s_modules(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    package_config: str,
+) -> None:
+    """The outer project writes into the package's folder, the package (by its
+    config, or by naming its spec) too: each run took the other's modules for
+    orphans once its spec was not found from its own root."""
+    outer = tmp_path / "m"
+    write(
+        outer / "pyproject.toml",
+        '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "pkg/gen"\n',
+    )
+    write(outer / "events" / "a.yaml", SPEC)
+    package = outer / "pkg"
+    write(package / "pyproject.toml", '[project]\nname = "pkg"\n')
+    other = SPEC.replace("module: blog_events", "module: b_events")
+    write(
+        package / "events" / "b.yaml", other.replace("table: blog_events", "table: b")
+    )
+    monkeypatch.chdir(package)
+    assert run(capsys, "generate", "events/b.yaml", "--out", "gen")[0] == 0
+    write(package / "pyproject.toml", package_config)  # as it is later
+    monkeypatch.chdir(outer)
+    code, out, err = run(capsys, "generate")
+    assert code == 0 and "removed" not in out, out + err
+    assert run(capsys, "check")[0] == 0
+    if "more/" not in package_config:  # the package's own run, back again
+        monkeypatch.chdir(package)
+        code, out, err = run(capsys, "generate", "events/b.yaml", "--out", "gen")
+        assert code == 0 and "removed" not in out, out + err
+    names = sorted(p.name for p in (package / "gen").iterdir())
+    assert names == ["b_events.py", "b_events.sql", "blog_events.py", "blog_events.sql"]
+
+
 def test_without_a_project_a_spec_renamed_with_its_module_leaves_no_module(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -934,15 +979,14 @@ def test_a_diff_from_a_subfolder_names_files_relative_to_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Files outside the working folder were named by absolute path after `a/`
-    (`a//tmp/...`), which `git apply -p1` cannot use; the diff names them from
-    the project's root, wherever the run starts."""
+    (`a//tmp/...`); they are named relative to it, as files inside it are."""
     assert run(capsys, "generate")[0] == 0
     module = configured / "src" / "app" / "gen" / "blog_events.py"
     module.write_text(module.read_text(encoding="utf-8") + "# edited\n")
     monkeypatch.chdir(configured / "events")
     code, out, _ = run(capsys, "check")
     assert code == 1
-    assert "--- a/src/app/gen/blog_events.py\n" in out, out[:300]
+    assert "--- a/../src/app/gen/blog_events.py\n" in out, out[:300]
 
 
 def test_an_orphan_another_run_removed_first_is_not_an_error(
