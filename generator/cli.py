@@ -15,7 +15,14 @@ from generator import __version__
 from generator.codegen import Job, generate, generate_all
 from generator.config import Config, ConfigError, config_for
 from generator.errors import SpecError
-from generator.output import Owners, WriteError, compare, remove_orphans, write_all
+from generator.output import (
+    Owners,
+    WriteError,
+    compare,
+    interrupts_deferred,
+    remove_orphans,
+    write_all,
+)
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -130,16 +137,17 @@ def _run(args: argparse.Namespace) -> int:
         print("spectorgen: run `spectorgen generate` to update", file=sys.stderr)
         _would_refuse(jobs, config)
         return EXIT_DRIFT
-    changed = write_all(files)
-    for warning in done.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    for path in changed:
-        print(f"wrote {path}")
-    removed, failed = remove_orphans(files, owners)
-    for path in removed:
-        print(f"removed orphaned {path}")
-    for message in failed:  # the files are written; `check` reports what is left
-        print(f"warning: {message}: remove it by hand", file=sys.stderr)
+    with interrupts_deferred():  # Ctrl-C once what was written is said
+        changed = write_all(files)
+        for warning in done.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for path in changed:
+            print(f"wrote {path}")
+        removed, failed = remove_orphans(files, owners)
+        for path in removed:
+            print(f"removed orphaned {path}")
+        for message in failed:  # the files are written; `check` reports the rest
+            print(f"warning: {message}: remove it by hand", file=sys.stderr)
     print(f"spectorgen: {len(files)} files, {len(changed) + len(removed)} changed")
     return EXIT_OK
 

@@ -143,7 +143,7 @@ def write_all(files: Mapping[Path, str]) -> list[Path]:
     a rewritten file keeps the mode it had.
     """
     new_mode = 0o666 & ~_umask()
-    with _interrupts_deferred():  # staged and renamed as one, then Ctrl-C
+    with interrupts_deferred():  # staged and renamed as one, then Ctrl-C
         staged = _staged(files, new_mode)
         for path, tmp in staged:
             os.replace(tmp, path)
@@ -181,9 +181,11 @@ def _staged(files: Mapping[Path, str], new_mode: int) -> list[tuple[Path, str]]:
 
 
 @contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
+def interrupts_deferred() -> Iterator[None]:
     """Ctrl-C held until the block ends, so that one set of renames finishes
-    whole: a module and its SQL never come from two runs of the generator."""
+    whole: a module and its SQL never come from two runs of the generator.
+    Blocks nest (the inner hands the interrupt to the outer); one that ends in
+    an exception still delivers it."""
     main = threading.current_thread() is threading.main_thread()
     if not main or signal.getsignal(signal.SIGINT) is None:  # None: not Python's
         yield
@@ -194,12 +196,10 @@ def _interrupts_deferred() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if not caught:
-        return
-    if callable(previous):
-        previous(signal.SIGINT, None)  # Python's default raises KeyboardInterrupt
-    elif previous == signal.SIG_DFL:
-        signal.raise_signal(signal.SIGINT)  # the system's default: end the process
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)  # Python's default raises KeyboardInterrupt
+        elif caught and previous == signal.SIG_DFL:
+            signal.raise_signal(signal.SIGINT)  # the system's default: end the process
 
 
 @dataclasses.dataclass(frozen=True)

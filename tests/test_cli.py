@@ -7,7 +7,9 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1031,11 +1033,13 @@ def test_ctrl_c_while_files_are_replaced_finishes_the_set(
 
     monkeypatch.setattr(os, "replace", interrupted)
     try:
-        code, _, err = run(capsys, "generate", "blog.yaml", "--out", "out")
+        code, out, err = run(capsys, "generate", "blog.yaml", "--out", "out")
     except KeyboardInterrupt:
         pytest.fail(f"the interrupt escaped generate after {len(calls)} rename(s)")
     assert (code, err) == (130, "spectorgen: interrupted\n")
     assert len(calls) == 2  # both files replaced before the interrupt
+    # ... and said, before the interrupt ends the run.
+    assert out == "".join(f"wrote {path}\n" for path in sorted(calls)), out
     monkeypatch.setattr(os, "replace", replace)
     code, _, err = run(capsys, "check", "blog.yaml", "--out", "out")
     assert code == 0, err
@@ -1103,3 +1107,22 @@ print("went on")
     assert done.returncode == -signal.SIGINT, done.stdout + done.stderr
     assert "went on" not in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "b.sql"]
+
+
+def test_ctrl_c_during_a_write_that_fails_is_still_an_interrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held interrupt was dropped when the write then failed."""
+    write(tmp_path / "blocker", "a file where a folder goes\n")
+    mkstemp = tempfile.mkstemp
+
+    def interrupted(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        signal.raise_signal(signal.SIGINT)
+        return mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", interrupted)
+    files = {tmp_path / "a.py": "a\n", tmp_path / "blocker" / "b.sql": "b\n"}
+    with pytest.raises(KeyboardInterrupt) as info:
+        output.write_all(files)
+    assert isinstance(info.value.__context__, output.WriteError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
