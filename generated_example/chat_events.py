@@ -907,7 +907,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "chat_events_0_parent_id_idx" ON "chat_events_0" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "chat_events_0_parent_id_idx" ON "chat_events_0" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "chat_events_0_schema_idx" ON "chat_events_0" ("schema");
 
@@ -1338,7 +1340,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "chat_events_1_parent_id_idx" ON "chat_events_1" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "chat_events_1_parent_id_idx" ON "chat_events_1" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "chat_events_1_schema_idx" ON "chat_events_1" ("schema");
 
@@ -1769,7 +1773,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "chat_events_2_parent_id_idx" ON "chat_events_2" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "chat_events_2_parent_id_idx" ON "chat_events_2" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "chat_events_2_schema_idx" ON "chat_events_2" ("schema");
 
@@ -2200,7 +2206,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "chat_events_3_parent_id_idx" ON "chat_events_3" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "chat_events_3_parent_id_idx" ON "chat_events_3" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "chat_events_3_schema_idx" ON "chat_events_3" ("schema");
 
@@ -2691,6 +2699,7 @@ class _Statements:
     append_one: bytes
     append: bytes
     events_for: bytes
+    page: bytes
     previous: bytes
     linked: Mapping[str, bytes]
 
@@ -2730,6 +2739,9 @@ def _statements(
         .format(sql.Identifier(append), sql.SQL(", %s::jsonb" if links else ""))
         .as_bytes(None),
         events_for=sql.SQL("{} WHERE e.parent_id = %s ORDER BY e.seq")
+        .format(select)
+        .as_bytes(None),
+        page=sql.SQL("{} WHERE e.parent_id = %s AND e.seq > %s ORDER BY e.seq LIMIT %s")
         .format(select)
         .as_bytes(None),
         previous=sql.SQL("{} WHERE e.parent_id = %s AND e.seq <= %s ORDER BY e.seq")
@@ -3682,18 +3694,51 @@ async def _astream(
             raise
 
 
-def events_for(conn: psycopg.Connection[_Row], parent_id: uuid.UUID) -> list[Event]:
-    """Every event of a record, in chain order (by `seq`)."""
+def events_for(
+    conn: psycopg.Connection[_Row],
+    parent_id: uuid.UUID,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[Event]:
+    """Every event of a record, in chain order (by `seq`); with `after`, only
+    those past that `seq`, and with `limit`, at most that many: a big record
+    read a page at a time (`after=page[-1].seq`), in bounded memory."""
     table = table_for(parent_id)
-    return _rows(conn, _SQL[table].events_for, (parent_id,), _maker(table))
+    if after is None and limit is None:
+        return _rows(conn, _SQL[table].events_for, (parent_id,), _maker(table))
+    return _rows(conn, _SQL[table].page, _page(parent_id, after, limit), _maker(table))
 
 
 async def aevents_for(
-    conn: psycopg.AsyncConnection[_Row], parent_id: uuid.UUID
+    conn: psycopg.AsyncConnection[_Row],
+    parent_id: uuid.UUID,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> list[Event]:
     """`events_for` on an AsyncConnection."""
     table = table_for(parent_id)
-    return await _arows(conn, _SQL[table].events_for, (parent_id,), _maker(table))
+    if after is None and limit is None:
+        return await _arows(conn, _SQL[table].events_for, (parent_id,), _maker(table))
+    params = _page(parent_id, after, limit)
+    return await _arows(conn, _SQL[table].page, params, _maker(table))
+
+
+def _page(
+    parent_id: uuid.UUID, after: int | None, limit: int | None
+) -> tuple[uuid.UUID, int, int | None]:
+    """A page's parameters, checked: `after` a `seq` (bigint), `limit` >= 1."""
+    for name, value in (("after", after), ("limit", limit)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int or None, got {value!r}")
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{name} {value} is out of bigint range")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    return (parent_id, -(2**63) if after is None else after, limit)
 
 
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:

@@ -59,7 +59,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "chat_events_0_parent_id_idx" ON "chat_events_0" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "chat_events_0_parent_id_idx" ON "chat_events_0" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "chat_events_0_schema_idx" ON "chat_events_0" ("schema");
 
@@ -490,7 +492,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "chat_events_1_parent_id_idx" ON "chat_events_1" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "chat_events_1_parent_id_idx" ON "chat_events_1" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "chat_events_1_schema_idx" ON "chat_events_1" ("schema");
 
@@ -921,7 +925,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "chat_events_2_parent_id_idx" ON "chat_events_2" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "chat_events_2_parent_id_idx" ON "chat_events_2" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "chat_events_2_schema_idx" ON "chat_events_2" ("schema");
 
@@ -1352,7 +1358,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "chat_events_3_parent_id_idx" ON "chat_events_3" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "chat_events_3_parent_id_idx" ON "chat_events_3" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "chat_events_3_schema_idx" ON "chat_events_3" ("schema");
 

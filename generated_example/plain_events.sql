@@ -50,7 +50,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "plain_events_parent_id_idx" ON "plain_events" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "plain_events_parent_id_idx" ON "plain_events" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "plain_events_schema_idx" ON "plain_events" ("schema");
 

@@ -59,7 +59,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "region_events_eu_parent_id_idx" ON "region_events_eu" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "region_events_eu_parent_id_idx" ON "region_events_eu" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "region_events_eu_schema_idx" ON "region_events_eu" ("schema");
 
@@ -366,7 +368,9 @@ BEGIN
 END
 $owned$;
 
-CREATE INDEX IF NOT EXISTS "region_events_us_parent_id_idx" ON "region_events_us" ("parent_id");
+-- By seq within a record: a record's events come in order from it, a page at
+-- a time too. (Logs made before it keep their index on parent_id alone.)
+CREATE INDEX IF NOT EXISTS "region_events_us_parent_id_idx" ON "region_events_us" ("parent_id", "seq");
 
 CREATE INDEX IF NOT EXISTS "region_events_us_schema_idx" ON "region_events_us" ("schema");
 

@@ -296,3 +296,65 @@ def test_reads_under_a_latin1_client_and_another_datestyle(database: str) -> Non
         assert chat.previous_events(conn, reply) == [root, reply]
         assert chat.linked(conn, reply, chat.Link.ancestors) == [root]
         assert chat.verify_chain(conn).ok and chat.verify_chain_locally(conn).ok
+
+
+def _chat_record(conn: Conn, size: int) -> list[chat.Event]:
+    first = _record(conn, 3)
+    later = [
+        chat.changeset(first, {"schema": "Message", "action": "insert"})
+        for _ in range(size - 1)
+    ]
+    return [first, *chat.insert_many(conn, later)]
+
+
+def test_a_record_read_a_page_at_a_time_is_the_record(
+    database: str, conn: Conn
+) -> None:
+    """`after` and `limit` page through a record in chain order, with the
+    records beside it left out; the async read pages the same way."""
+    chat.migrate(conn)
+    record = _chat_record(conn, 10)
+    _chat_record(conn, 4)  # another record of the same shard, interleaved
+    parent = record[0].parent_id
+    pages: list[list[chat.Event]] = []
+    after: int | None = None
+    while page := chat.events_for(conn, parent, after=after, limit=3):
+        pages.append(page)
+        after = page[-1].seq
+    assert [len(p) for p in pages] == [3, 3, 3, 1]
+    assert [e for p in pages for e in p] == record == chat.events_for(conn, parent)
+    assert chat.events_for(conn, parent, limit=2) == record[:2]
+    assert chat.events_for(conn, parent, after=record[6].seq) == record[7:]
+    assert chat.events_for(conn, parent, after=2**63 - 1) == []
+
+    async def read() -> list[chat.Event]:
+        async with await psycopg.AsyncConnection.connect(database) as aconn:
+            return await chat.aevents_for(aconn, parent, after=record[1].seq, limit=5)
+
+    assert asyncio.run(read()) == record[2:7]
+
+
+def test_a_new_log_indexes_each_record_by_seq(conn: Conn) -> None:
+    """A page can then be read in order from the index, not sorted from every
+    event of the record."""
+    blog.migrate(conn)
+    row = conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'blog_events_parent_id_idx'"
+    ).fetchone()
+    assert row is not None and str(row[0]).endswith("(parent_id, seq)"), row
+
+
+@pytest.mark.parametrize(
+    ("after", "limit", "error", "match"),
+    [
+        (None, 0, ValueError, "limit must be at least 1, got 0"),
+        (None, True, TypeError, "limit must be an int or None, got True"),
+        ("5", None, TypeError, "after must be an int or None, got '5'"),
+        (2**63, None, ValueError, "after 9223372036854775808 is out of bigint range"),
+    ],
+)
+def test_a_bad_page_is_refused_before_the_query(
+    conn: Conn, after: Any, limit: Any, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        blog.events_for(conn, uuid.uuid4(), after=after, limit=limit)
