@@ -2048,10 +2048,8 @@ def events_for(
     """Every event of a record, in chain order (by `seq`); with `after`, only
     those past that `seq`, and with `limit`, at most that many: a big record
     read a page at a time (`after=page[-1].seq`), in bounded memory."""
-    table = table_for(parent_id)
-    if after is None and limit is None:
-        return _rows(conn, _SQL[table].events_for, (parent_id,), _maker(table))
-    return _rows(conn, _SQL[table].page, _page(parent_id, after, limit), _maker(table))
+    table, query, params = _events_for(parent_id, after, limit)
+    return _rows(conn, query, params, _maker(table))
 
 
 async def aevents_for(
@@ -2062,17 +2060,19 @@ async def aevents_for(
     limit: int | None = None,
 ) -> list[Event]:
     """`events_for` on an AsyncConnection."""
+    table, query, params = _events_for(parent_id, after, limit)
+    return await _arows(conn, query, params, _maker(table))
+
+
+def _events_for(
+    parent_id: uuid.UUID, after: int | None, limit: int | None
+) -> tuple[str, bytes, Sequence[object]]:
+    """The table, query and parameters of a record's read: the whole record,
+    or a page whose arguments are checked (`after` a `seq`, a bigint; `limit`
+    at least 1)."""
     table = table_for(parent_id)
     if after is None and limit is None:
-        return await _arows(conn, _SQL[table].events_for, (parent_id,), _maker(table))
-    params = _page(parent_id, after, limit)
-    return await _arows(conn, _SQL[table].page, params, _maker(table))
-
-
-def _page(
-    parent_id: uuid.UUID, after: int | None, limit: int | None
-) -> tuple[uuid.UUID, int, int | None]:
-    """A page's parameters, checked: `after` a `seq` (bigint), `limit` >= 1."""
+        return table, _SQL[table].events_for, (parent_id,)
     for name, value in (("after", after), ("limit", limit)):
         if value is None:
             continue
@@ -2082,7 +2082,8 @@ def _page(
             raise ValueError(f"{name} {value} is out of bigint range")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    return (parent_id, -(2**63) if after is None else after, limit)
+    params = (parent_id, -(2**63) if after is None else after, limit)
+    return table, _SQL[table].page, params
 
 
 def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
