@@ -107,6 +107,13 @@ def _edit(project: Path, old: str, new: str) -> None:
     spec.write_text(text.replace(old, new), encoding="utf-8")
 
 
+def _leave_a_conflict_marker(project: Path) -> None:
+    """What a merge leaves in the generated module: it no longer parses."""
+    module = project / "out" / "orders.py"
+    text = module.read_text(encoding="utf-8")
+    write(module, text.replace("class Schema(", "<<<<<<< HEAD\nclass Schema(", 1))
+
+
 @pytest.mark.parametrize("change", SAFE)
 def test_changes_that_keep_stored_events_readable_generate(
     project: Path, capsys: pytest.CaptureFixture[str], change: str
@@ -260,9 +267,7 @@ def test_a_module_that_does_not_parse_is_said_to_go_unchecked_when_allowed(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _generate(capsys)[0] == 0
-    module = project / "out" / "orders.py"
-    text = module.read_text(encoding="utf-8")
-    write(module, text.replace("class Schema(", "<<<<<<< HEAD\nclass Schema(", 1))
+    _leave_a_conflict_marker(project)
     code, err = _generate(capsys, "--allow-breaking")
     assert code == 0
     (line,) = [line for line in err.splitlines() if line.startswith("warning:")]
@@ -339,9 +344,7 @@ def test_a_module_that_does_not_parse_is_an_error_not_a_pass(
     """A merge left conflict markers in the module: the guard cannot compare,
     and says so rather than let a breaking change through."""
     assert _generate(capsys)[0] == 0
-    module = project / "out" / "orders.py"
-    text = module.read_text(encoding="utf-8")
-    write(module, text.replace("class Schema(", "<<<<<<< HEAD\nclass Schema(", 1))
+    _leave_a_conflict_marker(project)
     before = snapshot(project / "out")
     _edit(project, "  - name: Shipment\n", "  - Coupon\n  - name: Shipment\n")
     code, err = _generate(capsys)
