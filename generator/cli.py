@@ -21,6 +21,7 @@ from generator.output import (
     compare,
     interrupts_deferred,
     remove_orphans,
+    shown_from,
     write_all,
 )
 
@@ -133,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
             ("orphaned", drift.orphaned),
         ):
             for path in paths:
-                print(f"spectorgen: {label}: {path}", file=sys.stderr)
+                print(f"spectorgen: {label}: {shown_from(path, cwd)}", file=sys.stderr)
         print("spectorgen: run `spectorgen generate` to update", file=sys.stderr)
         _would_refuse(jobs, config)
         return EXIT_DRIFT
@@ -142,12 +143,14 @@ def _run(args: argparse.Namespace) -> int:
         for warning in done.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         for path in changed:
-            print(f"wrote {path}")
+            print(f"wrote {shown_from(path, cwd)}")
         removed, failed = remove_orphans(files, owners)
         for path in removed:
-            print(f"removed orphaned {path}")
-        for message in failed:  # the files are written; `check` reports the rest
-            print(f"warning: {message}: remove it by hand", file=sys.stderr)
+            print(f"removed orphaned {shown_from(path, cwd)}")
+        for path, reason in failed:  # the files are written; `check` reports the rest
+            where = shown_from(path, cwd)
+            message = f"cannot remove orphaned {where}: {reason}: remove it by hand"
+            print(f"warning: {message}", file=sys.stderr)
     print(f"spectorgen: {len(files)} files, {len(changed) + len(removed)} changed")
     return EXIT_OK
 

@@ -228,17 +228,20 @@ def _orphans(files: Mapping[Path, str], owners: Owners) -> list[Path]:
     return found
 
 
+def shown_from(path: Path, folder: Path) -> str:
+    """`path` as a user in `folder` types it: relative (with `../` when outside),
+    in the form `git apply` takes from there."""
+    try:
+        return Path(os.path.relpath(path, folder)).as_posix()
+    except ValueError:  # another drive
+        return path.as_posix()
+
+
 def compare(files: Mapping[Path, str], shown: Path, owners: Owners) -> Drift:
     """Stale, missing and orphaned generated files, with a unified diff of each."""
     stale: list[Path] = []
     missing: list[Path] = []
     chunks: list[str] = []
-
-    def name(path: Path) -> str:
-        try:
-            return Path(os.path.relpath(path, shown)).as_posix()
-        except ValueError:  # another drive
-            return path.as_posix()
 
     for path, text in sorted(files.items()):
         if not path.is_file():
@@ -256,8 +259,8 @@ def compare(files: Mapping[Path, str], shown: Path, owners: Owners) -> Drift:
             difflib.unified_diff(
                 before,
                 text.splitlines(keepends=True),
-                f"a/{name(path)}" if before else "/dev/null",
-                f"b/{name(path)}",
+                f"a/{shown_from(path, shown)}" if before else "/dev/null",
+                f"b/{shown_from(path, shown)}",
             )
         )
     orphaned = _orphans(files, owners)
@@ -265,7 +268,10 @@ def compare(files: Mapping[Path, str], shown: Path, owners: Owners) -> Drift:
         current = path.read_text(encoding="utf-8", errors="replace")
         chunks.extend(
             difflib.unified_diff(
-                current.splitlines(keepends=True), [], f"a/{name(path)}", "/dev/null"
+                current.splitlines(keepends=True),
+                [],
+                f"a/{shown_from(path, shown)}",
+                "/dev/null",
             )
         )
     return Drift(tuple(stale), tuple(missing), tuple(orphaned), "".join(chunks))
@@ -273,17 +279,17 @@ def compare(files: Mapping[Path, str], shown: Path, owners: Owners) -> Drift:
 
 def remove_orphans(
     files: Mapping[Path, str], owners: Owners
-) -> tuple[list[Path], list[str]]:
+) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Delete generated files that no spec produces any more (a renamed module):
-    (the removed, a message for each that could not be). A failure stops no
-    other removal; `check` goes on reporting what is left."""
+    (the removed, each that could not be with the system's reason). A failure
+    stops no other removal; `check` goes on reporting what is left."""
     removed: list[Path] = []
-    failed: list[str] = []
+    failed: list[tuple[Path, str]] = []
     for path in _orphans(files, owners):
         try:
             path.unlink(missing_ok=True)  # another run's removal is as good
         except OSError as exc:
-            failed.append(f"cannot remove orphaned {path}: {exc.strerror or exc}")
+            failed.append((path, str(exc.strerror or exc)))
         else:
             removed.append(path)
     return removed, failed
