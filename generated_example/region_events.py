@@ -2679,7 +2679,8 @@ _SHAPES: Final = (
     # Per table, in the order given: what the verifiers rely on before reading
     # a row (an ordinary table, every row visible to this role, no inheriting
     # table whose rows read as the log's to a query without ONLY, the columns'
-    # types), as UTF-8 bytes whatever the client_encoding.
+    # types), as UTF-8 bytes whatever the client_encoding; read in binary, as
+    # psycopg misparses a text bytea[] under the session's bytea_output=escape.
     b"SELECT convert_to(c.relkind::text, 'UTF8'), row_security_active(c.oid),"
     b" (SELECT convert_to(min(i.inhrelid::regclass::text), 'UTF8')"
     b" FROM pg_inherits AS i WHERE i.inhparent = c.oid),"
@@ -2881,7 +2882,7 @@ def verify_chain(
     cur = _plain_loaders(_tuple_cursor(conn))
     reports: list[TableReport] = []
     with _own(conn):
-        shapes = cur.execute(*_shapes(names)).fetchall()
+        shapes = cur.execute(*_shapes(names), binary=True).fetchall()
         for name, shape in zip(names, shapes, strict=True):
             steps = _table_check(name, by_table.get(name, ()), shape)
             try:
@@ -2905,7 +2906,7 @@ async def averify_chain(
     cur = _plain_loaders(_atuple_cursor(conn))
     reports: list[TableReport] = []
     async with _aown(conn):
-        await cur.execute(*_shapes(names))
+        await cur.execute(*_shapes(names), binary=True)
         shapes = await cur.fetchall()
         for name, shape in zip(names, shapes, strict=True):
             steps = _table_check(name, by_table.get(name, ()), shape)
@@ -3071,7 +3072,7 @@ def verify_chain_locally(
     cur = _plain_loaders(_tuple_cursor(conn))
     reports = []
     with _own(conn):
-        shapes = cur.execute(*_shapes(names)).fetchall()
+        shapes = cur.execute(*_shapes(names), binary=True).fetchall()
         for name, shape in zip(names, shapes, strict=True):
             if altered := _altered(name, shape):
                 reports.append(altered)
@@ -3099,7 +3100,7 @@ async def averify_chain_locally(
     cur = _plain_loaders(_atuple_cursor(conn))
     reports = []
     async with _aown(conn):
-        await cur.execute(*_shapes(names))
+        await cur.execute(*_shapes(names), binary=True)
         shapes = await cur.fetchall()
         for name, shape in zip(names, shapes, strict=True):
             if altered := _altered(name, shape):

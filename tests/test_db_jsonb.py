@@ -146,6 +146,41 @@ def test_the_local_verifier_ignores_the_client_encoding(
     assert asyncio.run(run()) == report
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        "-c bytea_output=escape",
+        "-c DateStyle=German,DMY -c IntervalStyle=sql_standard"
+        " -c TimeZone=Asia/Kathmandu",
+    ],
+)
+def test_the_verifiers_ignore_the_sessions_output_settings(
+    database: str, conn: Conn, options: str
+) -> None:
+    """Any role may set these for its own session: an untouched log still
+    verifies under all four verifiers (a text-mode bytea[] under
+    bytea_output=escape once read as a table altered at seq 0)."""
+    blog.migrate(conn)
+    for payload in CORPUS[:4]:
+        blog.insert(conn, _insertable(payload))
+    conn.commit()
+    with psycopg.connect(database, autocommit=True, options=options) as other:
+        report = blog.verify_chain(other)
+        assert report.ok and report.count == 4, report
+        dbkit.assert_same_reports(report, blog.verify_chain_locally(other))
+
+        async def run() -> tuple[blog.ChainReport, blog.ChainReport]:
+            async with await psycopg.AsyncConnection.connect(
+                database, autocommit=True, options=options
+            ) as aconn:
+                return (
+                    await blog.averify_chain(aconn),
+                    await blog.averify_chain_locally(aconn),
+                )
+
+        assert asyncio.run(run()) == (report, report)
+
+
 def test_corpus_in_one_batch_over_shards_verifies(conn: Conn) -> None:
     chat.migrate(conn)
     items = [
