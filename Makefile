@@ -30,6 +30,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy generator tests bench
 	$(BIN)/mypy $(GENERATED)
+	$(BIN)/basedpyright
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -33,7 +33,6 @@ import uuid
 import warnings
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterator,
     Callable,
     Generator,
     Iterable,
@@ -1638,7 +1637,8 @@ def _lock(conn: psycopg.Connection[_Row]) -> threading.Lock:
     attrs = vars(conn)
     lock: threading.Lock | None = attrs.get(_LOCK)
     if lock is None:
-        lock = attrs.setdefault(_LOCK, threading.Lock())  # atomic: one lock wins
+        # setdefault is atomic: one lock wins
+        lock = cast("threading.Lock", attrs.setdefault(_LOCK, threading.Lock()))
     return lock
 
 
@@ -1648,7 +1648,7 @@ def _alock(conn: psycopg.AsyncConnection[_Row]) -> asyncio.Lock:
     attrs = vars(conn)
     lock: asyncio.Lock | None = attrs.get(_LOCK)
     if lock is None:
-        lock = attrs.setdefault(_LOCK, asyncio.Lock())
+        lock = cast("asyncio.Lock", attrs.setdefault(_LOCK, asyncio.Lock()))
     return lock
 
 
@@ -1715,7 +1715,7 @@ def _left_on(exc: psycopg.ProgrammingError) -> None:
 
 
 @contextlib.contextmanager
-def _own(conn: psycopg.Connection[_Row]) -> Iterator[None]:
+def _own(conn: psycopg.Connection[_Row]) -> Generator[None, None, None]:
     """Hold the connection's lock; on an idle connection, run the body's
     statements in autocommit, each its own transaction, so none is left open."""
     with _lock(conn):
@@ -1793,7 +1793,9 @@ def _rows(
 
 
 @contextlib.asynccontextmanager
-async def _aown(conn: psycopg.AsyncConnection[_Row]) -> AsyncIterator[None]:
+async def _aown(
+    conn: psycopg.AsyncConnection[_Row],
+) -> AsyncGenerator[None, None]:
     """`_own` on an AsyncConnection."""
     async with _alock(conn):
         outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
@@ -2752,7 +2754,7 @@ def verify_chain_locally(
     names = _tables(table)
     by_table = _anchors(anchors, names)
     cur = _plain_loaders(_tuple_cursor(conn))
-    reports = []
+    reports: list[TableReport] = []
     with _own(conn):
         shapes = cur.execute(*_shapes(names), binary=True).fetchall()
         for name, shape in zip(names, shapes, strict=True):
@@ -2780,7 +2782,7 @@ async def averify_chain_locally(
     names = _tables(table)
     by_table = _anchors(anchors, names)
     cur = _plain_loaders(_atuple_cursor(conn))
-    reports = []
+    reports: list[TableReport] = []
     async with _aown(conn):
         await cur.execute(*_shapes(names), binary=True)
         shapes = await cur.fetchall()

@@ -33,7 +33,6 @@ import uuid
 import warnings
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterator,
     Callable,
     Generator,
     Iterable,
@@ -3290,7 +3289,8 @@ def _lock(conn: psycopg.Connection[_Row]) -> threading.Lock:
     attrs = vars(conn)
     lock: threading.Lock | None = attrs.get(_LOCK)
     if lock is None:
-        lock = attrs.setdefault(_LOCK, threading.Lock())  # atomic: one lock wins
+        # setdefault is atomic: one lock wins
+        lock = cast("threading.Lock", attrs.setdefault(_LOCK, threading.Lock()))
     return lock
 
 
@@ -3300,7 +3300,7 @@ def _alock(conn: psycopg.AsyncConnection[_Row]) -> asyncio.Lock:
     attrs = vars(conn)
     lock: asyncio.Lock | None = attrs.get(_LOCK)
     if lock is None:
-        lock = attrs.setdefault(_LOCK, asyncio.Lock())
+        lock = cast("asyncio.Lock", attrs.setdefault(_LOCK, asyncio.Lock()))
     return lock
 
 
@@ -3367,7 +3367,7 @@ def _left_on(exc: psycopg.ProgrammingError) -> None:
 
 
 @contextlib.contextmanager
-def _own(conn: psycopg.Connection[_Row]) -> Iterator[None]:
+def _own(conn: psycopg.Connection[_Row]) -> Generator[None, None, None]:
     """Hold the connection's lock; on an idle connection, run the body's
     statements in autocommit, each its own transaction, so none is left open."""
     with _lock(conn):
@@ -3445,7 +3445,9 @@ def _rows(
 
 
 @contextlib.asynccontextmanager
-async def _aown(conn: psycopg.AsyncConnection[_Row]) -> AsyncIterator[None]:
+async def _aown(
+    conn: psycopg.AsyncConnection[_Row],
+) -> AsyncGenerator[None, None]:
     """`_own` on an AsyncConnection."""
     async with _alock(conn):
         outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
@@ -4483,7 +4485,7 @@ def verify_chain_locally(
     names = _tables(table)
     by_table = _anchors(anchors, names)
     cur = _plain_loaders(_tuple_cursor(conn))
-    reports = []
+    reports: list[TableReport] = []
     with _own(conn):
         shapes = cur.execute(*_shapes(names), binary=True).fetchall()
         for name, shape in zip(names, shapes, strict=True):
@@ -4511,7 +4513,7 @@ async def averify_chain_locally(
     names = _tables(table)
     by_table = _anchors(anchors, names)
     cur = _plain_loaders(_atuple_cursor(conn))
-    reports = []
+    reports: list[TableReport] = []
     async with _aown(conn):
         await cur.execute(*_shapes(names), binary=True)
         shapes = await cur.fetchall()

@@ -28,8 +28,9 @@ import types
 import uuid
 import warnings
 from collections.abc import (
-    AsyncIterator,
+    AsyncGenerator,
     Callable,
+    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -1421,7 +1422,8 @@ def _lock(conn: psycopg.Connection[_Row]) -> threading.Lock:
     attrs = vars(conn)
     lock: threading.Lock | None = attrs.get(_LOCK)
     if lock is None:
-        lock = attrs.setdefault(_LOCK, threading.Lock())  # atomic: one lock wins
+        # setdefault is atomic: one lock wins
+        lock = cast("threading.Lock", attrs.setdefault(_LOCK, threading.Lock()))
     return lock
 
 
@@ -1431,7 +1433,7 @@ def _alock(conn: psycopg.AsyncConnection[_Row]) -> asyncio.Lock:
     attrs = vars(conn)
     lock: asyncio.Lock | None = attrs.get(_LOCK)
     if lock is None:
-        lock = attrs.setdefault(_LOCK, asyncio.Lock())
+        lock = cast("asyncio.Lock", attrs.setdefault(_LOCK, asyncio.Lock()))
     return lock
 
 
@@ -1498,7 +1500,7 @@ def _left_on(exc: psycopg.ProgrammingError) -> None:
 
 
 @contextlib.contextmanager
-def _own(conn: psycopg.Connection[_Row]) -> Iterator[None]:
+def _own(conn: psycopg.Connection[_Row]) -> Generator[None, None, None]:
     """Hold the connection's lock; on an idle connection, run the body's
     statements in autocommit, each its own transaction, so none is left open."""
     with _lock(conn):
@@ -1576,7 +1578,9 @@ def _rows(
 
 
 @contextlib.asynccontextmanager
-async def _aown(conn: psycopg.AsyncConnection[_Row]) -> AsyncIterator[None]:
+async def _aown(
+    conn: psycopg.AsyncConnection[_Row],
+) -> AsyncGenerator[None, None]:
     """`_own` on an AsyncConnection."""
     async with _alock(conn):
         outside = conn.pgconn.pipeline_status == _PIPELINE_OFF
