@@ -1116,6 +1116,28 @@ BEGIN
     END IF;
 END
 $fn$;
+
+DO $pin$
+-- The append and verify functions run with pg_catalog first, then this log's
+-- schema (where migrate made them), then pg_temp, whatever their caller's
+-- search_path: a function or operator that another role creates in a schema
+-- later on the caller's path (public, say) cannot stand in for a built-in one
+-- inside them. (After renaming that schema, run migrate under its new name.)
+DECLARE
+    fn text;
+BEGIN
+    FOREACH fn IN ARRAY ARRAY[
+        '"blog_events_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
+        '"blog_events_append"(uuid[], uuid[], integer[], integer[], jsonb)',
+        '"blog_events_verify"(bigint, bigint)'
+    ]::text[] LOOP
+        EXECUTE format(
+            'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
+            fn::regprocedure, current_schema()
+        );
+    END LOOP;
+END
+$pin$;
 """  # noqa: E501, RUF100
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
@@ -1155,9 +1177,15 @@ def _columns(alias: str) -> sql.Composed:
     jsonb loader reads only UTF-8), and `_event` parses it."""
     columns = ["seq", "id", "parent_id", "schema", "action", "payload", "inserted_at"]
     parts: list[sql.Composable] = [sql.Identifier(alias, c) for c in columns]
-    parts[5] = sql.SQL("convert_to({}::text, 'UTF8')").format(parts[5])
+    parts[5] = sql.SQL("pg_catalog.convert_to({}::text, 'UTF8')").format(parts[5])
     parts.append(sql.Identifier(alias, "hash"))
     return sql.SQL(", ").join(parts)
+
+
+# Every argument cast to the parameter's own type, here and in every call of a
+# generated or built-in function: no same-named function another role creates
+# later on the search_path matches better (psycopg sends a small int as int2).
+_LOCK_MIGRATE: Final = b"SELECT pg_catalog.pg_advisory_xact_lock(%s::bigint)"
 
 
 def migrate(conn: psycopg.Connection[_Row]) -> None:
@@ -1167,7 +1195,7 @@ def migrate(conn: psycopg.Connection[_Row]) -> None:
         try:
             with conn.transaction():
                 cur = _tuple_cursor(conn)
-                cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+                cur.execute(_LOCK_MIGRATE, (_MIGRATE_LOCK,))
                 # Many statements: never prepared, whatever prepare_threshold says.
                 cur.execute(DDL.encode(), prepare=False)
         except BaseException:
@@ -1183,7 +1211,7 @@ async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
         try:
             async with conn.transaction():
                 cur = _atuple_cursor(conn)
-                await cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+                await cur.execute(_LOCK_MIGRATE, (_MIGRATE_LOCK,))
                 await cur.execute(DDL.encode(), prepare=False)  # as in `migrate`
         except BaseException:
             if _unusable(conn, outside=True):
@@ -1220,7 +1248,10 @@ def _statements(
     select = sql.SQL("SELECT {} FROM ONLY {} AS e").format(_columns("e"), ident)
     linked: dict[str, bytes] = {}
     return _Statements(
-        append_one=sql.SQL("SELECT {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)")
+        append_one=sql.SQL(
+            "SELECT {}(%s::uuid, %s::uuid, %s::integer, %s::integer,"
+            " %s::jsonb, %s::jsonb)"
+        )
         .format(sql.Identifier(append_one))
         .as_bytes(None),
         append=sql.SQL(
@@ -2311,7 +2342,7 @@ def _per_table(query: LiteralString) -> Mapping[str, bytes]:
 # With the id of a row whose seq is NULL, should someone have dropped
 # NOT NULL to hide one from every seq range (an index lookup).
 _BOUNDS: Final = _per_table(
-    "SELECT min(seq), max(seq),"
+    "SELECT pg_catalog.min(seq), pg_catalog.max(seq),"
     " EXISTS (SELECT FROM ONLY {0} WHERE seq IS NULL),"
     " (SELECT id FROM ONLY {0} WHERE seq IS NULL ORDER BY id LIMIT 1)"
     " FROM ONLY {0}"
@@ -2335,7 +2366,7 @@ def _verify_sql(table: str, ranges: int) -> bytes:
     Each call is a parallel-safe, costly function scan, so PostgreSQL runs the
     calls in a Parallel Append over its workers.
     """
-    call = sql.SQL("SELECT * FROM {}(%s, %s)").format(
+    call = sql.SQL("SELECT * FROM {}(%s::bigint, %s::bigint)").format(
         sql.Identifier(_VERIFY_FUNCTIONS[table])
     )
     return sql.SQL(" UNION ALL ").join([call] * ranges).as_bytes(None)
@@ -2344,7 +2375,9 @@ def _verify_sql(table: str, ranges: int) -> bytes:
 _HASHES_AT: Final = _per_table(
     "SELECT seq, hash FROM ONLY {} WHERE seq = ANY(%s::bigint[])"
 )
-_REPEATS: Final = _per_table("SELECT count(*) FROM ONLY {} WHERE seq = %s")
+_REPEATS: Final = _per_table(
+    "SELECT pg_catalog.count(*) FROM ONLY {} WHERE seq = %s::bigint"
+)
 _QUOTED: Final[Mapping[str, str]] = types.MappingProxyType(
     {table: sql.Identifier(table).as_string(None) for table in SHARD_TABLES}
 )
@@ -2365,15 +2398,19 @@ _SHAPES: Final = (
     # table whose rows read as the log's to a query without ONLY, the columns'
     # types), as UTF-8 bytes whatever the client_encoding; read in binary, as
     # psycopg misparses a text bytea[] under the session's bytea_output=escape.
-    b"SELECT convert_to(c.relkind::text, 'UTF8'), row_security_active(c.oid),"
-    b" (SELECT convert_to(min(i.inhrelid::regclass::text), 'UTF8')"
-    b" FROM pg_inherits AS i WHERE i.inhparent = c.oid),"
-    b" ARRAY(SELECT convert_to(coalesce(format_type(a.atttypid, NULL), ''), 'UTF8')"
-    b" FROM unnest(%s::text[]) WITH ORDINALITY AS x(name, n)"
-    b" LEFT JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attname = x.name"
+    b"SELECT pg_catalog.convert_to(c.relkind::text, 'UTF8'),"
+    b" pg_catalog.row_security_active(c.oid),"
+    b" (SELECT pg_catalog.convert_to(pg_catalog.min(i.inhrelid::regclass::text),"
+    b" 'UTF8')"
+    b" FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = c.oid),"
+    b" ARRAY(SELECT pg_catalog.convert_to("
+    b"coalesce(pg_catalog.format_type(a.atttypid, NULL), ''), 'UTF8')"
+    b" FROM pg_catalog.unnest(%s::text[]) WITH ORDINALITY AS x(name, n)"
+    b" LEFT JOIN pg_catalog.pg_attribute AS a"
+    b" ON a.attrelid = c.oid AND a.attname = x.name"
     b" AND a.attnum > 0 AND NOT a.attisdropped ORDER BY x.n)"
-    b" FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
-    b" JOIN pg_class AS c ON c.oid = t.name::regclass ORDER BY t.n"
+    b" FROM pg_catalog.unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
+    b" JOIN pg_catalog.pg_class AS c ON c.oid = t.name::regclass ORDER BY t.n"
 )
 
 
@@ -2389,8 +2426,9 @@ _ROWS: Final = _per_table(
     # The payload's UTF-8 bytes, as the append hashed them, whatever
     # the connection's client_encoding.
     "SELECT seq, id, parent_id, schema, action,"
-    " convert_to(payload::text, 'UTF8'),"
-    " ('x' || encode(timestamptz_send(inserted_at), 'hex'))::bit(64)::bigint,"
+    " pg_catalog.convert_to(payload::text, 'UTF8'),"
+    " ('x' || pg_catalog.encode(pg_catalog.timestamptz_send(inserted_at), 'hex'))"
+    "::bit(64)::bigint,"
     # id and hash: rows of one seq in one order, as the SQL verifier's
     " hash FROM ONLY {} ORDER BY seq, id, hash"
 )

@@ -901,6 +901,27 @@ BEGIN
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
+
+DO $pin$
+-- The append functions run with pg_catalog first, then this log's
+-- schema (where migrate made them), then pg_temp, whatever their caller's
+-- search_path: a function or operator that another role creates in a schema
+-- later on the caller's path (public, say) cannot stand in for a built-in one
+-- inside them. (After renaming that schema, run migrate under its new name.)
+DECLARE
+    fn text;
+BEGIN
+    FOREACH fn IN ARRAY ARRAY[
+        '"plain_events_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
+        '"plain_events_append"(uuid[], uuid[], integer[], integer[], jsonb)'
+    ]::text[] LOOP
+        EXECUTE format(
+            'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
+            fn::regprocedure, current_schema()
+        );
+    END LOOP;
+END
+$pin$;
 """  # noqa: E501, RUF100
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
@@ -940,9 +961,15 @@ def _columns(alias: str) -> sql.Composed:
     jsonb loader reads only UTF-8), and `_event` parses it."""
     columns = ["seq", "id", "parent_id", "schema", "action", "payload", "inserted_at"]
     parts: list[sql.Composable] = [sql.Identifier(alias, c) for c in columns]
-    parts[5] = sql.SQL("convert_to({}::text, 'UTF8')").format(parts[5])
+    parts[5] = sql.SQL("pg_catalog.convert_to({}::text, 'UTF8')").format(parts[5])
     parts.append(sql.SQL("NULL::bytea"))
     return sql.SQL(", ").join(parts)
+
+
+# Every argument cast to the parameter's own type, here and in every call of a
+# generated or built-in function: no same-named function another role creates
+# later on the search_path matches better (psycopg sends a small int as int2).
+_LOCK_MIGRATE: Final = b"SELECT pg_catalog.pg_advisory_xact_lock(%s::bigint)"
 
 
 def migrate(conn: psycopg.Connection[_Row]) -> None:
@@ -952,7 +979,7 @@ def migrate(conn: psycopg.Connection[_Row]) -> None:
         try:
             with conn.transaction():
                 cur = _tuple_cursor(conn)
-                cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+                cur.execute(_LOCK_MIGRATE, (_MIGRATE_LOCK,))
                 # Many statements: never prepared, whatever prepare_threshold says.
                 cur.execute(DDL.encode(), prepare=False)
         except BaseException:
@@ -968,7 +995,7 @@ async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
         try:
             async with conn.transaction():
                 cur = _atuple_cursor(conn)
-                await cur.execute(b"SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+                await cur.execute(_LOCK_MIGRATE, (_MIGRATE_LOCK,))
                 await cur.execute(DDL.encode(), prepare=False)  # as in `migrate`
         except BaseException:
             if _unusable(conn, outside=True):
@@ -1005,7 +1032,10 @@ def _statements(
     select = sql.SQL("SELECT {} FROM ONLY {} AS e").format(_columns("e"), ident)
     linked: dict[str, bytes] = {}
     return _Statements(
-        append_one=sql.SQL("SELECT {}(%s, %s, %s, %s, %s::jsonb, %s::jsonb)")
+        append_one=sql.SQL(
+            "SELECT {}(%s::uuid, %s::uuid, %s::integer, %s::integer,"
+            " %s::jsonb, %s::jsonb)"
+        )
         .format(sql.Identifier(append_one))
         .as_bytes(None),
         append=sql.SQL(

@@ -645,3 +645,28 @@ BEGIN
     END IF;
 END
 $fn$;
+
+DO $pin$
+-- The append and verify functions run with pg_catalog first, then this log's
+-- schema (where migrate made them), then pg_temp, whatever their caller's
+-- search_path: a function or operator that another role creates in a schema
+-- later on the caller's path (public, say) cannot stand in for a built-in one
+-- inside them. (After renaming that schema, run migrate under its new name.)
+DECLARE
+    fn text;
+BEGIN
+    FOREACH fn IN ARRAY ARRAY[
+        '"region_events_eu_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
+        '"region_events_eu_append"(uuid[], uuid[], integer[], integer[], jsonb)',
+        '"region_events_eu_verify"(bigint, bigint)',
+        '"region_events_us_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
+        '"region_events_us_append"(uuid[], uuid[], integer[], integer[], jsonb)',
+        '"region_events_us_verify"(bigint, bigint)'
+    ]::text[] LOOP
+        EXECUTE format(
+            'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
+            fn::regprocedure, current_schema()
+        );
+    END LOOP;
+END
+$pin$;

@@ -1,0 +1,111 @@
+"""Objects another role creates later on the search_path never run.
+
+On PostgreSQL 14 every role may create objects in `public`, and a schema later
+on a writer's or a verifier's path than the log's own is often such a place. A
+function of an exact argument type matches better than the log's own (psycopg
+sends a small int as int2), and so does an operator or function taking the
+very types of an expression that needs a cast otherwise: if any of them ran,
+its owner would run code as whoever appends or verifies, and could make a
+verifier pass an altered table. Each hostile object here raises, so one that
+ran fails the test with its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from generated_example import blog_events as blog
+from generated_example import chat_events as chat
+from tests import dbkit
+from tests.dbkit import Conn
+
+pytestmark = pytest.mark.db
+
+PATH = "-c search_path=ev,public"
+
+HOSTILE = [
+    # Calls from the module, with psycopg's int2 for small ints.
+    "FUNCTION public.blog_events_verify(lo smallint, hi smallint, OUT n bigint,"
+    " OUT bad bigint, OUT bad_id uuid, OUT last bigint, OUT last_hash bytea)",
+    "FUNCTION public.blog_events_append_one(uuid, uuid, smallint, smallint,"
+    " jsonb, jsonb) RETURNS bytea",
+    "FUNCTION public.chat_events_0_append_one(uuid, uuid, smallint, smallint,"
+    " jsonb, jsonb) RETURNS bytea",
+    # Built-ins whose own signature needs a cast from the argument given.
+    "FUNCTION public.convert_to(text, text) RETURNS bytea",
+    "FUNCTION public.unnest(text[]) RETURNS SETOF text",
+    "FUNCTION public.encode(bytea, text) RETURNS text",
+    "FUNCTION public.hostile_minus(numeric, bigint) RETURNS numeric",
+    "FUNCTION public.hostile_append(bytea[], bytea) RETURNS bytea[]",
+]
+OPERATORS = [
+    "OPERATOR public.- (LEFTARG = numeric, RIGHTARG = bigint,"
+    " FUNCTION = public.hostile_minus)",
+    "OPERATOR public.|| (LEFTARG = bytea[], RIGHTARG = bytea,"
+    " FUNCTION = public.hostile_append)",
+]
+
+
+@pytest.fixture
+def owner(database: str, conn: Conn, role: str) -> Iterator[Conn]:
+    """The log's owner, the log in schema `ev`; `role` has planted HOSTILE in
+    `public`, later on the path."""
+    conn.execute("CREATE SCHEMA ev")
+    conn.execute("SET search_path = ev, public")
+    blog.migrate(conn)
+    chat.migrate(conn)
+    who = sql.Identifier(role)
+    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
+    conn.commit()
+    with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as planter:
+        for signature in HOSTILE:
+            name = signature.split("(")[0].removeprefix("FUNCTION public.")
+            body = f"BEGIN RAISE EXCEPTION 'hostile {name} ran'; END"
+            planter.execute(
+                sql.SQL("CREATE " + signature + " LANGUAGE plpgsql AS {}").format(
+                    sql.Literal(body)
+                )
+            )
+        for operator in OPERATORS:
+            planter.execute(sql.SQL("CREATE " + operator))
+    with psycopg.connect(database, autocommit=True, options=PATH) as ev:
+        yield ev
+
+
+def test_appends_and_verifiers_run_none_of_them(owner: Conn) -> None:
+    first = blog.insert(owner, blog.changeset({"schema": "User", "action": "insert"}))
+    blog.insert_many(
+        owner, [blog.changeset(first, {"action": "update"}) for _ in range(3)]
+    )
+    root = chat.insert(
+        owner,
+        chat.changeset(
+            {"id": dbkit.shard_uuid(0), "schema": "Chat", "action": "insert"}
+        ),
+    )
+    chat.insert(
+        owner,
+        chat.changeset(root, {"schema": "Message", "action": "insert"}),
+        links={"ancestors": [root]},
+    )
+    assert blog.verify_chain(owner).ok and blog.verify_chain_locally(owner).ok
+    assert chat.verify_chain(owner).ok and chat.verify_chain_locally(owner).ok
+    assert len(blog.events_for(owner, first.id)) == 4
+
+
+def test_an_altered_table_still_breaks_under_them(owner: Conn) -> None:
+    first = blog.insert(owner, blog.changeset({"schema": "User", "action": "insert"}))
+    for n in range(3):
+        blog.insert(
+            owner, blog.changeset(first, {"action": "update", "payload": {"n": n}})
+        )
+    owner.execute("ALTER TABLE ev.blog_events DISABLE TRIGGER USER")
+    owner.execute("UPDATE ev.blog_events SET payload = '{\"n\": 9}' WHERE seq = 2")
+    owner.execute("ALTER TABLE ev.blog_events ENABLE TRIGGER USER")
+    report = blog.verify_chain(owner)
+    assert [b.seq for b in report.breaks] == [2], report
+    dbkit.assert_same_reports(report, blog.verify_chain_locally(owner))
