@@ -40,7 +40,8 @@ class Owners:
 
     A generated file is orphaned when its spec is one of this run's (the module
     was renamed) or no longer exists; files of other, existing specs are left
-    alone even when they share the output folder. Without a project (no
+    alone even when they share the output folder, and so is a file outside the
+    project whose spec is not found (another project's, sharing the folder). Without a project (no
     pyproject.toml), spec paths are relative to the working folder, which may
     differ from the run that wrote a header: only the first kind is orphaned.
     """
@@ -61,6 +62,10 @@ class Owners:
             return False  # a header's path may be from another working folder
         found = spec_file(source, self.root, self.folders)
         if found is None:
+            if not path.resolve().is_relative_to(self.root.resolve()):
+                # Outside this project (`out = "../shared"`), a header may be a
+                # sibling project's, whose root it does not name: never ours.
+                return False
             found = _listed_below(source, path, self.root)
             return found is None or found in self.specs
         return found in self.specs

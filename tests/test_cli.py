@@ -928,6 +928,42 @@ def test_nested_projects_sharing_a_folder_keep_each_other_s_modules(
     assert names == ["b_events.py", "b_events.sql", "blog_events.py", "blog_events.sql"]
 
 
+def test_sibling_projects_sharing_an_outside_folder_keep_each_other_s_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two projects with `out = "../shared"`: a header names its spec from its
+    own project's root, which the other cannot see, so each run deleted the
+    other's modules. A module of this run's spec renamed is still removed.
+    (Specs at one relative path in both projects are not told apart.)"""
+    for name in ("a", "b"):
+        write(
+            tmp_path / name / "pyproject.toml",
+            '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "../shared"\n',
+        )
+        spec = SPEC.replace("module: blog_events", f"module: {name}_events")
+        write(
+            tmp_path / name / "events" / f"{name}.yaml",
+            spec.replace("table: blog_events", f"table: {name}_events"),
+        )
+    for name in ("b", "a", "b"):
+        monkeypatch.chdir(tmp_path / name)
+        code, out, err = run(capsys, "generate")
+        assert code == 0 and "removed" not in out, out + err
+        assert run(capsys, "check")[0] == 0
+    names = sorted(p.name for p in (tmp_path / "shared").iterdir())
+    assert names == ["a_events.py", "a_events.sql", "b_events.py", "b_events.sql"]
+    spec_path = tmp_path / "a" / "events" / "a.yaml"
+    spec_path.write_text(
+        spec_path.read_text(encoding="utf-8").replace("module: a_events", "module: c"),
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path / "a")
+    code, out, _ = run(capsys, "generate")
+    assert code == 0 and out.count("removed orphaned") == 2, out
+    names = sorted(p.name for p in (tmp_path / "shared").iterdir())
+    assert names == ["b_events.py", "b_events.sql", "c.py", "c.sql"]
+
+
 def test_without_a_project_a_spec_renamed_with_its_module_leaves_no_module(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
