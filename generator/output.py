@@ -41,9 +41,10 @@ class Owners:
     A generated file is orphaned when its spec is one of this run's (the module
     was renamed) or no longer exists; files of other, existing specs are left
     alone even when they share the output folder, and so is a file outside the
-    project whose spec is not found (another project's, sharing the folder). Without a project (no
-    pyproject.toml), spec paths are relative to the working folder, which may
-    differ from the run that wrote a header: only the first kind is orphaned.
+    project whose spec is not found (another project's, sharing the folder).
+    Without a project (no pyproject.toml), spec paths are relative to the
+    working folder, which may differ from the run that wrote a header: only
+    the first kind is orphaned.
     """
 
     root: Path
