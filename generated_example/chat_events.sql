@@ -19,6 +19,47 @@ BEGIN
     END LOOP;
 END
 $lock$;
+
+DO $owner$
+-- What this log's names already name in the schema migrate creates in must be
+-- the running role's, or a role's it is a member of: CREATE ... IF NOT EXISTS
+-- and CREATE OR REPLACE would otherwise keep, as the log's, a table or
+-- function that another role made first, which that role could then alter.
+DECLARE
+    squatted record;
+BEGIN
+    SELECT o.kind, o.name, pg_catalog.pg_get_userbyid(o.owner) AS owner INTO squatted
+    FROM (
+        SELECT 'relation' AS kind, c.relname::text AS name, c.relowner AS owner
+        FROM pg_catalog.pg_class AS c
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname = current_schema()
+            AND c.relname::text = ANY (ARRAY['chat_events_0', 'chat_events_0_ancestors', 'chat_events_0_ancestors_ancestor_id_idx', 'chat_events_0_ancestors_key', 'chat_events_0_inserted_at_idx', 'chat_events_0_mentions', 'chat_events_0_mentions_key', 'chat_events_0_mentions_mentioned_id_idx', 'chat_events_0_parent_id_idx', 'chat_events_0_pkey', 'chat_events_0_schema_idx', 'chat_events_0_seq', 'chat_events_0_seq_key', 'chat_events_1', 'chat_events_1_ancestors', 'chat_events_1_ancestors_ancestor_id_idx', 'chat_events_1_ancestors_key', 'chat_events_1_inserted_at_idx', 'chat_events_1_mentions', 'chat_events_1_mentions_key', 'chat_events_1_mentions_mentioned_id_idx', 'chat_events_1_parent_id_idx', 'chat_events_1_pkey', 'chat_events_1_schema_idx', 'chat_events_1_seq', 'chat_events_1_seq_key', 'chat_events_2', 'chat_events_2_ancestors', 'chat_events_2_ancestors_ancestor_id_idx', 'chat_events_2_ancestors_key', 'chat_events_2_inserted_at_idx', 'chat_events_2_mentions', 'chat_events_2_mentions_key', 'chat_events_2_mentions_mentioned_id_idx', 'chat_events_2_parent_id_idx', 'chat_events_2_pkey', 'chat_events_2_schema_idx', 'chat_events_2_seq', 'chat_events_2_seq_key', 'chat_events_3', 'chat_events_3_ancestors', 'chat_events_3_ancestors_ancestor_id_idx', 'chat_events_3_ancestors_key', 'chat_events_3_inserted_at_idx', 'chat_events_3_mentions', 'chat_events_3_mentions_key', 'chat_events_3_mentions_mentioned_id_idx', 'chat_events_3_parent_id_idx', 'chat_events_3_pkey', 'chat_events_3_schema_idx', 'chat_events_3_seq', 'chat_events_3_seq_key']::text[])
+        UNION ALL
+        SELECT 'function', p.proname::text, p.proowner
+        FROM pg_catalog.pg_proc AS p
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE n.nspname = current_schema()
+            AND p.proname::text = ANY (ARRAY['chat_events_0_ancestors_same_parent', 'chat_events_0_append', 'chat_events_0_append_one', 'chat_events_0_mentions_same_parent', 'chat_events_0_verify', 'chat_events_1_ancestors_same_parent', 'chat_events_1_append', 'chat_events_1_append_one', 'chat_events_1_mentions_same_parent', 'chat_events_1_verify', 'chat_events_2_ancestors_same_parent', 'chat_events_2_append', 'chat_events_2_append_one', 'chat_events_2_mentions_same_parent', 'chat_events_2_verify', 'chat_events_3_ancestors_same_parent', 'chat_events_3_append', 'chat_events_3_append_one', 'chat_events_3_mentions_same_parent', 'chat_events_3_verify', 'chat_events_reject_change']::text[])
+    ) AS o
+    WHERE o.owner NOT IN (
+        WITH RECURSIVE m(id) AS (
+            SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
+            UNION
+            SELECT a.roleid FROM pg_catalog.pg_auth_members AS a JOIN m ON a.member = m.id
+        )
+        SELECT m.id FROM m
+    )
+    ORDER BY o.kind DESC, o.name
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% % is owned by role %, not by %, which runs migrate, or a role it is a member of',
+            squatted.kind, squatted.name, squatted.owner, current_user
+            USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Run migrate as the role that owns the log (SET ROLE), or drop what another role made before the log''s first migrate.';
+    END IF;
+END
+$owner$;
 CREATE OR REPLACE FUNCTION "chat_events_reject_change"() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN

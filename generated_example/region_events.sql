@@ -19,6 +19,47 @@ BEGIN
     END LOOP;
 END
 $lock$;
+
+DO $owner$
+-- What this log's names already name in the schema migrate creates in must be
+-- the running role's, or a role's it is a member of: CREATE ... IF NOT EXISTS
+-- and CREATE OR REPLACE would otherwise keep, as the log's, a table or
+-- function that another role made first, which that role could then alter.
+DECLARE
+    squatted record;
+BEGIN
+    SELECT o.kind, o.name, pg_catalog.pg_get_userbyid(o.owner) AS owner INTO squatted
+    FROM (
+        SELECT 'relation' AS kind, c.relname::text AS name, c.relowner AS owner
+        FROM pg_catalog.pg_class AS c
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname = current_schema()
+            AND c.relname::text = ANY (ARRAY['region_events_eu', 'region_events_eu_inserted_at_idx', 'region_events_eu_parent_id_idx', 'region_events_eu_pkey', 'region_events_eu_schema_idx', 'region_events_eu_seq', 'region_events_eu_seq_key', 'region_events_us', 'region_events_us_inserted_at_idx', 'region_events_us_parent_id_idx', 'region_events_us_pkey', 'region_events_us_schema_idx', 'region_events_us_seq', 'region_events_us_seq_key']::text[])
+        UNION ALL
+        SELECT 'function', p.proname::text, p.proowner
+        FROM pg_catalog.pg_proc AS p
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE n.nspname = current_schema()
+            AND p.proname::text = ANY (ARRAY['region_events_eu_append', 'region_events_eu_append_one', 'region_events_eu_verify', 'region_events_reject_change', 'region_events_us_append', 'region_events_us_append_one', 'region_events_us_verify']::text[])
+    ) AS o
+    WHERE o.owner NOT IN (
+        WITH RECURSIVE m(id) AS (
+            SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
+            UNION
+            SELECT a.roleid FROM pg_catalog.pg_auth_members AS a JOIN m ON a.member = m.id
+        )
+        SELECT m.id FROM m
+    )
+    ORDER BY o.kind DESC, o.name
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% % is owned by role %, not by %, which runs migrate, or a role it is a member of',
+            squatted.kind, squatted.name, squatted.owner, current_user
+            USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Run migrate as the role that owns the log (SET ROLE), or drop what another role made before the log''s first migrate.';
+    END IF;
+END
+$owner$;
 CREATE OR REPLACE FUNCTION "region_events_reject_change"() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 
 from generator.errors import Diagnostic, Path, SpecError, format_location
 from generator.loader import Loaded
@@ -155,6 +156,10 @@ class Plan:
     # SQL string literals: migrate locks them first, in this order.
     lock_order: str
     link_names: str  # every link name as SQL string literals, for the append functions
+    # The log's relations (tables, sequences, indexes) and functions by name,
+    # as SQL string literals: migrate refuses those another role owns.
+    owned_relations: str
+    owned_functions: str
     insert_columns: str  # the quoted column list of an event INSERT
     shard_tables_py: str  # the SHARD_TABLES assignment, formatted as ruff would
     link_tables_py: str  # the LINK_TABLES assignment, formatted as ruff would
@@ -499,6 +504,11 @@ def subscript_assignment(target: str, items: list[str], width: int = 88) -> str:
     return f"{target}[\n{body}]"
 
 
+def _literals(shared: Mapping[tuple[str, str], Path], kind: str) -> str:
+    """The names of one kind (relation or function), sorted, as SQL literals."""
+    return ", ".join(f"'{raw}'" for k, raw in sorted(shared) if k == kind)
+
+
 def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) -> Plan:
     """Resolve every derived fact; raise SpecError listing every broken rule."""
     check = _Checker(loaded)
@@ -546,6 +556,8 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         tables=tables,
         sql_names=tuple(names.shared.items()),
         link_names=", ".join(f"'{link.name}'" for link in links),
+        owned_relations=_literals(names.shared, "relation"),
+        owned_functions=_literals(names.shared, "function"),
         lock_order=", ".join(
             f"'{name}'"
             for name in (*sorted(t.table.raw for t in tables), *sorted(link_tables))

@@ -1,4 +1,5 @@
-"""Objects another role creates later on the search_path never run.
+"""Objects another role makes never act as the log's: those it creates later
+on the search_path never run, and those it made first are not adopted.
 
 On PostgreSQL 14 every role may create objects in `public`, and a schema later
 on a writer's or a verifier's path than the log's own is often such a place. A
@@ -109,3 +110,29 @@ def test_an_altered_table_still_breaks_under_them(owner: Conn) -> None:
     report = blog.verify_chain(owner)
     assert [b.seq for b in report.breaks] == [2], report
     dbkit.assert_same_reports(report, blog.verify_chain_locally(owner))
+
+
+def test_migrate_refuses_a_log_another_role_made_first(
+    database: str, conn: Conn, role: str
+) -> None:
+    """CREATE ... IF NOT EXISTS and CREATE OR REPLACE kept, as the log's, a
+    table and functions another role made before the first migrate, and that
+    role could then alter them at will. A role the migrating one is a member
+    of is the log's owner, not another."""
+    who = sql.Identifier(role)
+    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
+    conn.commit()
+    with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as first:
+        blog.migrate(first)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
+        blog.migrate(conn)
+    conn.rollback()
+    message = str(refused.value)
+    assert f"relation blog_events is owned by role {role}, not by" in message
+    assert refused.value.diag.message_hint is not None
+    assert "SET ROLE" in refused.value.diag.message_hint
+    conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(who))
+    conn.commit()
+    blog.migrate(conn)  # now a role it is a member of
+    conn.commit()
+    assert blog.verify_chain(conn).ok
