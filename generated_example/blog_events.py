@@ -95,8 +95,8 @@ class Action(enum.IntEnum):
     flag = 8196028
     publish = 634681923
     soft_delete = 246670187
-    # legacy name of soft_delete:
-    archive = 246670187
+    # legacy name; its stored events have code 246670187:
+    archive = soft_delete
 
 
 ALIASES: Final[Mapping[str, str]] = types.MappingProxyType(

@@ -144,7 +144,8 @@ def _literal(node: ast.expr) -> object:
 
 
 def _members(node: ast.ClassDef) -> dict[str, int]:
-    """`name = 3` members, and `legacy = 246670187` aliases kept by value."""
+    """`name = 3` members, and aliases: `legacy = action` (`legacy = 246670187`
+    in modules of earlier versions)."""
     out: dict[str, int] = {}
     for statement in node.body:
         if (
@@ -153,6 +154,8 @@ def _members(node: ast.ClassDef) -> dict[str, int]:
             and isinstance(statement.targets[0], ast.Name)
         ):
             value = _literal(statement.value)
+            if isinstance(statement.value, ast.Name):  # an alias of a member above
+                value = out.get(statement.value.id)
             if isinstance(value, int) and not isinstance(value, bool):
                 out[statement.targets[0].id] = value
     return out

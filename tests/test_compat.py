@@ -326,6 +326,19 @@ def test_a_generated_module_reads_back_as_its_plan(module: str) -> None:
     assert layout is not None and layout.schemas and layout.actions
 
 
+def test_a_module_of_an_earlier_version_reads_its_aliases_by_code() -> None:
+    """Earlier modules wrote an alias as its code (`archive = 246670187`); now
+    it names its action (`archive = soft_delete`), which pyright reads as one
+    member. Both read back as the same layout."""
+    text = (EXAMPLES / "blog_events.py").read_text(encoding="utf-8")
+    code = action_code("archive")
+    earlier = text.replace("    archive = soft_delete\n", f"    archive = {code}\n")
+    assert earlier != text
+    now, then = module_layout(text), module_layout(earlier)
+    assert now is not None and now.actions["archive"] == code
+    assert then == now
+
+
 def test_only_generate_compares(tmp_path: Path) -> None:
     """The library call compares only when asked (the CLI's `generate` asks)."""
     spec = write(tmp_path / "orders.yaml", V1)
