@@ -129,9 +129,6 @@ BEGIN
 END
 $fn$;
 
--- Earlier versions took the whole batch as one JSON document.
-DROP FUNCTION IF EXISTS "plain_events_append"(jsonb);
-
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none).
 CREATE OR REPLACE FUNCTION "plain_events_append"(
@@ -187,21 +184,40 @@ END
 $fn$;
 
 DO $pin$
--- The append functions run with pg_catalog first, then this log's
--- schema (where migrate made them), then pg_temp, whatever their caller's
--- search_path: a function or operator that another role creates in a schema
--- later on the caller's path (public, say) cannot stand in for a built-in one
--- inside them. (After renaming that schema, run migrate under its new name.)
+-- Under these functions' names, only the signatures above are left: another's
+-- is an earlier version's, whose body may lock or chain another way, so it is
+-- dropped and a writer of that version fails (UndefinedFunction) instead of
+-- appending beside this one. The append functions then run
+-- with pg_catalog first, then this log's schema (where migrate made them),
+-- then pg_temp, whatever their caller's search_path: a function or operator
+-- that another role creates in a schema later on the caller's path (public,
+-- say) cannot stand in for a built-in one inside them. (After renaming that
+-- schema, run migrate under its new name.)
 DECLARE
-    fn text;
-BEGIN
-    FOREACH fn IN ARRAY ARRAY[
+    current regprocedure[] := ARRAY[
         '"plain_events_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
         '"plain_events_append"(uuid[], uuid[], integer[], integer[], jsonb)'
-    ]::text[] LOOP
+    ]::regprocedure[];
+    fn regprocedure;
+BEGIN
+    FOR fn IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
+        WHERE p.pronamespace = (
+                SELECT n.oid FROM pg_catalog.pg_namespace AS n
+                WHERE n.nspname = current_schema()
+            )
+            AND p.proname IN (
+                SELECT c.proname FROM pg_catalog.pg_proc AS c
+                WHERE c.oid = ANY (current::oid[])
+            )
+            AND p.oid <> ALL (current::oid[])
+    LOOP
+        EXECUTE format('DROP FUNCTION %s', fn);
+    END LOOP;
+    FOREACH fn IN ARRAY current LOOP
         EXECUTE format(
             'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
-            fn::regprocedure, current_schema()
+            fn, current_schema()
         );
     END LOOP;
 END

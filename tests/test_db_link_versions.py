@@ -180,3 +180,36 @@ def test_migrate_does_not_wait_for_a_writer_holding_the_sequence(
             migrator.execute("SET lock_timeout = '3s'")
             plain.migrate(migrator)
         writer.rollback()
+
+
+def test_migrate_drops_an_earlier_versions_append_signatures(conn: Conn) -> None:
+    """An earlier version's append function of another signature stayed
+    installed beside this one's: its writers kept appending through a body
+    that may lock or chain another way (two of them once took an advisory lock,
+    and forked the chain beside this version's writers). It is dropped, so they
+    fail instead; this version's functions stay, and so do other names'."""
+    plain.migrate(conn)
+    conn.execute(
+        "CREATE FUNCTION plain_events_append(jsonb) RETURNS void"
+        " LANGUAGE sql AS 'SELECT'"
+    )
+    conn.execute(
+        "CREATE FUNCTION plain_events_append_one(uuid, jsonb) RETURNS void"
+        " LANGUAGE sql AS 'SELECT'"
+    )
+    conn.execute(
+        "CREATE FUNCTION plain_events_helper(jsonb) RETURNS void"
+        " LANGUAGE sql AS 'SELECT'"
+    )
+    plain.migrate(conn)
+    left = conn.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc AS p"
+        " WHERE p.proname LIKE 'plain\\_events\\_%' ORDER BY 1"
+    ).fetchall()
+    assert [name for (name,) in left] == [
+        "plain_events_append(uuid[],uuid[],integer[],integer[],jsonb)",
+        "plain_events_append_one(uuid,uuid,integer,integer,jsonb,jsonb)",
+        "plain_events_helper(jsonb)",
+    ]
+    first = plain.insert(conn, plain.changeset({"schema": "User", "action": "insert"}))
+    assert plain.insert_many(conn, [plain.changeset(first, {"action": "update"})])
