@@ -850,6 +850,22 @@ def __spector__(key: str) -> object:
 
 
 DDL: Final = """\
+SELECT pg_catalog.set_config(
+    -- Until the end of this file, names resolve in the schema the log is made
+    -- in, then pg_catalog, then pg_temp: a function or operator another role
+    -- made elsewhere on the session's path (public, say) never runs as the
+    -- migrating role in this file's statements. The last one puts it back.
+    'spectorgen.search_path', pg_catalog.current_setting('search_path'), true
+);
+SELECT pg_catalog.set_config(
+    'search_path',
+    coalesce(
+        pg_catalog.format('%I, pg_catalog, pg_temp', pg_catalog.current_schema()),
+        pg_catalog.current_setting('search_path')  -- no schema: CREATE says so
+    ),
+    true
+);
+
 DO $lock$
 -- In a transaction (as migrate runs it), first lock the log's existing tables
 -- in the order appenders lock them (events tables by name, then link tables by
@@ -2685,6 +2701,10 @@ BEGIN
     END LOOP;
 END
 $pin$;
+
+SELECT pg_catalog.set_config(
+    'search_path', pg_catalog.current_setting('spectorgen.search_path'), true
+);
 """  # noqa: E501, RUF100
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 

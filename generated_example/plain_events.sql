@@ -3,6 +3,22 @@
 -- sha256: 2a8c79d287f145af076cafc41221cdd89a79e8fe17b921f4dfc2d39c49444ae5
 --
 -- Idempotent: every statement may run again on a migrated database.
+SELECT pg_catalog.set_config(
+    -- Until the end of this file, names resolve in the schema the log is made
+    -- in, then pg_catalog, then pg_temp: a function or operator another role
+    -- made elsewhere on the session's path (public, say) never runs as the
+    -- migrating role in this file's statements. The last one puts it back.
+    'spectorgen.search_path', pg_catalog.current_setting('search_path'), true
+);
+SELECT pg_catalog.set_config(
+    'search_path',
+    coalesce(
+        pg_catalog.format('%I, pg_catalog, pg_temp', pg_catalog.current_schema()),
+        pg_catalog.current_setting('search_path')  -- no schema: CREATE says so
+    ),
+    true
+);
+
 DO $lock$
 -- In a transaction (as migrate runs it), first lock the log's existing tables
 -- in the order appenders lock them (events tables by name, then link tables by
@@ -222,3 +238,7 @@ BEGIN
     END LOOP;
 END
 $pin$;
+
+SELECT pg_catalog.set_config(
+    'search_path', pg_catalog.current_setting('spectorgen.search_path'), true
+);

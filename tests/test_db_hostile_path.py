@@ -42,6 +42,8 @@ HOSTILE = [
     "FUNCTION public.encode(bytea, text) RETURNS text",
     "FUNCTION public.hostile_minus(numeric, bigint) RETURNS numeric",
     "FUNCTION public.hostile_append(bytea[], bytea) RETURNS bytea[]",
+    # ... and in the SQL file's own statements, run by the migrating role.
+    "FUNCTION public.format(text, text) RETURNS text",
 ]
 OPERATORS = [
     "OPERATOR public.- (LEFTARG = numeric, RIGHTARG = bigint,"
@@ -136,3 +138,15 @@ def test_migrate_refuses_a_log_another_role_made_first(
     blog.migrate(conn)  # now a role it is a member of
     conn.commit()
     assert blog.verify_chain(conn).ok
+
+
+def test_migrate_runs_none_of_them_and_keeps_the_sessions_path(owner: Conn) -> None:
+    """migrate's own statements (here a second run, whose lock step formats
+    each table's name) run as the migrating role, often a superuser."""
+    owner.autocommit = False
+    before = owner.execute("SHOW search_path").fetchone()
+    blog.migrate(owner)
+    chat.migrate(owner)
+    assert owner.execute("SHOW search_path").fetchone() == before  # in its transaction
+    owner.commit()
+    assert blog.verify_chain(owner).ok
