@@ -784,16 +784,17 @@ def __spector__(key: str) -> object:
 
 DDL: Final = """\
 SELECT pg_catalog.set_config(
-    -- Until the end of this file, names resolve in the schema the log is made
-    -- in, then pg_catalog, then pg_temp: a function or operator another role
-    -- made elsewhere on the session's path (public, say) never runs as the
-    -- migrating role in this file's statements. The last one puts it back.
+    -- Until the end of this file, names resolve in pg_catalog (first, as it
+    -- is left off the path), then the schema the log is made in, then pg_temp:
+    -- a function or operator another role made elsewhere on the session's path
+    -- (public, say) never runs as the migrating role in this file's
+    -- statements. The last one puts the path back.
     'spectorgen.search_path', pg_catalog.current_setting('search_path'), true
 );
 SELECT pg_catalog.set_config(
     'search_path',
     coalesce(
-        pg_catalog.format('%I, pg_catalog, pg_temp', pg_catalog.current_schema()),
+        pg_catalog.format('%I, pg_temp', pg_catalog.current_schema()),
         pg_catalog.current_setting('search_path')  -- no schema: CREATE says so
     ),
     true
@@ -1050,7 +1051,7 @@ BEGIN
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
-        hashes := hashes || head;
+        hashes := pg_catalog.array_append(hashes, head);
     END LOOP;
     INSERT INTO "blog_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
@@ -1089,7 +1090,7 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE i.indrelid = '"blog_events"'::regclass AND a.attname = 'seq'
@@ -2487,7 +2488,7 @@ _SHAPES: Final = (
     b" ON a.attrelid = c.oid AND a.attname = x.name"
     b" AND a.attnum > 0 AND NOT a.attisdropped ORDER BY x.n)"
     b" FROM pg_catalog.unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
-    b" JOIN pg_catalog.pg_class AS c ON c.oid = t.name::regclass ORDER BY t.n"
+    b" JOIN pg_catalog.pg_class AS c ON c.oid = t.name::regclass::oid ORDER BY t.n"
 )
 
 

@@ -4,16 +4,17 @@
 --
 -- Idempotent: every statement may run again on a migrated database.
 SELECT pg_catalog.set_config(
-    -- Until the end of this file, names resolve in the schema the log is made
-    -- in, then pg_catalog, then pg_temp: a function or operator another role
-    -- made elsewhere on the session's path (public, say) never runs as the
-    -- migrating role in this file's statements. The last one puts it back.
+    -- Until the end of this file, names resolve in pg_catalog (first, as it
+    -- is left off the path), then the schema the log is made in, then pg_temp:
+    -- a function or operator another role made elsewhere on the session's path
+    -- (public, say) never runs as the migrating role in this file's
+    -- statements. The last one puts the path back.
     'spectorgen.search_path', pg_catalog.current_setting('search_path'), true
 );
 SELECT pg_catalog.set_config(
     'search_path',
     coalesce(
-        pg_catalog.format('%I, pg_catalog, pg_temp', pg_catalog.current_schema()),
+        pg_catalog.format('%I, pg_temp', pg_catalog.current_schema()),
         pg_catalog.current_setting('search_path')  -- no schema: CREATE says so
     ),
     true
@@ -386,7 +387,7 @@ BEGIN
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
-        hashes := hashes || head;
+        hashes := pg_catalog.array_append(hashes, head);
     END LOOP;
     INSERT INTO "chat_events_0" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
@@ -433,7 +434,7 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE i.indrelid = '"chat_events_0"'::regclass AND a.attname = 'seq'
@@ -816,7 +817,7 @@ BEGIN
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
-        hashes := hashes || head;
+        hashes := pg_catalog.array_append(hashes, head);
     END LOOP;
     INSERT INTO "chat_events_1" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
@@ -863,7 +864,7 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE i.indrelid = '"chat_events_1"'::regclass AND a.attname = 'seq'
@@ -1246,7 +1247,7 @@ BEGIN
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
-        hashes := hashes || head;
+        hashes := pg_catalog.array_append(hashes, head);
     END LOOP;
     INSERT INTO "chat_events_2" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
@@ -1293,7 +1294,7 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE i.indrelid = '"chat_events_2"'::regclass AND a.attname = 'seq'
@@ -1676,7 +1677,7 @@ BEGIN
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
-        hashes := hashes || head;
+        hashes := pg_catalog.array_append(hashes, head);
     END LOOP;
     INSERT INTO "chat_events_3" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
@@ -1723,7 +1724,7 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE i.indrelid = '"chat_events_3"'::regclass AND a.attname = 'seq'

@@ -4,16 +4,17 @@
 --
 -- Idempotent: every statement may run again on a migrated database.
 SELECT pg_catalog.set_config(
-    -- Until the end of this file, names resolve in the schema the log is made
-    -- in, then pg_catalog, then pg_temp: a function or operator another role
-    -- made elsewhere on the session's path (public, say) never runs as the
-    -- migrating role in this file's statements. The last one puts it back.
+    -- Until the end of this file, names resolve in pg_catalog (first, as it
+    -- is left off the path), then the schema the log is made in, then pg_temp:
+    -- a function or operator another role made elsewhere on the session's path
+    -- (public, say) never runs as the migrating role in this file's
+    -- statements. The last one puts the path back.
     'spectorgen.search_path', pg_catalog.current_setting('search_path'), true
 );
 SELECT pg_catalog.set_config(
     'search_path',
     coalesce(
-        pg_catalog.format('%I, pg_catalog, pg_temp', pg_catalog.current_schema()),
+        pg_catalog.format('%I, pg_temp', pg_catalog.current_schema()),
         pg_catalog.current_setting('search_path')  -- no schema: CREATE says so
     ),
     true

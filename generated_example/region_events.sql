@@ -4,16 +4,17 @@
 --
 -- Idempotent: every statement may run again on a migrated database.
 SELECT pg_catalog.set_config(
-    -- Until the end of this file, names resolve in the schema the log is made
-    -- in, then pg_catalog, then pg_temp: a function or operator another role
-    -- made elsewhere on the session's path (public, say) never runs as the
-    -- migrating role in this file's statements. The last one puts it back.
+    -- Until the end of this file, names resolve in pg_catalog (first, as it
+    -- is left off the path), then the schema the log is made in, then pg_temp:
+    -- a function or operator another role made elsewhere on the session's path
+    -- (public, say) never runs as the migrating role in this file's
+    -- statements. The last one puts the path back.
     'spectorgen.search_path', pg_catalog.current_setting('search_path'), true
 );
 SELECT pg_catalog.set_config(
     'search_path',
     coalesce(
-        pg_catalog.format('%I, pg_catalog, pg_temp', pg_catalog.current_schema()),
+        pg_catalog.format('%I, pg_temp', pg_catalog.current_schema()),
         pg_catalog.current_setting('search_path')  -- no schema: CREATE says so
     ),
     true
@@ -270,7 +271,7 @@ BEGIN
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
-        hashes := hashes || head;
+        hashes := pg_catalog.array_append(hashes, head);
     END LOOP;
     INSERT INTO "region_events_eu" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
@@ -309,7 +310,7 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE i.indrelid = '"region_events_eu"'::regclass AND a.attname = 'seq'
@@ -576,7 +577,7 @@ BEGIN
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
         head := sha256(head || body);
-        hashes := hashes || head;
+        hashes := pg_catalog.array_append(hashes, head);
     END LOOP;
     INSERT INTO "region_events_us" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
@@ -615,7 +616,7 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE i.indrelid = '"region_events_us"'::regclass AND a.attname = 'seq'

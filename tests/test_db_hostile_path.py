@@ -42,6 +42,7 @@ HOSTILE = [
     "FUNCTION public.encode(bytea, text) RETURNS text",
     "FUNCTION public.hostile_minus(numeric, bigint) RETURNS numeric",
     "FUNCTION public.hostile_append(bytea[], bytea) RETURNS bytea[]",
+    "FUNCTION public.hostile_eq(oid, regclass) RETURNS boolean",
     # ... and in the SQL file's own statements, run by the migrating role.
     "FUNCTION public.format(text, text) RETURNS text",
 ]
@@ -50,6 +51,8 @@ OPERATORS = [
     " FUNCTION = public.hostile_minus)",
     "OPERATOR public.|| (LEFTARG = bytea[], RIGHTARG = bytea,"
     " FUNCTION = public.hostile_append)",
+    "OPERATOR public.= (LEFTARG = oid, RIGHTARG = regclass,"
+    " FUNCTION = public.hostile_eq)",
 ]
 
 
@@ -150,3 +153,38 @@ def test_migrate_runs_none_of_them_and_keeps_the_sessions_path(owner: Conn) -> N
     assert owner.execute("SHOW search_path").fetchone() == before  # in its transaction
     owner.commit()
     assert blog.verify_chain(owner).ok
+
+
+def test_copies_of_built_ins_in_the_logs_own_schema_never_run(
+    database: str, conn: Conn, role: str
+) -> None:
+    """The log in `public`, where another role may create (PostgreSQL 14's
+    default, which the README says to revoke): a function of a built-in's very
+    signature there never outranks pg_catalog's, in migrate's SQL or in the
+    functions it installs, as pg_catalog comes first on every path they set."""
+    who = sql.Identifier(role)
+    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
+    conn.commit()
+    copies = [
+        "quote_ident(text) RETURNS text",
+        "to_regclass(text) RETURNS regclass",
+        "current_setting(text) RETURNS text",
+        "sha256(bytea) RETURNS bytea",
+        "int8send(bigint) RETURNS bytea",
+    ]
+    with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as planter:
+        for copy in copies:
+            name = copy.split("(")[0]
+            body = f"BEGIN RAISE EXCEPTION 'hostile {name} ran'; END"
+            planter.execute(
+                sql.SQL(
+                    "CREATE FUNCTION public." + copy + " LANGUAGE plpgsql AS {}"
+                ).format(sql.Literal(body))
+            )
+    for _ in range(2):  # the second run locks the tables the first made
+        blog.migrate(conn)
+        conn.commit()
+    first = blog.insert(conn, blog.changeset({"schema": "User", "action": "insert"}))
+    blog.insert_many(conn, [blog.changeset(first, {"action": "update"})])
+    conn.commit()
+    assert blog.verify_chain(conn).ok and blog.verify_chain_locally(conn).ok
