@@ -21,6 +21,7 @@ from psycopg import sql
 
 from generated_example import blog_events as blog
 from generated_example import chat_events as chat
+from generated_example import plain_events as plain
 from tests import dbkit
 from tests.dbkit import Conn
 
@@ -188,3 +189,118 @@ def test_copies_of_built_ins_in_the_logs_own_schema_never_run(
     blog.insert_many(conn, [blog.changeset(first, {"action": "update"})])
     conn.commit()
     assert blog.verify_chain(conn).ok and blog.verify_chain_locally(conn).ok
+
+
+TRIP_TYPES = [
+    "oid", "regclass", "regprocedure", "name", "text", "smallint", "integer",
+    "bigint", "numeric", "uuid", "bytea", "bytea[]", "bigint[]", "integer[]",
+    "uuid[]", "text[]", "jsonb", "timestamptz", '"char"', "boolean",
+]  # fmt: skip
+TRIP_OPERATORS = ["=", "<", ">", "<=", ">=", "<>", "||", "-", "+", "*", "->", "->>"]
+TRIPWIRES = """
+DO $plant$
+DECLARE
+    op text;
+    l text;
+    r text;
+    n integer := 0;
+BEGIN
+    FOREACH op IN ARRAY {operators}::text[] LOOP
+        FOREACH l IN ARRAY {types}::text[] LOOP
+            FOREACH r IN ARRAY {types}::text[] LOOP
+                CONTINUE WHEN EXISTS (
+                    SELECT FROM pg_catalog.pg_operator AS o
+                    WHERE o.oprname = op AND o.oprleft = l::regtype
+                        AND o.oprright = r::regtype
+                        AND o.oprnamespace = 'pg_catalog'::regnamespace
+                );
+                n := n + 1;
+                EXECUTE format(
+                    'CREATE FUNCTION public.trip_%s(%s, %s) RETURNS %s'
+                    ' LANGUAGE plpgsql AS %L',
+                    n, l, r,
+                    CASE WHEN op IN ('=', '<', '>', '<=', '>=', '<>')
+                        THEN 'boolean' ELSE l END,
+                    format(
+                        'BEGIN INSERT INTO public.tripped VALUES (%L);'
+                        ' RETURN NULL; END',
+                        format('%s %s %s', l, op, r)
+                    )
+                );
+                EXECUTE format(
+                    'CREATE OPERATOR public.%s (LEFTARG = %s, RIGHTARG = %s,'
+                    ' FUNCTION = public.trip_%s)',
+                    op, l, r, n
+                );
+            END LOOP;
+        END LOOP;
+    END LOOP;
+END
+$plant$
+"""
+
+
+def test_no_expression_needs_an_operator_outside_pg_catalog(
+    database: str, conn: Conn, role: str
+) -> None:
+    """Every operator of these types that pg_catalog lacks, planted in public
+    to record its use: the whole API then runs without one of them (an
+    expression of types no built-in takes exactly resolves to such a planted
+    operator, as `oid = regclass` once did in the verifiers)."""
+    conn.execute("CREATE SCHEMA ev")
+    conn.execute("CREATE TABLE public.tripped (what text)")
+    conn.execute("GRANT INSERT ON public.tripped TO PUBLIC")
+    who = sql.Identifier(role)
+    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
+    conn.commit()
+    with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as planter:
+        planter.execute(
+            sql.SQL(TRIPWIRES).format(
+                operators=sql.Literal(TRIP_OPERATORS), types=sql.Literal(TRIP_TYPES)
+            )
+        )
+        planted = planter.execute(
+            "SELECT count(*) FROM pg_operator"
+            " WHERE oprnamespace = 'public'::regnamespace"
+        ).fetchone()
+        assert planted is not None and planted[0] > 1000
+    with psycopg.connect(database, autocommit=True, options=PATH) as ev:
+        for module in (blog, chat, plain):
+            module.migrate(ev)
+            module.migrate(ev)  # the second run locks what the first made
+        first = blog.insert(ev, blog.changeset({"schema": "User", "action": "insert"}))
+        more = blog.insert_many(
+            ev, [blog.changeset(first, {"action": "update"}) for _ in range(600)]
+        )
+        blog.events_for(ev, first.id, after=first.seq, limit=10)
+        blog.previous_events(ev, more[-1])
+        root = chat.insert(
+            ev,
+            chat.changeset(
+                {"id": dbkit.shard_uuid(1), "schema": "Chat", "action": "insert"}
+            ),
+        )
+        reply = chat.insert(
+            ev,
+            chat.changeset(root, {"schema": "Message", "action": "insert"}),
+            links={"ancestors": [root], "mentions": [(root, 7)]},
+        )
+        chat.insert_many(
+            ev,
+            [
+                (
+                    chat.changeset(root, {"schema": "Message", "action": "insert"}),
+                    {"ancestors": [root, reply]},
+                )
+            ],
+        )
+        chat.linked(ev, reply, chat.Link.ancestors)
+        chat.linked(ev, reply, chat.Link.mentions, link_type=7)
+        chat.linked_types(ev, reply, chat.Link.mentions)
+        for module in (blog, chat):
+            assert module.verify_chain(ev).ok
+            assert module.verify_chain_locally(ev).ok
+        blog.chain_head(ev, blog.TABLE)
+        plain.insert(ev, plain.changeset({"schema": "User", "action": "insert"}))
+        tripped = ev.execute("SELECT DISTINCT what FROM public.tripped").fetchall()
+    assert tripped == []
