@@ -13,10 +13,10 @@ SELECT pg_catalog.set_config(
 );
 SELECT pg_catalog.set_config(
     'search_path',
-    coalesce(
-        pg_catalog.format('%I, pg_temp', pg_catalog.current_schema()),
-        pg_catalog.current_setting('search_path')  -- no schema: CREATE says so
-    ),
+    CASE WHEN pg_catalog.current_schema() IS NULL  -- no schema: CREATE says so
+        THEN pg_catalog.current_setting('search_path')
+        ELSE pg_catalog.format('%I, pg_temp', pg_catalog.current_schema())
+    END,
     true
 );
 
@@ -30,8 +30,8 @@ DECLARE
     name text;
 BEGIN
     FOREACH name IN ARRAY ARRAY['chat_events_0', 'chat_events_1', 'chat_events_2', 'chat_events_3', 'chat_events_0_ancestors', 'chat_events_0_mentions', 'chat_events_1_ancestors', 'chat_events_1_mentions', 'chat_events_2_ancestors', 'chat_events_2_mentions', 'chat_events_3_ancestors', 'chat_events_3_mentions']::text[] LOOP
-        IF to_regclass(quote_ident(name)) IS NOT NULL THEN
-            EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', name);
+        IF pg_catalog.to_regclass(pg_catalog.quote_ident(name)) IS NOT NULL THEN
+            EXECUTE pg_catalog.format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', name);
         END IF;
     END LOOP;
 END
@@ -50,23 +50,35 @@ BEGIN
         SELECT 'relation' AS kind, c.relname::text AS name, c.relowner AS owner
         FROM pg_catalog.pg_class AS c
         JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE n.nspname = current_schema()
+        WHERE n.nspname = pg_catalog.current_schema()
             AND c.relname::text = ANY (ARRAY['chat_events_0', 'chat_events_0_ancestors', 'chat_events_0_ancestors_ancestor_id_idx', 'chat_events_0_ancestors_key', 'chat_events_0_inserted_at_idx', 'chat_events_0_mentions', 'chat_events_0_mentions_key', 'chat_events_0_mentions_mentioned_id_idx', 'chat_events_0_parent_id_idx', 'chat_events_0_pkey', 'chat_events_0_schema_idx', 'chat_events_0_seq', 'chat_events_0_seq_key', 'chat_events_1', 'chat_events_1_ancestors', 'chat_events_1_ancestors_ancestor_id_idx', 'chat_events_1_ancestors_key', 'chat_events_1_inserted_at_idx', 'chat_events_1_mentions', 'chat_events_1_mentions_key', 'chat_events_1_mentions_mentioned_id_idx', 'chat_events_1_parent_id_idx', 'chat_events_1_pkey', 'chat_events_1_schema_idx', 'chat_events_1_seq', 'chat_events_1_seq_key', 'chat_events_2', 'chat_events_2_ancestors', 'chat_events_2_ancestors_ancestor_id_idx', 'chat_events_2_ancestors_key', 'chat_events_2_inserted_at_idx', 'chat_events_2_mentions', 'chat_events_2_mentions_key', 'chat_events_2_mentions_mentioned_id_idx', 'chat_events_2_parent_id_idx', 'chat_events_2_pkey', 'chat_events_2_schema_idx', 'chat_events_2_seq', 'chat_events_2_seq_key', 'chat_events_3', 'chat_events_3_ancestors', 'chat_events_3_ancestors_ancestor_id_idx', 'chat_events_3_ancestors_key', 'chat_events_3_inserted_at_idx', 'chat_events_3_mentions', 'chat_events_3_mentions_key', 'chat_events_3_mentions_mentioned_id_idx', 'chat_events_3_parent_id_idx', 'chat_events_3_pkey', 'chat_events_3_schema_idx', 'chat_events_3_seq', 'chat_events_3_seq_key']::text[])
         UNION ALL
         SELECT 'function', p.proname::text, p.proowner
         FROM pg_catalog.pg_proc AS p
         JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-        WHERE n.nspname = current_schema()
+        WHERE n.nspname = pg_catalog.current_schema()
             AND p.proname::text = ANY (ARRAY['chat_events_0_ancestors_same_parent', 'chat_events_0_append', 'chat_events_0_append_one', 'chat_events_0_mentions_same_parent', 'chat_events_0_verify', 'chat_events_1_ancestors_same_parent', 'chat_events_1_append', 'chat_events_1_append_one', 'chat_events_1_mentions_same_parent', 'chat_events_1_verify', 'chat_events_2_ancestors_same_parent', 'chat_events_2_append', 'chat_events_2_append_one', 'chat_events_2_mentions_same_parent', 'chat_events_2_verify', 'chat_events_3_ancestors_same_parent', 'chat_events_3_append', 'chat_events_3_append_one', 'chat_events_3_mentions_same_parent', 'chat_events_3_verify', 'chat_events_reject_change']::text[])
     ) AS o
-    WHERE o.owner NOT IN (
-        WITH RECURSIVE m(id) AS (
-            SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
-            UNION
-            SELECT a.roleid FROM pg_catalog.pg_auth_members AS a JOIN m ON a.member = m.id
+    -- A superuser has every role's privileges, so for one only the roles it
+    -- was made a member of (or pg_database_owner, owning the database) count.
+    WHERE NOT CASE WHEN NOT (
+            SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
+        ) THEN pg_catalog.pg_has_role(current_user, o.owner, 'USAGE')
+        ELSE o.owner IN (
+            WITH RECURSIVE m(id) AS (
+                SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
+                UNION
+                SELECT a.roleid FROM pg_catalog.pg_auth_members AS a
+                JOIN m ON a.member = m.id
+            )
+            SELECT m.id FROM m
+            UNION ALL
+            SELECT pg_catalog.to_regrole('pg_database_owner')::oid
+            FROM pg_catalog.pg_database AS d
+            JOIN pg_catalog.pg_roles AS r ON r.oid = d.datdba
+            WHERE d.datname = pg_catalog.current_database() AND r.rolname = current_user
         )
-        SELECT m.id FROM m
-    )
+    END
     ORDER BY o.kind DESC, o.name
     LIMIT 1;
     IF FOUND THEN
@@ -108,9 +120,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_0" (
 DO $owned$
 BEGIN
     IF NOT EXISTS (
-        SELECT FROM pg_depend
-        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_0_seq"'::regclass
-            AND refobjid = '"chat_events_0"'::regclass AND deptype = 'a'
+        SELECT FROM pg_catalog.pg_depend
+        WHERE classid = 'pg_catalog.pg_class'::regclass::oid
+            AND objid = '"chat_events_0_seq"'::regclass::oid
+            AND refobjid = '"chat_events_0"'::regclass::oid AND deptype = 'a'
     ) THEN
         ALTER SEQUENCE "chat_events_0_seq" OWNED BY "chat_events_0"."seq";
     END IF;
@@ -205,8 +218,8 @@ CREATE INDEX IF NOT EXISTS "chat_events_0_mentions_mentioned_id_idx"
 DO $unconstrained$
 BEGIN
     IF EXISTS (
-        SELECT FROM pg_trigger
-        WHERE tgrelid = to_regclass('"chat_events_0_mentions"')
+        SELECT FROM pg_catalog.pg_trigger
+        WHERE tgrelid = pg_catalog.to_regclass('"chat_events_0_mentions"')::oid
             AND tgname = 'chat_events_0_mentions_same_parent'
     ) THEN
         CREATE OR REPLACE FUNCTION "chat_events_0_mentions_same_parent"() RETURNS trigger
@@ -538,9 +551,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_1" (
 DO $owned$
 BEGIN
     IF NOT EXISTS (
-        SELECT FROM pg_depend
-        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_1_seq"'::regclass
-            AND refobjid = '"chat_events_1"'::regclass AND deptype = 'a'
+        SELECT FROM pg_catalog.pg_depend
+        WHERE classid = 'pg_catalog.pg_class'::regclass::oid
+            AND objid = '"chat_events_1_seq"'::regclass::oid
+            AND refobjid = '"chat_events_1"'::regclass::oid AND deptype = 'a'
     ) THEN
         ALTER SEQUENCE "chat_events_1_seq" OWNED BY "chat_events_1"."seq";
     END IF;
@@ -635,8 +649,8 @@ CREATE INDEX IF NOT EXISTS "chat_events_1_mentions_mentioned_id_idx"
 DO $unconstrained$
 BEGIN
     IF EXISTS (
-        SELECT FROM pg_trigger
-        WHERE tgrelid = to_regclass('"chat_events_1_mentions"')
+        SELECT FROM pg_catalog.pg_trigger
+        WHERE tgrelid = pg_catalog.to_regclass('"chat_events_1_mentions"')::oid
             AND tgname = 'chat_events_1_mentions_same_parent'
     ) THEN
         CREATE OR REPLACE FUNCTION "chat_events_1_mentions_same_parent"() RETURNS trigger
@@ -968,9 +982,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_2" (
 DO $owned$
 BEGIN
     IF NOT EXISTS (
-        SELECT FROM pg_depend
-        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_2_seq"'::regclass
-            AND refobjid = '"chat_events_2"'::regclass AND deptype = 'a'
+        SELECT FROM pg_catalog.pg_depend
+        WHERE classid = 'pg_catalog.pg_class'::regclass::oid
+            AND objid = '"chat_events_2_seq"'::regclass::oid
+            AND refobjid = '"chat_events_2"'::regclass::oid AND deptype = 'a'
     ) THEN
         ALTER SEQUENCE "chat_events_2_seq" OWNED BY "chat_events_2"."seq";
     END IF;
@@ -1065,8 +1080,8 @@ CREATE INDEX IF NOT EXISTS "chat_events_2_mentions_mentioned_id_idx"
 DO $unconstrained$
 BEGIN
     IF EXISTS (
-        SELECT FROM pg_trigger
-        WHERE tgrelid = to_regclass('"chat_events_2_mentions"')
+        SELECT FROM pg_catalog.pg_trigger
+        WHERE tgrelid = pg_catalog.to_regclass('"chat_events_2_mentions"')::oid
             AND tgname = 'chat_events_2_mentions_same_parent'
     ) THEN
         CREATE OR REPLACE FUNCTION "chat_events_2_mentions_same_parent"() RETURNS trigger
@@ -1398,9 +1413,10 @@ CREATE TABLE IF NOT EXISTS "chat_events_3" (
 DO $owned$
 BEGIN
     IF NOT EXISTS (
-        SELECT FROM pg_depend
-        WHERE classid = 'pg_class'::regclass AND objid = '"chat_events_3_seq"'::regclass
-            AND refobjid = '"chat_events_3"'::regclass AND deptype = 'a'
+        SELECT FROM pg_catalog.pg_depend
+        WHERE classid = 'pg_catalog.pg_class'::regclass::oid
+            AND objid = '"chat_events_3_seq"'::regclass::oid
+            AND refobjid = '"chat_events_3"'::regclass::oid AND deptype = 'a'
     ) THEN
         ALTER SEQUENCE "chat_events_3_seq" OWNED BY "chat_events_3"."seq";
     END IF;
@@ -1495,8 +1511,8 @@ CREATE INDEX IF NOT EXISTS "chat_events_3_mentions_mentioned_id_idx"
 DO $unconstrained$
 BEGIN
     IF EXISTS (
-        SELECT FROM pg_trigger
-        WHERE tgrelid = to_regclass('"chat_events_3_mentions"')
+        SELECT FROM pg_catalog.pg_trigger
+        WHERE tgrelid = pg_catalog.to_regclass('"chat_events_3_mentions"')::oid
             AND tgname = 'chat_events_3_mentions_same_parent'
     ) THEN
         CREATE OR REPLACE FUNCTION "chat_events_3_mentions_same_parent"() RETURNS trigger
@@ -1832,26 +1848,53 @@ DECLARE
         '"chat_events_3_verify"(bigint, bigint)'
     ]::regprocedure[];
     fn regprocedure;
+    home name;
 BEGIN
     FOR fn IN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
         WHERE p.pronamespace = (
                 SELECT n.oid FROM pg_catalog.pg_namespace AS n
-                WHERE n.nspname = current_schema()
+                WHERE n.nspname = pg_catalog.current_schema()
             )
+            AND p.prokind = 'f'
             AND p.proname IN (
                 SELECT c.proname FROM pg_catalog.pg_proc AS c
                 WHERE c.oid = ANY (current::oid[])
             )
             AND p.oid <> ALL (current::oid[])
     LOOP
-        EXECUTE format('DROP FUNCTION %s', fn);
+        EXECUTE pg_catalog.format('DROP FUNCTION %s', fn);
     END LOOP;
     FOREACH fn IN ARRAY current LOOP
-        EXECUTE format(
+        EXECUTE pg_catalog.format(
             'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
-            fn, current_schema()
+            fn, pg_catalog.current_schema()
         );
+    END LOOP;
+    -- A log whose schema was renamed keeps functions pinned to its old name:
+    -- now that the name is this log's schema, they would append here. They
+    -- are pinned to the schema they are in again.
+    FOR fn, home IN
+        SELECT p.oid::regprocedure, n.nspname FROM pg_catalog.pg_proc AS p
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE n.nspname <> pg_catalog.current_schema()
+            AND p.proname IN (
+                SELECT c.proname FROM pg_catalog.pg_proc AS c
+                WHERE c.oid = ANY (current::oid[])
+            )
+            AND p.proconfig @> ARRAY[pg_catalog.format(
+                'search_path=pg_catalog, %I, pg_temp', pg_catalog.current_schema()
+            )]
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
+                fn, home
+            );
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE WARNING 'function % appends to this schema''s tables: it is pinned to schema % by name, and its owner must run migrate in schema %',
+                fn, pg_catalog.current_schema(), home;
+        END;
     END LOOP;
 END
 $pin$;

@@ -13,10 +13,10 @@ SELECT pg_catalog.set_config(
 );
 SELECT pg_catalog.set_config(
     'search_path',
-    coalesce(
-        pg_catalog.format('%I, pg_temp', pg_catalog.current_schema()),
-        pg_catalog.current_setting('search_path')  -- no schema: CREATE says so
-    ),
+    CASE WHEN pg_catalog.current_schema() IS NULL  -- no schema: CREATE says so
+        THEN pg_catalog.current_setting('search_path')
+        ELSE pg_catalog.format('%I, pg_temp', pg_catalog.current_schema())
+    END,
     true
 );
 
@@ -30,8 +30,8 @@ DECLARE
     name text;
 BEGIN
     FOREACH name IN ARRAY ARRAY['plain_events']::text[] LOOP
-        IF to_regclass(quote_ident(name)) IS NOT NULL THEN
-            EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', name);
+        IF pg_catalog.to_regclass(pg_catalog.quote_ident(name)) IS NOT NULL THEN
+            EXECUTE pg_catalog.format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', name);
         END IF;
     END LOOP;
 END
@@ -50,23 +50,35 @@ BEGIN
         SELECT 'relation' AS kind, c.relname::text AS name, c.relowner AS owner
         FROM pg_catalog.pg_class AS c
         JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE n.nspname = current_schema()
+        WHERE n.nspname = pg_catalog.current_schema()
             AND c.relname::text = ANY (ARRAY['plain_events', 'plain_events_inserted_at_idx', 'plain_events_parent_id_idx', 'plain_events_pkey', 'plain_events_schema_idx', 'plain_events_seq', 'plain_events_seq_key']::text[])
         UNION ALL
         SELECT 'function', p.proname::text, p.proowner
         FROM pg_catalog.pg_proc AS p
         JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-        WHERE n.nspname = current_schema()
+        WHERE n.nspname = pg_catalog.current_schema()
             AND p.proname::text = ANY (ARRAY['plain_events_append', 'plain_events_append_one', 'plain_events_reject_change', 'plain_events_verify']::text[])
     ) AS o
-    WHERE o.owner NOT IN (
-        WITH RECURSIVE m(id) AS (
-            SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
-            UNION
-            SELECT a.roleid FROM pg_catalog.pg_auth_members AS a JOIN m ON a.member = m.id
+    -- A superuser has every role's privileges, so for one only the roles it
+    -- was made a member of (or pg_database_owner, owning the database) count.
+    WHERE NOT CASE WHEN NOT (
+            SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
+        ) THEN pg_catalog.pg_has_role(current_user, o.owner, 'USAGE')
+        ELSE o.owner IN (
+            WITH RECURSIVE m(id) AS (
+                SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
+                UNION
+                SELECT a.roleid FROM pg_catalog.pg_auth_members AS a
+                JOIN m ON a.member = m.id
+            )
+            SELECT m.id FROM m
+            UNION ALL
+            SELECT pg_catalog.to_regrole('pg_database_owner')::oid
+            FROM pg_catalog.pg_database AS d
+            JOIN pg_catalog.pg_roles AS r ON r.oid = d.datdba
+            WHERE d.datname = pg_catalog.current_database() AND r.rolname = current_user
         )
-        SELECT m.id FROM m
-    )
+    END
     ORDER BY o.kind DESC, o.name
     LIMIT 1;
     IF FOUND THEN
@@ -99,9 +111,10 @@ CREATE TABLE IF NOT EXISTS "plain_events" (
 DO $owned$
 BEGIN
     IF NOT EXISTS (
-        SELECT FROM pg_depend
-        WHERE classid = 'pg_class'::regclass AND objid = '"plain_events_seq"'::regclass
-            AND refobjid = '"plain_events"'::regclass AND deptype = 'a'
+        SELECT FROM pg_catalog.pg_depend
+        WHERE classid = 'pg_catalog.pg_class'::regclass::oid
+            AND objid = '"plain_events_seq"'::regclass::oid
+            AND refobjid = '"plain_events"'::regclass::oid AND deptype = 'a'
     ) THEN
         ALTER SEQUENCE "plain_events_seq" OWNED BY "plain_events"."seq";
     END IF;
@@ -216,26 +229,53 @@ DECLARE
         '"plain_events_append"(uuid[], uuid[], integer[], integer[], jsonb)'
     ]::regprocedure[];
     fn regprocedure;
+    home name;
 BEGIN
     FOR fn IN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
         WHERE p.pronamespace = (
                 SELECT n.oid FROM pg_catalog.pg_namespace AS n
-                WHERE n.nspname = current_schema()
+                WHERE n.nspname = pg_catalog.current_schema()
             )
+            AND p.prokind = 'f'
             AND p.proname IN (
                 SELECT c.proname FROM pg_catalog.pg_proc AS c
                 WHERE c.oid = ANY (current::oid[])
             )
             AND p.oid <> ALL (current::oid[])
     LOOP
-        EXECUTE format('DROP FUNCTION %s', fn);
+        EXECUTE pg_catalog.format('DROP FUNCTION %s', fn);
     END LOOP;
     FOREACH fn IN ARRAY current LOOP
-        EXECUTE format(
+        EXECUTE pg_catalog.format(
             'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
-            fn, current_schema()
+            fn, pg_catalog.current_schema()
         );
+    END LOOP;
+    -- A log whose schema was renamed keeps functions pinned to its old name:
+    -- now that the name is this log's schema, they would append here. They
+    -- are pinned to the schema they are in again.
+    FOR fn, home IN
+        SELECT p.oid::regprocedure, n.nspname FROM pg_catalog.pg_proc AS p
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE n.nspname <> pg_catalog.current_schema()
+            AND p.proname IN (
+                SELECT c.proname FROM pg_catalog.pg_proc AS c
+                WHERE c.oid = ANY (current::oid[])
+            )
+            AND p.proconfig @> ARRAY[pg_catalog.format(
+                'search_path=pg_catalog, %I, pg_temp', pg_catalog.current_schema()
+            )]
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
+                fn, home
+            );
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE WARNING 'function % appends to this schema''s tables: it is pinned to schema % by name, and its owner must run migrate in schema %',
+                fn, pg_catalog.current_schema(), home;
+        END;
     END LOOP;
 END
 $pin$;

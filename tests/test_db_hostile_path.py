@@ -304,3 +304,72 @@ def test_no_expression_needs_an_operator_outside_pg_catalog(
         plain.insert(ev, plain.changeset({"schema": "User", "action": "insert"}))
         tripped = ev.execute("SELECT DISTINCT what FROM public.tripped").fetchall()
     assert tripped == []
+
+
+def test_a_renamed_logs_functions_never_append_to_the_new_log_of_its_old_name(
+    database: str, conn: Conn
+) -> None:
+    """The functions are pinned to their schema by name: after ALTER SCHEMA ev
+    RENAME TO ev_2024 and a new log in a new `ev`, ev_2024's appended into the
+    new log. The new log's migrate pins them to ev_2024 again."""
+    conn.autocommit = True
+    conn.execute("CREATE SCHEMA ev")
+    conn.execute("SET search_path = ev")
+    blog.migrate(conn)
+    blog.insert(conn, blog.changeset({"schema": "User", "action": "insert"}))
+    conn.execute("ALTER SCHEMA ev RENAME TO ev_2024")
+    conn.execute("CREATE SCHEMA ev")
+    blog.migrate(conn)  # a new log in the new `ev`
+    with psycopg.connect(
+        database, autocommit=True, options="-c search_path=ev_2024"
+    ) as old:
+        blog.insert(old, blog.changeset({"schema": "User", "action": "insert"}))
+        assert blog.verify_chain(old).count == 2
+    counts = conn.execute(
+        "SELECT (SELECT count(*) FROM ev_2024.blog_events),"
+        " (SELECT count(*) FROM ev.blog_events)"
+    ).fetchone()
+    assert counts == (2, 0)
+
+
+def test_without_a_schema_to_create_in_migrate_says_so(conn: Conn) -> None:
+    conn.execute("SET search_path = no_such_schema")
+    with pytest.raises(psycopg.errors.InvalidSchemaName, match="no schema has been"):
+        blog.migrate(conn)
+
+
+def test_the_database_owner_migrates_a_log_its_owner_role_owns(
+    database: str, conn: Conn, role: str
+) -> None:
+    """pg_database_owner (the role that owns public from PostgreSQL 15) counts
+    as a role of the database owner's."""
+    who = sql.Identifier(role)
+    dbname = sql.Identifier(conn.info.dbname)
+    conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(dbname, who))
+    try:
+        _migrate_as_database_owner(database, conn, role)
+    finally:  # the role is dropped after the test
+        conn.rollback()
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(dbname))
+        conn.commit()
+
+
+def _migrate_as_database_owner(database: str, conn: Conn, role: str) -> None:
+    who = sql.Identifier(role)
+    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
+    conn.commit()
+    with psycopg.connect(dbkit.as_role(database, role)) as owner:
+        blog.migrate(owner)
+        owner.commit()
+    conn.execute("ALTER TABLE blog_events OWNER TO pg_database_owner")
+    conn.execute("ALTER SEQUENCE blog_events_seq OWNER TO pg_database_owner")
+    for (function,) in conn.execute(
+        "SELECT oid::regprocedure::text FROM pg_proc"
+        " WHERE proname LIKE 'blog\\_events\\_%'"
+    ).fetchall():
+        conn.execute(f"ALTER FUNCTION {function} OWNER TO pg_database_owner".encode())
+    conn.commit()
+    with psycopg.connect(dbkit.as_role(database, role)) as owner:
+        blog.migrate(owner)  # no longer the owner by name, by pg_database_owner
+        owner.commit()
+        blog.insert(owner, blog.changeset({"schema": "User", "action": "insert"}))

@@ -201,12 +201,15 @@ def test_migrate_drops_an_earlier_versions_append_signatures(conn: Conn) -> None
         "CREATE FUNCTION plain_events_helper(jsonb) RETURNS void"
         " LANGUAGE sql AS 'SELECT'"
     )
+    # A procedure under the name is not a function: DROP FUNCTION refused it.
+    conn.execute("CREATE PROCEDURE plain_events_append(text) LANGUAGE sql AS 'SELECT'")
     plain.migrate(conn)
     left = conn.execute(
         "SELECT p.oid::regprocedure::text FROM pg_proc AS p"
         " WHERE p.proname LIKE 'plain\\_events\\_%' ORDER BY 1"
     ).fetchall()
     assert [name for (name,) in left] == [
+        "plain_events_append(text)",
         "plain_events_append(uuid[],uuid[],integer[],integer[],jsonb)",
         "plain_events_append_one(uuid,uuid,integer,integer,jsonb,jsonb)",
         "plain_events_helper(jsonb)",
