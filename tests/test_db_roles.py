@@ -9,6 +9,8 @@ sequences (`nextval`, and `setval` for a batch's block of values).
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
 from psycopg import sql
@@ -110,3 +112,79 @@ def test_an_unhashed_log_needs_no_update_on_its_table(
             app, [plain.changeset(first, {"action": "update"}) for _ in range(2)]
         )
         assert len(plain.events_for(app, first.id)) == 3
+
+
+def test_the_readmes_safe_setup_works_as_written(database: str, conn: Conn) -> None:
+    """The SQL the README gives for a log in a schema of its own: the owner
+    role migrates through SET ROLE, the app appends, the auditor verifies."""
+    tag = uuid.uuid4().hex[:8]
+    owner, deployer, app, auditor = (
+        f"ev_owner_{tag}",
+        f"deployer_{tag}",
+        f"app_{tag}",
+        f"auditor_{tag}",
+    )
+    ident = {name: sql.Identifier(name) for name in (owner, deployer, app, auditor)}
+    setup = [
+        sql.SQL("CREATE ROLE {} NOLOGIN").format(ident[owner]),
+        *(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                ident[name], sql.Literal(name)
+            )
+            for name in (deployer, app, auditor)
+        ),
+        sql.SQL("CREATE SCHEMA ev AUTHORIZATION {}").format(ident[owner]),
+        sql.SQL("GRANT {} TO {}").format(ident[owner], ident[deployer]),
+        sql.SQL("GRANT USAGE ON SCHEMA ev TO {}, {}").format(
+            ident[app], ident[auditor]
+        ),
+        *(
+            sql.SQL("ALTER ROLE {} SET search_path = ev").format(ident[name])
+            for name in (deployer, app, auditor)
+        ),
+    ]
+    try:
+        for statement in setup:
+            conn.execute(statement)
+        conn.commit()
+        with psycopg.connect(dbkit.as_role(database, deployer)) as deploy:
+            deploy.execute(sql.SQL("SET ROLE {}").format(ident[owner]))
+            chat.migrate(deploy)
+            for statement in grants(app):
+                deploy.execute(statement)
+            for table in (*chat.SHARD_TABLES, *chat.LINK_TABLES):
+                deploy.execute(
+                    sql.SQL("GRANT SELECT ON {} TO {}").format(
+                        sql.Identifier(table), ident[auditor]
+                    )
+                )
+            deploy.commit()
+        with psycopg.connect(dbkit.as_role(database, app), autocommit=True) as writer:
+            root = chat.insert(
+                writer, chat.changeset({"schema": "Chat", "action": "insert"})
+            )
+            chat.insert(
+                writer,
+                chat.changeset(root, {"schema": "Message", "action": "insert"}),
+                links={"ancestors": [root]},
+            )
+        with psycopg.connect(
+            dbkit.as_role(database, auditor), autocommit=True
+        ) as audit:
+            assert chat.verify_chain(audit).ok and chat.verify_chain_locally(audit).ok
+            assert chat.chain_head(audit, root.table).seq == 2
+        owners = conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class"
+            " WHERE relnamespace = 'ev'::regnamespace"
+        ).fetchall()
+        assert owners == [(owner,)]
+    finally:
+        conn.rollback()
+        conn.execute("DROP SCHEMA IF EXISTS ev CASCADE")
+        for name in (app, auditor, deployer, owner):
+            if conn.execute(
+                "SELECT FROM pg_roles WHERE rolname = %s", (name,)
+            ).rowcount:
+                conn.execute(sql.SQL("DROP OWNED BY {}").format(ident[name]))
+                conn.execute(sql.SQL("DROP ROLE {}").format(ident[name]))
+        conn.commit()
