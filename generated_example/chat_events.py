@@ -1143,10 +1143,10 @@ BEGIN
     IF p_links IS NOT NULL THEN
         INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
         SELECT p_id, k.value::uuid
-        FROM jsonb_array_elements_text(p_links -> 'ancestors') AS k(value);
+        FROM jsonb_array_elements_text(p_links -> 'ancestors'::text) AS k(value);
         INSERT INTO "chat_events_0_mentions" ("event_id", "mentioned_id", "type")
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-        FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
+        FROM jsonb_array_elements(p_links -> 'mentions'::text) AS k(value);
     END IF;
     RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
@@ -1259,11 +1259,11 @@ BEGIN
     INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements_text(x.value -> 1 -> 'ancestors') AS k(value);
+        jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
     INSERT INTO "chat_events_0_mentions" ("event_id", "mentioned_id", "type")
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements(x.value -> 1 -> 'mentions') AS k(value);
+        jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -1295,10 +1295,10 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = '"chat_events_0"'::regclass AND a.attname = 'seq'
+        WHERE i.indrelid = '"chat_events_0"'::regclass::oid AND a.attname = 'seq'
             AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
@@ -1574,10 +1574,10 @@ BEGIN
     IF p_links IS NOT NULL THEN
         INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
         SELECT p_id, k.value::uuid
-        FROM jsonb_array_elements_text(p_links -> 'ancestors') AS k(value);
+        FROM jsonb_array_elements_text(p_links -> 'ancestors'::text) AS k(value);
         INSERT INTO "chat_events_1_mentions" ("event_id", "mentioned_id", "type")
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-        FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
+        FROM jsonb_array_elements(p_links -> 'mentions'::text) AS k(value);
     END IF;
     RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
@@ -1690,11 +1690,11 @@ BEGIN
     INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements_text(x.value -> 1 -> 'ancestors') AS k(value);
+        jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
     INSERT INTO "chat_events_1_mentions" ("event_id", "mentioned_id", "type")
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements(x.value -> 1 -> 'mentions') AS k(value);
+        jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -1726,10 +1726,10 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = '"chat_events_1"'::regclass AND a.attname = 'seq'
+        WHERE i.indrelid = '"chat_events_1"'::regclass::oid AND a.attname = 'seq'
             AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
@@ -2005,10 +2005,10 @@ BEGIN
     IF p_links IS NOT NULL THEN
         INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
         SELECT p_id, k.value::uuid
-        FROM jsonb_array_elements_text(p_links -> 'ancestors') AS k(value);
+        FROM jsonb_array_elements_text(p_links -> 'ancestors'::text) AS k(value);
         INSERT INTO "chat_events_2_mentions" ("event_id", "mentioned_id", "type")
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-        FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
+        FROM jsonb_array_elements(p_links -> 'mentions'::text) AS k(value);
     END IF;
     RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
@@ -2121,11 +2121,11 @@ BEGIN
     INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements_text(x.value -> 1 -> 'ancestors') AS k(value);
+        jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
     INSERT INTO "chat_events_2_mentions" ("event_id", "mentioned_id", "type")
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements(x.value -> 1 -> 'mentions') AS k(value);
+        jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -2157,10 +2157,10 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = '"chat_events_2"'::regclass AND a.attname = 'seq'
+        WHERE i.indrelid = '"chat_events_2"'::regclass::oid AND a.attname = 'seq'
             AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
@@ -2436,10 +2436,10 @@ BEGIN
     IF p_links IS NOT NULL THEN
         INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
         SELECT p_id, k.value::uuid
-        FROM jsonb_array_elements_text(p_links -> 'ancestors') AS k(value);
+        FROM jsonb_array_elements_text(p_links -> 'ancestors'::text) AS k(value);
         INSERT INTO "chat_events_3_mentions" ("event_id", "mentioned_id", "type")
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-        FROM jsonb_array_elements(p_links -> 'mentions') AS k(value);
+        FROM jsonb_array_elements(p_links -> 'mentions'::text) AS k(value);
     END IF;
     RETURN int8send(next_seq) || timestamptz_send(stamp) || head;
 END
@@ -2552,11 +2552,11 @@ BEGIN
     INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
     SELECT (x.value ->> 0)::uuid, k.value::uuid
     FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements_text(x.value -> 1 -> 'ancestors') AS k(value);
+        jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
     INSERT INTO "chat_events_3_mentions" ("event_id", "mentioned_id", "type")
     SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
     FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements(x.value -> 1 -> 'mentions') AS k(value);
+        jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -2588,10 +2588,10 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = '"chat_events_3"'::regclass AND a.attname = 'seq'
+        WHERE i.indrelid = '"chat_events_3"'::regclass::oid AND a.attname = 'seq'
             AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN

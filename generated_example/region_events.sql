@@ -323,10 +323,10 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = '"region_events_eu"'::regclass AND a.attname = 'seq'
+        WHERE i.indrelid = '"region_events_eu"'::regclass::oid AND a.attname = 'seq'
             AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
@@ -630,10 +630,10 @@ BEGIN
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
     -- one would read as dense, so every range takes the lag() path.
-    IF hi::numeric - lo::numeric < 1000000 AND hi >= lo AND EXISTS (  -- numeric: no overflow
+    IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-        WHERE i.indrelid = '"region_events_us"'::regclass AND a.attname = 'seq'
+        WHERE i.indrelid = '"region_events_us"'::regclass::oid AND a.attname = 'seq'
             AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN

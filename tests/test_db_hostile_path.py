@@ -240,8 +240,9 @@ $plant$
 """
 
 
+@pytest.mark.parametrize("path", [PATH, "-c search_path=public"], ids=["ev", "public"])
 def test_no_expression_needs_an_operator_outside_pg_catalog(
-    database: str, conn: Conn, role: str
+    database: str, conn: Conn, role: str, path: str
 ) -> None:
     """Every operator of these types that pg_catalog lacks, planted in public
     to record its use: the whole API then runs without one of them (an
@@ -264,7 +265,7 @@ def test_no_expression_needs_an_operator_outside_pg_catalog(
             " WHERE oprnamespace = 'public'::regnamespace"
         ).fetchone()
         assert planted is not None and planted[0] > 1000
-    with psycopg.connect(database, autocommit=True, options=PATH) as ev:
+    with psycopg.connect(database, autocommit=True, options=path) as ev:
         for module in (blog, chat, plain):
             module.migrate(ev)
             module.migrate(ev)  # the second run locks what the first made
