@@ -948,7 +948,7 @@ $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_0_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "chat_events_0" (
-    "seq" bigint NOT NULL DEFAULT nextval('"chat_events_0_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"chat_events_0_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -1102,7 +1102,7 @@ DECLARE
     stamp timestamptz := now();
     next_seq bigint;
     head bytea;
-    body bytea := convert_to(p_payload::text, 'UTF8');
+    body bytea := pg_catalog.convert_to(p_payload::text, 'UTF8');
 BEGIN
     IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
@@ -1124,7 +1124,7 @@ BEGIN
     SELECT e."hash" INTO head FROM ONLY "chat_events_0" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    next_seq := nextval('"chat_events_0_seq"');
+    next_seq := pg_catalog.nextval('"chat_events_0_seq"');
     head := sha256(
         head
         || int8send(next_seq)
@@ -1170,7 +1170,7 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
@@ -1180,9 +1180,9 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -1215,15 +1215,15 @@ BEGIN
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
-    first_seq := nextval('"chat_events_0_seq"');
+    first_seq := pg_catalog.nextval('"chat_events_0_seq"');
     IF size > 1 THEN
-        PERFORM setval('"chat_events_0_seq"', first_seq + size - 1);
+        PERFORM pg_catalog.setval('"chat_events_0_seq"', first_seq + size - 1);
     END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(first_seq + v.n - 1 ORDER BY v.n),
-        array_agg(
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(first_seq + v.n - 1 ORDER BY v.n),
+        pg_catalog.array_agg(
             int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
@@ -1236,14 +1236,15 @@ BEGIN
         )
     INTO stored, seqs, bodies
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
         SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
     ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT pg_catalog.convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -1253,7 +1254,7 @@ BEGIN
     INSERT INTO "chat_events_0" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
@@ -1273,7 +1274,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "chat_events_0_verify"(
     lo bigint,
@@ -1290,11 +1291,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the lag() path.
+    -- one would read as dense, so every range takes the pg_catalog.lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -1303,7 +1304,7 @@ BEGIN
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
-        SELECT count(h."hash") = hi - lo + 1,
+        SELECT pg_catalog.count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
         FROM ONLY "chat_events_0" AS h
@@ -1316,7 +1317,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to lag().
+        -- right; a head of another length sends the range to pg_catalog.lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -1334,7 +1335,7 @@ BEGIN
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_0" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
@@ -1345,7 +1346,7 @@ BEGIN
         -- A seq on two rows is a break of its own (the unique index was
         -- dropped): rows are paired by position, so a row forged beside one
         -- could otherwise verify against it.
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
+        SELECT pg_catalog.count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -1354,15 +1355,15 @@ BEGIN
         INTO n, last, bad
         FROM (
             -- The payload is printed once per row, beside the window.
-            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
+            SELECT e."seq", e."hash", pg_catalog.lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                pg_catalog.lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_0" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
@@ -1379,7 +1380,7 @@ $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_1_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "chat_events_1" (
-    "seq" bigint NOT NULL DEFAULT nextval('"chat_events_1_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"chat_events_1_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -1533,7 +1534,7 @@ DECLARE
     stamp timestamptz := now();
     next_seq bigint;
     head bytea;
-    body bytea := convert_to(p_payload::text, 'UTF8');
+    body bytea := pg_catalog.convert_to(p_payload::text, 'UTF8');
 BEGIN
     IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
@@ -1555,7 +1556,7 @@ BEGIN
     SELECT e."hash" INTO head FROM ONLY "chat_events_1" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    next_seq := nextval('"chat_events_1_seq"');
+    next_seq := pg_catalog.nextval('"chat_events_1_seq"');
     head := sha256(
         head
         || int8send(next_seq)
@@ -1601,7 +1602,7 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
@@ -1611,9 +1612,9 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -1646,15 +1647,15 @@ BEGIN
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
-    first_seq := nextval('"chat_events_1_seq"');
+    first_seq := pg_catalog.nextval('"chat_events_1_seq"');
     IF size > 1 THEN
-        PERFORM setval('"chat_events_1_seq"', first_seq + size - 1);
+        PERFORM pg_catalog.setval('"chat_events_1_seq"', first_seq + size - 1);
     END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(first_seq + v.n - 1 ORDER BY v.n),
-        array_agg(
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(first_seq + v.n - 1 ORDER BY v.n),
+        pg_catalog.array_agg(
             int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
@@ -1667,14 +1668,15 @@ BEGIN
         )
     INTO stored, seqs, bodies
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
         SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
     ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT pg_catalog.convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -1684,7 +1686,7 @@ BEGIN
     INSERT INTO "chat_events_1" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
@@ -1704,7 +1706,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "chat_events_1_verify"(
     lo bigint,
@@ -1721,11 +1723,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the lag() path.
+    -- one would read as dense, so every range takes the pg_catalog.lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -1734,7 +1736,7 @@ BEGIN
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
-        SELECT count(h."hash") = hi - lo + 1,
+        SELECT pg_catalog.count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
         FROM ONLY "chat_events_1" AS h
@@ -1747,7 +1749,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to lag().
+        -- right; a head of another length sends the range to pg_catalog.lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -1765,7 +1767,7 @@ BEGIN
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_1" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
@@ -1776,7 +1778,7 @@ BEGIN
         -- A seq on two rows is a break of its own (the unique index was
         -- dropped): rows are paired by position, so a row forged beside one
         -- could otherwise verify against it.
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
+        SELECT pg_catalog.count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -1785,15 +1787,15 @@ BEGIN
         INTO n, last, bad
         FROM (
             -- The payload is printed once per row, beside the window.
-            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
+            SELECT e."seq", e."hash", pg_catalog.lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                pg_catalog.lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_1" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
@@ -1810,7 +1812,7 @@ $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_2_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "chat_events_2" (
-    "seq" bigint NOT NULL DEFAULT nextval('"chat_events_2_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"chat_events_2_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -1964,7 +1966,7 @@ DECLARE
     stamp timestamptz := now();
     next_seq bigint;
     head bytea;
-    body bytea := convert_to(p_payload::text, 'UTF8');
+    body bytea := pg_catalog.convert_to(p_payload::text, 'UTF8');
 BEGIN
     IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
@@ -1986,7 +1988,7 @@ BEGIN
     SELECT e."hash" INTO head FROM ONLY "chat_events_2" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    next_seq := nextval('"chat_events_2_seq"');
+    next_seq := pg_catalog.nextval('"chat_events_2_seq"');
     head := sha256(
         head
         || int8send(next_seq)
@@ -2032,7 +2034,7 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
@@ -2042,9 +2044,9 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -2077,15 +2079,15 @@ BEGIN
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
-    first_seq := nextval('"chat_events_2_seq"');
+    first_seq := pg_catalog.nextval('"chat_events_2_seq"');
     IF size > 1 THEN
-        PERFORM setval('"chat_events_2_seq"', first_seq + size - 1);
+        PERFORM pg_catalog.setval('"chat_events_2_seq"', first_seq + size - 1);
     END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(first_seq + v.n - 1 ORDER BY v.n),
-        array_agg(
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(first_seq + v.n - 1 ORDER BY v.n),
+        pg_catalog.array_agg(
             int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
@@ -2098,14 +2100,15 @@ BEGIN
         )
     INTO stored, seqs, bodies
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
         SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
     ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT pg_catalog.convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -2115,7 +2118,7 @@ BEGIN
     INSERT INTO "chat_events_2" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
@@ -2135,7 +2138,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "chat_events_2_verify"(
     lo bigint,
@@ -2152,11 +2155,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the lag() path.
+    -- one would read as dense, so every range takes the pg_catalog.lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -2165,7 +2168,7 @@ BEGIN
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
-        SELECT count(h."hash") = hi - lo + 1,
+        SELECT pg_catalog.count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
         FROM ONLY "chat_events_2" AS h
@@ -2178,7 +2181,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to lag().
+        -- right; a head of another length sends the range to pg_catalog.lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -2196,7 +2199,7 @@ BEGIN
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_2" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
@@ -2207,7 +2210,7 @@ BEGIN
         -- A seq on two rows is a break of its own (the unique index was
         -- dropped): rows are paired by position, so a row forged beside one
         -- could otherwise verify against it.
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
+        SELECT pg_catalog.count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -2216,15 +2219,15 @@ BEGIN
         INTO n, last, bad
         FROM (
             -- The payload is printed once per row, beside the window.
-            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
+            SELECT e."seq", e."hash", pg_catalog.lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                pg_catalog.lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_2" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
@@ -2241,7 +2244,7 @@ $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_3_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "chat_events_3" (
-    "seq" bigint NOT NULL DEFAULT nextval('"chat_events_3_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"chat_events_3_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -2395,7 +2398,7 @@ DECLARE
     stamp timestamptz := now();
     next_seq bigint;
     head bytea;
-    body bytea := convert_to(p_payload::text, 'UTF8');
+    body bytea := pg_catalog.convert_to(p_payload::text, 'UTF8');
 BEGIN
     IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
@@ -2417,7 +2420,7 @@ BEGIN
     SELECT e."hash" INTO head FROM ONLY "chat_events_3" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    next_seq := nextval('"chat_events_3_seq"');
+    next_seq := pg_catalog.nextval('"chat_events_3_seq"');
     head := sha256(
         head
         || int8send(next_seq)
@@ -2463,7 +2466,7 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
@@ -2473,9 +2476,9 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -2508,15 +2511,15 @@ BEGIN
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
-    first_seq := nextval('"chat_events_3_seq"');
+    first_seq := pg_catalog.nextval('"chat_events_3_seq"');
     IF size > 1 THEN
-        PERFORM setval('"chat_events_3_seq"', first_seq + size - 1);
+        PERFORM pg_catalog.setval('"chat_events_3_seq"', first_seq + size - 1);
     END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(first_seq + v.n - 1 ORDER BY v.n),
-        array_agg(
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(first_seq + v.n - 1 ORDER BY v.n),
+        pg_catalog.array_agg(
             int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
@@ -2529,14 +2532,15 @@ BEGIN
         )
     INTO stored, seqs, bodies
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
         SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
     ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT pg_catalog.convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -2546,7 +2550,7 @@ BEGIN
     INSERT INTO "chat_events_3" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
@@ -2566,7 +2570,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "chat_events_3_verify"(
     lo bigint,
@@ -2583,11 +2587,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the lag() path.
+    -- one would read as dense, so every range takes the pg_catalog.lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -2596,7 +2600,7 @@ BEGIN
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
-        SELECT count(h."hash") = hi - lo + 1,
+        SELECT pg_catalog.count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
         FROM ONLY "chat_events_3" AS h
@@ -2609,7 +2613,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to lag().
+        -- right; a head of another length sends the range to pg_catalog.lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -2627,7 +2631,7 @@ BEGIN
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_3" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
@@ -2638,7 +2642,7 @@ BEGIN
         -- A seq on two rows is a break of its own (the unique index was
         -- dropped): rows are paired by position, so a row forged beside one
         -- could otherwise verify against it.
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
+        SELECT pg_catalog.count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -2647,15 +2651,15 @@ BEGIN
         INTO n, last, bad
         FROM (
             -- The payload is printed once per row, beside the window.
-            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
+            SELECT e."seq", e."hash", pg_catalog.lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                pg_catalog.lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_3" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;

@@ -100,7 +100,7 @@ $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_0_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "chat_events_0" (
-    "seq" bigint NOT NULL DEFAULT nextval('"chat_events_0_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"chat_events_0_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -254,7 +254,7 @@ DECLARE
     stamp timestamptz := now();
     next_seq bigint;
     head bytea;
-    body bytea := convert_to(p_payload::text, 'UTF8');
+    body bytea := pg_catalog.convert_to(p_payload::text, 'UTF8');
 BEGIN
     IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
@@ -276,7 +276,7 @@ BEGIN
     SELECT e."hash" INTO head FROM ONLY "chat_events_0" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    next_seq := nextval('"chat_events_0_seq"');
+    next_seq := pg_catalog.nextval('"chat_events_0_seq"');
     head := sha256(
         head
         || int8send(next_seq)
@@ -322,7 +322,7 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
@@ -332,9 +332,9 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -367,15 +367,15 @@ BEGIN
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
-    first_seq := nextval('"chat_events_0_seq"');
+    first_seq := pg_catalog.nextval('"chat_events_0_seq"');
     IF size > 1 THEN
-        PERFORM setval('"chat_events_0_seq"', first_seq + size - 1);
+        PERFORM pg_catalog.setval('"chat_events_0_seq"', first_seq + size - 1);
     END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(first_seq + v.n - 1 ORDER BY v.n),
-        array_agg(
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(first_seq + v.n - 1 ORDER BY v.n),
+        pg_catalog.array_agg(
             int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
@@ -388,14 +388,15 @@ BEGIN
         )
     INTO stored, seqs, bodies
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
         SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
     ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT pg_catalog.convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -405,7 +406,7 @@ BEGIN
     INSERT INTO "chat_events_0" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
@@ -425,7 +426,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "chat_events_0_verify"(
     lo bigint,
@@ -442,11 +443,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the lag() path.
+    -- one would read as dense, so every range takes the pg_catalog.lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -455,7 +456,7 @@ BEGIN
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
-        SELECT count(h."hash") = hi - lo + 1,
+        SELECT pg_catalog.count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
         FROM ONLY "chat_events_0" AS h
@@ -468,7 +469,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to lag().
+        -- right; a head of another length sends the range to pg_catalog.lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -486,7 +487,7 @@ BEGIN
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_0" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
@@ -497,7 +498,7 @@ BEGIN
         -- A seq on two rows is a break of its own (the unique index was
         -- dropped): rows are paired by position, so a row forged beside one
         -- could otherwise verify against it.
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
+        SELECT pg_catalog.count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -506,15 +507,15 @@ BEGIN
         INTO n, last, bad
         FROM (
             -- The payload is printed once per row, beside the window.
-            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
+            SELECT e."seq", e."hash", pg_catalog.lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                pg_catalog.lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_0" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
@@ -531,7 +532,7 @@ $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_1_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "chat_events_1" (
-    "seq" bigint NOT NULL DEFAULT nextval('"chat_events_1_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"chat_events_1_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -685,7 +686,7 @@ DECLARE
     stamp timestamptz := now();
     next_seq bigint;
     head bytea;
-    body bytea := convert_to(p_payload::text, 'UTF8');
+    body bytea := pg_catalog.convert_to(p_payload::text, 'UTF8');
 BEGIN
     IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
@@ -707,7 +708,7 @@ BEGIN
     SELECT e."hash" INTO head FROM ONLY "chat_events_1" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    next_seq := nextval('"chat_events_1_seq"');
+    next_seq := pg_catalog.nextval('"chat_events_1_seq"');
     head := sha256(
         head
         || int8send(next_seq)
@@ -753,7 +754,7 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
@@ -763,9 +764,9 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -798,15 +799,15 @@ BEGIN
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
-    first_seq := nextval('"chat_events_1_seq"');
+    first_seq := pg_catalog.nextval('"chat_events_1_seq"');
     IF size > 1 THEN
-        PERFORM setval('"chat_events_1_seq"', first_seq + size - 1);
+        PERFORM pg_catalog.setval('"chat_events_1_seq"', first_seq + size - 1);
     END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(first_seq + v.n - 1 ORDER BY v.n),
-        array_agg(
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(first_seq + v.n - 1 ORDER BY v.n),
+        pg_catalog.array_agg(
             int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
@@ -819,14 +820,15 @@ BEGIN
         )
     INTO stored, seqs, bodies
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
         SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
     ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT pg_catalog.convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -836,7 +838,7 @@ BEGIN
     INSERT INTO "chat_events_1" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
@@ -856,7 +858,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "chat_events_1_verify"(
     lo bigint,
@@ -873,11 +875,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the lag() path.
+    -- one would read as dense, so every range takes the pg_catalog.lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -886,7 +888,7 @@ BEGIN
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
-        SELECT count(h."hash") = hi - lo + 1,
+        SELECT pg_catalog.count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
         FROM ONLY "chat_events_1" AS h
@@ -899,7 +901,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to lag().
+        -- right; a head of another length sends the range to pg_catalog.lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -917,7 +919,7 @@ BEGIN
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_1" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
@@ -928,7 +930,7 @@ BEGIN
         -- A seq on two rows is a break of its own (the unique index was
         -- dropped): rows are paired by position, so a row forged beside one
         -- could otherwise verify against it.
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
+        SELECT pg_catalog.count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -937,15 +939,15 @@ BEGIN
         INTO n, last, bad
         FROM (
             -- The payload is printed once per row, beside the window.
-            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
+            SELECT e."seq", e."hash", pg_catalog.lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                pg_catalog.lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_1" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
@@ -962,7 +964,7 @@ $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_2_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "chat_events_2" (
-    "seq" bigint NOT NULL DEFAULT nextval('"chat_events_2_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"chat_events_2_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -1116,7 +1118,7 @@ DECLARE
     stamp timestamptz := now();
     next_seq bigint;
     head bytea;
-    body bytea := convert_to(p_payload::text, 'UTF8');
+    body bytea := pg_catalog.convert_to(p_payload::text, 'UTF8');
 BEGIN
     IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
@@ -1138,7 +1140,7 @@ BEGIN
     SELECT e."hash" INTO head FROM ONLY "chat_events_2" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    next_seq := nextval('"chat_events_2_seq"');
+    next_seq := pg_catalog.nextval('"chat_events_2_seq"');
     head := sha256(
         head
         || int8send(next_seq)
@@ -1184,7 +1186,7 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
@@ -1194,9 +1196,9 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -1229,15 +1231,15 @@ BEGIN
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
-    first_seq := nextval('"chat_events_2_seq"');
+    first_seq := pg_catalog.nextval('"chat_events_2_seq"');
     IF size > 1 THEN
-        PERFORM setval('"chat_events_2_seq"', first_seq + size - 1);
+        PERFORM pg_catalog.setval('"chat_events_2_seq"', first_seq + size - 1);
     END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(first_seq + v.n - 1 ORDER BY v.n),
-        array_agg(
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(first_seq + v.n - 1 ORDER BY v.n),
+        pg_catalog.array_agg(
             int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
@@ -1250,14 +1252,15 @@ BEGIN
         )
     INTO stored, seqs, bodies
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
         SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
     ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT pg_catalog.convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -1267,7 +1270,7 @@ BEGIN
     INSERT INTO "chat_events_2" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
@@ -1287,7 +1290,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "chat_events_2_verify"(
     lo bigint,
@@ -1304,11 +1307,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the lag() path.
+    -- one would read as dense, so every range takes the pg_catalog.lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -1317,7 +1320,7 @@ BEGIN
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
-        SELECT count(h."hash") = hi - lo + 1,
+        SELECT pg_catalog.count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
         FROM ONLY "chat_events_2" AS h
@@ -1330,7 +1333,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to lag().
+        -- right; a head of another length sends the range to pg_catalog.lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -1348,7 +1351,7 @@ BEGIN
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_2" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
@@ -1359,7 +1362,7 @@ BEGIN
         -- A seq on two rows is a break of its own (the unique index was
         -- dropped): rows are paired by position, so a row forged beside one
         -- could otherwise verify against it.
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
+        SELECT pg_catalog.count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -1368,15 +1371,15 @@ BEGIN
         INTO n, last, bad
         FROM (
             -- The payload is printed once per row, beside the window.
-            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
+            SELECT e."seq", e."hash", pg_catalog.lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                pg_catalog.lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_2" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
@@ -1393,7 +1396,7 @@ $fn$;
 CREATE SEQUENCE IF NOT EXISTS "chat_events_3_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "chat_events_3" (
-    "seq" bigint NOT NULL DEFAULT nextval('"chat_events_3_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"chat_events_3_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -1547,7 +1550,7 @@ DECLARE
     stamp timestamptz := now();
     next_seq bigint;
     head bytea;
-    body bytea := convert_to(p_payload::text, 'UTF8');
+    body bytea := pg_catalog.convert_to(p_payload::text, 'UTF8');
 BEGIN
     IF p_links - ARRAY['ancestors', 'mentions'] <> '{}' THEN
         RAISE EXCEPTION 'links under a name this log''s append functions do not know: %',
@@ -1569,7 +1572,7 @@ BEGIN
     SELECT e."hash" INTO head FROM ONLY "chat_events_3" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    next_seq := nextval('"chat_events_3_seq"');
+    next_seq := pg_catalog.nextval('"chat_events_3_seq"');
     head := sha256(
         head
         || int8send(next_seq)
@@ -1615,7 +1618,7 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
@@ -1625,9 +1628,9 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -1660,15 +1663,15 @@ BEGIN
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
-    first_seq := nextval('"chat_events_3_seq"');
+    first_seq := pg_catalog.nextval('"chat_events_3_seq"');
     IF size > 1 THEN
-        PERFORM setval('"chat_events_3_seq"', first_seq + size - 1);
+        PERFORM pg_catalog.setval('"chat_events_3_seq"', first_seq + size - 1);
     END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(first_seq + v.n - 1 ORDER BY v.n),
-        array_agg(
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(first_seq + v.n - 1 ORDER BY v.n),
+        pg_catalog.array_agg(
             int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
@@ -1681,14 +1684,15 @@ BEGIN
         )
     INTO stored, seqs, bodies
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
         SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
     ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT pg_catalog.convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -1698,7 +1702,7 @@ BEGIN
     INSERT INTO "chat_events_3" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
@@ -1718,7 +1722,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "chat_events_3_verify"(
     lo bigint,
@@ -1735,11 +1739,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the lag() path.
+    -- one would read as dense, so every range takes the pg_catalog.lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -1748,7 +1752,7 @@ BEGIN
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
-        SELECT count(h."hash") = hi - lo + 1,
+        SELECT pg_catalog.count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
         FROM ONLY "chat_events_3" AS h
@@ -1761,7 +1765,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to lag().
+        -- right; a head of another length sends the range to pg_catalog.lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -1779,7 +1783,7 @@ BEGIN
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_3" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
@@ -1790,7 +1794,7 @@ BEGIN
         -- A seq on two rows is a break of its own (the unique index was
         -- dropped): rows are paired by position, so a row forged beside one
         -- could otherwise verify against it.
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
+        SELECT pg_catalog.count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -1799,15 +1803,15 @@ BEGIN
         INTO n, last, bad
         FROM (
             -- The payload is printed once per row, beside the window.
-            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
+            SELECT e."seq", e."hash", pg_catalog.lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                pg_catalog.lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "chat_events_3" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;

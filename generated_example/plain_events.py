@@ -850,7 +850,7 @@ $owner$;
 CREATE SEQUENCE IF NOT EXISTS "plain_events_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "plain_events" (
-    "seq" bigint NOT NULL DEFAULT nextval('"plain_events_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"plain_events_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -908,7 +908,7 @@ BEGIN
             HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "plain_events" IN ROW EXCLUSIVE MODE;  -- before nextval: see migrate
-    next_seq := nextval('"plain_events_seq"');
+    next_seq := pg_catalog.nextval('"plain_events_seq"');
     INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
     VALUES (
         next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp
@@ -932,14 +932,14 @@ SET work_mem = '64MB'  -- a batch's ordered aggregates sort in memory
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -951,11 +951,12 @@ BEGIN
     LOCK TABLE "plain_events" IN ROW EXCLUSIVE MODE;  -- before nextval: see migrate
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(nextval('"plain_events_seq"') ORDER BY v.n)
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(pg_catalog.nextval('"plain_events_seq"') ORDER BY v.n)
     INTO stored, seqs
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
@@ -964,7 +965,7 @@ BEGIN
     INSERT INTO "plain_events" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored
     ) AS r(seq, id, parent_id, "schema", "action", payload);
     RETURN QUERY SELECT seqs, stamp, hashes;

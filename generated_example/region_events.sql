@@ -100,7 +100,7 @@ $fn$;
 CREATE SEQUENCE IF NOT EXISTS "region_events_eu_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "region_events_eu" (
-    "seq" bigint NOT NULL DEFAULT nextval('"region_events_eu_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"region_events_eu_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -160,7 +160,7 @@ DECLARE
     stamp timestamptz := now();
     next_seq bigint;
     head bytea;
-    body bytea := convert_to(p_payload::text, 'UTF8');
+    body bytea := pg_catalog.convert_to(p_payload::text, 'UTF8');
 BEGIN
     IF p_links IS NOT NULL THEN
         RAISE EXCEPTION 'this log''s append functions take no links: %', p_links
@@ -180,7 +180,7 @@ BEGIN
     SELECT e."hash" INTO head FROM ONLY "region_events_eu" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    next_seq := nextval('"region_events_eu_seq"');
+    next_seq := pg_catalog.nextval('"region_events_eu_seq"');
     head := sha256(
         head
         || int8send(next_seq)
@@ -216,7 +216,7 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
@@ -226,9 +226,9 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -251,15 +251,15 @@ BEGIN
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
-    first_seq := nextval('"region_events_eu_seq"');
+    first_seq := pg_catalog.nextval('"region_events_eu_seq"');
     IF size > 1 THEN
-        PERFORM setval('"region_events_eu_seq"', first_seq + size - 1);
+        PERFORM pg_catalog.setval('"region_events_eu_seq"', first_seq + size - 1);
     END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(first_seq + v.n - 1 ORDER BY v.n),
-        array_agg(
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(first_seq + v.n - 1 ORDER BY v.n),
+        pg_catalog.array_agg(
             int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
@@ -272,14 +272,15 @@ BEGIN
         )
     INTO stored, seqs, bodies
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
         SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
     ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT pg_catalog.convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -289,7 +290,7 @@ BEGIN
     INSERT INTO "region_events_eu" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     RETURN QUERY SELECT seqs, stamp, hashes;
@@ -301,7 +302,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "region_events_eu_verify"(
     lo bigint,
@@ -318,11 +319,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the lag() path.
+    -- one would read as dense, so every range takes the pg_catalog.lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -331,7 +332,7 @@ BEGIN
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
-        SELECT count(h."hash") = hi - lo + 1,
+        SELECT pg_catalog.count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
         FROM ONLY "region_events_eu" AS h
@@ -344,7 +345,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to lag().
+        -- right; a head of another length sends the range to pg_catalog.lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -362,7 +363,7 @@ BEGIN
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "region_events_eu" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
@@ -373,7 +374,7 @@ BEGIN
         -- A seq on two rows is a break of its own (the unique index was
         -- dropped): rows are paired by position, so a row forged beside one
         -- could otherwise verify against it.
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
+        SELECT pg_catalog.count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -382,15 +383,15 @@ BEGIN
         INTO n, last, bad
         FROM (
             -- The payload is printed once per row, beside the window.
-            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
+            SELECT e."seq", e."hash", pg_catalog.lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                pg_catalog.lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "region_events_eu" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;
@@ -407,7 +408,7 @@ $fn$;
 CREATE SEQUENCE IF NOT EXISTS "region_events_us_seq" AS bigint;
 
 CREATE TABLE IF NOT EXISTS "region_events_us" (
-    "seq" bigint NOT NULL DEFAULT nextval('"region_events_us_seq"'),
+    "seq" bigint NOT NULL DEFAULT pg_catalog.nextval('"region_events_us_seq"'),
     "id" uuid NOT NULL,
     "parent_id" uuid NOT NULL,
     "schema" integer NOT NULL,
@@ -467,7 +468,7 @@ DECLARE
     stamp timestamptz := now();
     next_seq bigint;
     head bytea;
-    body bytea := convert_to(p_payload::text, 'UTF8');
+    body bytea := pg_catalog.convert_to(p_payload::text, 'UTF8');
 BEGIN
     IF p_links IS NOT NULL THEN
         RAISE EXCEPTION 'this log''s append functions take no links: %', p_links
@@ -487,7 +488,7 @@ BEGIN
     SELECT e."hash" INTO head FROM ONLY "region_events_us" AS e
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
-    next_seq := nextval('"region_events_us_seq"');
+    next_seq := pg_catalog.nextval('"region_events_us_seq"');
     head := sha256(
         head
         || int8send(next_seq)
@@ -523,7 +524,7 @@ SET enable_memoize = off  -- caching printed payloads costs more than printing t
 AS $fn$
 DECLARE
     stamp timestamptz := now();
-    size integer := cardinality(ids);
+    size integer := pg_catalog.cardinality(ids);
     stored jsonb[];
     seqs bigint[];
     hashes bytea[];
@@ -533,9 +534,9 @@ DECLARE
     body bytea;
     head bytea;
 BEGIN
-    IF cardinality(parents) IS DISTINCT FROM size
-        OR cardinality(schemas) IS DISTINCT FROM size
-        OR cardinality(actions) IS DISTINCT FROM size
+    IF pg_catalog.cardinality(parents) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(schemas) IS DISTINCT FROM size
+        OR pg_catalog.cardinality(actions) IS DISTINCT FROM size
         OR jsonb_array_length(payloads) IS DISTINCT FROM size THEN
         RAISE EXCEPTION 'a batch needs as many parents, schemas, actions and payloads as ids'
             USING ERRCODE = 'invalid_parameter_value';
@@ -558,15 +559,15 @@ BEGIN
     WHERE e."seq" IS NOT NULL ORDER BY e."seq" DESC LIMIT 1;
     head := coalesce(head, decode(repeat('00', 32), 'hex'));
     -- The lock serialises appenders, so a block of sequence values is ours.
-    first_seq := nextval('"region_events_us_seq"');
+    first_seq := pg_catalog.nextval('"region_events_us_seq"');
     IF size > 1 THEN
-        PERFORM setval('"region_events_us_seq"', first_seq + size - 1);
+        PERFORM pg_catalog.setval('"region_events_us_seq"', first_seq + size - 1);
     END IF;
     -- ROWS FROM zips the columns by position; the ordinality is that position.
     SELECT
-        array_agg(p.payload ORDER BY v.n),
-        array_agg(first_seq + v.n - 1 ORDER BY v.n),
-        array_agg(
+        pg_catalog.array_agg(p.payload ORDER BY v.n),
+        pg_catalog.array_agg(first_seq + v.n - 1 ORDER BY v.n),
+        pg_catalog.array_agg(
             int8send(first_seq + v.n - 1)
             || uuid_send(v.id)
             || uuid_send(v.parent_id)
@@ -579,14 +580,15 @@ BEGIN
         )
     INTO stored, seqs, bodies
     FROM ROWS FROM (
-        unnest(ids), unnest(parents), unnest(schemas), unnest(actions),
+        pg_catalog.unnest(ids), pg_catalog.unnest(parents),
+        pg_catalog.unnest(schemas), pg_catalog.unnest(actions),
         jsonb_array_elements(payloads)
     ) WITH ORDINALITY AS v(id, parent_id, "schema", "action", payload, n)
     CROSS JOIN LATERAL (
         SELECT nullif(v.payload, 'null'::jsonb) AS payload OFFSET 0
     ) AS p
     CROSS JOIN LATERAL (
-        SELECT convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
+        SELECT pg_catalog.convert_to(p.payload::text, 'UTF8') AS body OFFSET 0
     ) AS t;
     hashes := '{}';
     FOREACH body IN ARRAY bodies LOOP
@@ -596,7 +598,7 @@ BEGIN
     INSERT INTO "region_events_us" ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at", "hash")
     SELECT
         r.seq, r.id, r.parent_id, r.schema, r.action, r.payload, stamp, r.hash
-    FROM unnest(
+    FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     RETURN QUERY SELECT seqs, stamp, hashes;
@@ -608,7 +610,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- lag() instead, which spools every row and costs about 0.5 us more per event.
+-- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "region_events_us_verify"(
     lo bigint,
@@ -625,11 +627,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the lag() path.
+    -- one would read as dense, so every range takes the pg_catalog.lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -638,7 +640,7 @@ BEGIN
             AND i.indpred IS NULL AND i.indexprs IS NULL
     ) THEN
         -- A NULL hash is skipped by string_agg: such a range is not dense.
-        SELECT count(h."hash") = hi - lo + 1,
+        SELECT pg_catalog.count(h."hash") = hi - lo + 1,
             string_agg(h."hash", ''::bytea ORDER BY h."seq")
         INTO dense, hashes
         FROM ONLY "region_events_us" AS h
@@ -651,7 +653,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to lag().
+        -- right; a head of another length sends the range to pg_catalog.lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -669,7 +671,7 @@ BEGIN
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "region_events_us" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
             OFFSET 0
@@ -680,7 +682,7 @@ BEGIN
         -- A seq on two rows is a break of its own (the unique index was
         -- dropped): rows are paired by position, so a row forged beside one
         -- could otherwise verify against it.
-        SELECT count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
+        SELECT pg_catalog.count(*), max(w.seq), min(w.seq) FILTER (WHERE w.seq = w.prev_seq OR NOT coalesce(w.hash = sha256(
             coalesce(w.prev, head)
             || w.pre
             || CASE WHEN w.body IS NULL THEN decode('ffffffff', 'hex')
@@ -689,15 +691,15 @@ BEGIN
         INTO n, last, bad
         FROM (
             -- The payload is printed once per row, beside the window.
-            SELECT e."seq", e."hash", lag(e."hash") OVER (ORDER BY e."seq") AS prev,
-                lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
+            SELECT e."seq", e."hash", pg_catalog.lag(e."hash") OVER (ORDER BY e."seq") AS prev,
+                pg_catalog.lag(e."seq") OVER (ORDER BY e."seq") AS prev_seq,
                 int8send(e."seq")
                 || uuid_send(e."id")
                 || uuid_send(e."parent_id")
                 || int4send(e."schema")
                 || int4send(e."action")
                 || timestamptz_send(e."inserted_at") AS pre,
-                convert_to(e."payload"::text, 'UTF8') AS body
+                pg_catalog.convert_to(e."payload"::text, 'UTF8') AS body
             FROM ONLY "region_events_us" AS e
             WHERE e."seq" >= lo AND e."seq" <= hi
         ) AS w;

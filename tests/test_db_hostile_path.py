@@ -236,7 +236,27 @@ BEGIN
         END LOOP;
     END LOOP;
 END
-$plant$
+$plant$;
+CREATE FUNCTION public.trip_fn(what text) RETURNS void LANGUAGE sql
+    AS 'INSERT INTO public.tripped VALUES (what)';
+CREATE FUNCTION public.unnest(uuid[]) RETURNS SETOF uuid LANGUAGE sql
+    AS $$ SELECT public.trip_fn('unnest(uuid[])'); SELECT pg_catalog.unnest($1) $$;
+CREATE FUNCTION public.unnest(integer[]) RETURNS SETOF integer LANGUAGE sql
+    AS $$ SELECT public.trip_fn('unnest(integer[])'); SELECT pg_catalog.unnest($1) $$;
+CREATE FUNCTION public.cardinality(uuid[]) RETURNS integer LANGUAGE sql
+    AS $$ SELECT public.trip_fn('cardinality(uuid[])');
+        SELECT pg_catalog.cardinality($1) $$;
+CREATE FUNCTION public.cardinality(integer[]) RETURNS integer LANGUAGE sql
+    AS $$ SELECT public.trip_fn('cardinality'); SELECT pg_catalog.cardinality($1) $$;
+CREATE FUNCTION public.nextval(text) RETURNS bigint LANGUAGE sql
+    AS $$ SELECT public.trip_fn('nextval(text)'); SELECT pg_catalog.nextval($1) $$;
+CREATE FUNCTION public.convert_to(text, text) RETURNS bytea LANGUAGE sql
+    AS $$ SELECT public.trip_fn('convert_to(text, text)');
+        SELECT pg_catalog.convert_to($1, $2::name) $$;
+CREATE FUNCTION public.trip_agg(state bytea, value bytea) RETURNS bytea
+    LANGUAGE sql AS $$ SELECT public.trip_fn('an aggregate of bytea'); SELECT value $$;
+CREATE AGGREGATE public.lag(bytea) (SFUNC = public.trip_agg, STYPE = bytea);
+CREATE AGGREGATE public.count(bytea) (SFUNC = public.trip_agg, STYPE = bytea);
 """
 
 
