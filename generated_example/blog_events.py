@@ -842,10 +842,9 @@ BEGIN
     ) AS o
     -- A superuser has every role's privileges, so for one only the roles it
     -- was made a member of (or pg_database_owner, owning the database) count.
-    WHERE NOT CASE WHEN NOT (
+    WHERE NOT CASE WHEN (
             SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
-        ) THEN pg_catalog.pg_has_role(current_user, o.owner, 'USAGE')
-        ELSE o.owner IN (
+        ) THEN o.owner IN (
             WITH RECURSIVE m(id) AS (
                 SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
                 UNION
@@ -859,6 +858,7 @@ BEGIN
             JOIN pg_catalog.pg_roles AS r ON r.oid = d.datdba
             WHERE d.datname = pg_catalog.current_database() AND r.rolname = current_user
         )
+        ELSE pg_catalog.pg_has_role(current_user, o.owner, 'USAGE')
     END
     ORDER BY o.kind DESC, o.name
     LIMIT 1;
@@ -1083,7 +1083,7 @@ $fn$;
 -- A range with every seq present (the rule: a rollback is what leaves a gap)
 -- gathers its hashes in seq order into one bytea first, and each event takes
 -- its predecessor's hash from it by offset; a range with gaps pairs events with
--- pg_catalog.lag() instead, which spools every row and costs about 0.5 us more per event.
+-- lag() instead, which spools every row and costs about 0.5 us more per event.
 -- STABLE: every statement reads the calling query's snapshot.
 CREATE OR REPLACE FUNCTION "blog_events_verify"(
     lo bigint,
@@ -1100,11 +1100,11 @@ DECLARE
     hashes bytea;
     head bytea;
 BEGIN
-    -- 1,000,000 hashes are 32 MB; a longer range takes the pg_catalog.lag() path, and so
+    -- 1,000,000 hashes are 32 MB; a longer range takes the lag() path, and so
     -- does an empty one (hi < lo). Offsets pair a row with its predecessor only
     -- while no seq repeats, which a unique index on seq alone guarantees: with
     -- the table's own dropped (its owner may), a repeated seq beside a missing
-    -- one would read as dense, so every range takes the pg_catalog.lag() path.
+    -- one would read as dense, so every range takes the lag() path.
     IF hi::numeric - lo::numeric < 1000000::numeric AND hi >= lo AND EXISTS (  -- numeric: no overflow
         SELECT FROM pg_index AS i
         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -1126,7 +1126,7 @@ BEGIN
         -- The predecessor of seq s starts at byte (s - lo) * 32 + 1 of head ||
         -- hashes. A stored hash of another length in the range fails its own
         -- row's check, so the rows before it, and the first break, are read
-        -- right; a head of another length sends the range to pg_catalog.lag().
+        -- right; a head of another length sends the range to lag().
         hashes := head || hashes;
         SELECT min(w.seq) FILTER (WHERE NOT coalesce(w.hash = sha256(
             substring(hashes FROM (w.seq - lo)::integer * 32 + 1 FOR 32)
@@ -1203,51 +1203,42 @@ DECLARE
         '"blog_events_append"(uuid[], uuid[], integer[], integer[], jsonb)',
         '"blog_events_verify"(bigint, bigint)'
     ]::regprocedure[];
+    names name[] := ARRAY(
+        SELECT p.proname FROM pg_catalog.pg_proc AS p WHERE p.oid = ANY (current::oid[])
+    );
     fn regprocedure;
     home name;
 BEGIN
     FOR fn IN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
-        WHERE p.pronamespace = (
-                SELECT n.oid FROM pg_catalog.pg_namespace AS n
-                WHERE n.nspname = pg_catalog.current_schema()
-            )
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE n.nspname = pg_catalog.current_schema()
             AND p.prokind = 'f'
-            AND p.proname IN (
-                SELECT c.proname FROM pg_catalog.pg_proc AS c
-                WHERE c.oid = ANY (current::oid[])
-            )
+            AND p.proname = ANY (names)
             AND p.oid <> ALL (current::oid[])
     LOOP
         EXECUTE pg_catalog.format('DROP FUNCTION %s', fn);
     END LOOP;
-    FOREACH fn IN ARRAY current LOOP
-        EXECUTE pg_catalog.format(
-            'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
-            fn, pg_catalog.current_schema()
-        );
-    END LOOP;
-    -- A log whose schema was renamed keeps functions pinned to its old name:
-    -- now that the name is this log's schema, they would append here. They
-    -- are pinned to the schema they are in again.
+    -- Pinned too: a log's functions whose schema was renamed keep the old name
+    -- on their path and, now that the name is this log's schema, would append
+    -- here. Each is pinned to the schema it is in.
     FOR fn, home IN
         SELECT p.oid::regprocedure, n.nspname FROM pg_catalog.pg_proc AS p
         JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-        WHERE n.nspname <> pg_catalog.current_schema()
-            AND p.proname IN (
-                SELECT c.proname FROM pg_catalog.pg_proc AS c
-                WHERE c.oid = ANY (current::oid[])
-            )
+        WHERE p.oid = ANY (current::oid[]) OR (
+            n.nspname <> pg_catalog.current_schema()
+            AND p.proname = ANY (names)
             AND p.proconfig @> ARRAY[pg_catalog.format(
                 'search_path=pg_catalog, %I, pg_temp', pg_catalog.current_schema()
             )]
+        )
     LOOP
         BEGIN
             EXECUTE pg_catalog.format(
                 'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
                 fn, home
             );
-        EXCEPTION WHEN insufficient_privilege THEN
+        EXCEPTION WHEN insufficient_privilege THEN  -- another owner's log
             RAISE WARNING 'function % appends to this schema''s tables: it is pinned to schema % by name, and its owner must run migrate in schema %',
                 fn, pg_catalog.current_schema(), home;
         END;

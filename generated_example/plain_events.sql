@@ -61,10 +61,9 @@ BEGIN
     ) AS o
     -- A superuser has every role's privileges, so for one only the roles it
     -- was made a member of (or pg_database_owner, owning the database) count.
-    WHERE NOT CASE WHEN NOT (
+    WHERE NOT CASE WHEN (
             SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
-        ) THEN pg_catalog.pg_has_role(current_user, o.owner, 'USAGE')
-        ELSE o.owner IN (
+        ) THEN o.owner IN (
             WITH RECURSIVE m(id) AS (
                 SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user
                 UNION
@@ -78,6 +77,7 @@ BEGIN
             JOIN pg_catalog.pg_roles AS r ON r.oid = d.datdba
             WHERE d.datname = pg_catalog.current_database() AND r.rolname = current_user
         )
+        ELSE pg_catalog.pg_has_role(current_user, o.owner, 'USAGE')
     END
     ORDER BY o.kind DESC, o.name
     LIMIT 1;
@@ -229,51 +229,42 @@ DECLARE
         '"plain_events_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
         '"plain_events_append"(uuid[], uuid[], integer[], integer[], jsonb)'
     ]::regprocedure[];
+    names name[] := ARRAY(
+        SELECT p.proname FROM pg_catalog.pg_proc AS p WHERE p.oid = ANY (current::oid[])
+    );
     fn regprocedure;
     home name;
 BEGIN
     FOR fn IN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
-        WHERE p.pronamespace = (
-                SELECT n.oid FROM pg_catalog.pg_namespace AS n
-                WHERE n.nspname = pg_catalog.current_schema()
-            )
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE n.nspname = pg_catalog.current_schema()
             AND p.prokind = 'f'
-            AND p.proname IN (
-                SELECT c.proname FROM pg_catalog.pg_proc AS c
-                WHERE c.oid = ANY (current::oid[])
-            )
+            AND p.proname = ANY (names)
             AND p.oid <> ALL (current::oid[])
     LOOP
         EXECUTE pg_catalog.format('DROP FUNCTION %s', fn);
     END LOOP;
-    FOREACH fn IN ARRAY current LOOP
-        EXECUTE pg_catalog.format(
-            'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
-            fn, pg_catalog.current_schema()
-        );
-    END LOOP;
-    -- A log whose schema was renamed keeps functions pinned to its old name:
-    -- now that the name is this log's schema, they would append here. They
-    -- are pinned to the schema they are in again.
+    -- Pinned too: a log's functions whose schema was renamed keep the old name
+    -- on their path and, now that the name is this log's schema, would append
+    -- here. Each is pinned to the schema it is in.
     FOR fn, home IN
         SELECT p.oid::regprocedure, n.nspname FROM pg_catalog.pg_proc AS p
         JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-        WHERE n.nspname <> pg_catalog.current_schema()
-            AND p.proname IN (
-                SELECT c.proname FROM pg_catalog.pg_proc AS c
-                WHERE c.oid = ANY (current::oid[])
-            )
+        WHERE p.oid = ANY (current::oid[]) OR (
+            n.nspname <> pg_catalog.current_schema()
+            AND p.proname = ANY (names)
             AND p.proconfig @> ARRAY[pg_catalog.format(
                 'search_path=pg_catalog, %I, pg_temp', pg_catalog.current_schema()
             )]
+        )
     LOOP
         BEGIN
             EXECUTE pg_catalog.format(
                 'ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
                 fn, home
             );
-        EXCEPTION WHEN insufficient_privilege THEN
+        EXCEPTION WHEN insufficient_privilege THEN  -- another owner's log
             RAISE WARNING 'function % appends to this schema''s tables: it is pinned to schema % by name, and its owner must run migrate in schema %',
                 fn, pg_catalog.current_schema(), home;
         END;
