@@ -31,21 +31,21 @@ PATH = "-c search_path=ev,public"
 
 HOSTILE = [
     # Calls from the module, with psycopg's int2 for small ints.
-    "FUNCTION public.blog_events_verify(lo smallint, hi smallint, OUT n bigint,"
+    "public.blog_events_verify(lo smallint, hi smallint, OUT n bigint,"
     " OUT bad bigint, OUT bad_id uuid, OUT last bigint, OUT last_hash bytea)",
-    "FUNCTION public.blog_events_append_one(uuid, uuid, smallint, smallint,"
+    "public.blog_events_append_one(uuid, uuid, smallint, smallint,"
     " jsonb, jsonb) RETURNS bytea",
-    "FUNCTION public.chat_events_0_append_one(uuid, uuid, smallint, smallint,"
+    "public.chat_events_0_append_one(uuid, uuid, smallint, smallint,"
     " jsonb, jsonb) RETURNS bytea",
     # Built-ins whose own signature needs a cast from the argument given.
-    "FUNCTION public.convert_to(text, text) RETURNS bytea",
-    "FUNCTION public.unnest(text[]) RETURNS SETOF text",
-    "FUNCTION public.encode(bytea, text) RETURNS text",
-    "FUNCTION public.hostile_minus(numeric, bigint) RETURNS numeric",
-    "FUNCTION public.hostile_append(bytea[], bytea) RETURNS bytea[]",
-    "FUNCTION public.hostile_eq(oid, regclass) RETURNS boolean",
+    "public.convert_to(text, text) RETURNS bytea",
+    "public.unnest(text[]) RETURNS SETOF text",
+    "public.encode(bytea, text) RETURNS text",
+    "public.hostile_minus(numeric, bigint) RETURNS numeric",
+    "public.hostile_append(bytea[], bytea) RETURNS bytea[]",
+    "public.hostile_eq(oid, regclass) RETURNS boolean",
     # ... and in the SQL file's own statements, run by the migrating role.
-    "FUNCTION public.format(text, text) RETURNS text",
+    "public.format(text, text) RETURNS text",
 ]
 OPERATORS = [
     "OPERATOR public.- (LEFTARG = numeric, RIGHTARG = bigint,"
@@ -57,6 +57,25 @@ OPERATORS = [
 ]
 
 
+def _may_create_in_public(conn: Conn, role: str) -> None:
+    """What PostgreSQL 14 grants every role by default."""
+    who = sql.Identifier(role)
+    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
+    conn.commit()
+
+
+def _plant_raising(planter: Conn, signature: str) -> None:
+    """A function of `signature` ("public.name(args) RETURNS type") that
+    fails the test with its name if it ever runs."""
+    name = signature.split("(")[0].removeprefix("public.")
+    body = f"BEGIN RAISE EXCEPTION 'hostile {name} ran'; END"
+    planter.execute(
+        sql.SQL("CREATE FUNCTION " + signature + " LANGUAGE plpgsql AS {}").format(
+            sql.Literal(body)
+        )
+    )
+
+
 @pytest.fixture
 def owner(database: str, conn: Conn, role: str) -> Iterator[Conn]:
     """The log's owner, the log in schema `ev`; `role` has planted HOSTILE in
@@ -65,18 +84,10 @@ def owner(database: str, conn: Conn, role: str) -> Iterator[Conn]:
     conn.execute("SET search_path = ev, public")
     blog.migrate(conn)
     chat.migrate(conn)
-    who = sql.Identifier(role)
-    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
-    conn.commit()
+    _may_create_in_public(conn, role)
     with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as planter:
         for signature in HOSTILE:
-            name = signature.split("(")[0].removeprefix("FUNCTION public.")
-            body = f"BEGIN RAISE EXCEPTION 'hostile {name} ran'; END"
-            planter.execute(
-                sql.SQL("CREATE " + signature + " LANGUAGE plpgsql AS {}").format(
-                    sql.Literal(body)
-                )
-            )
+            _plant_raising(planter, signature)
         for operator in OPERATORS:
             planter.execute(sql.SQL("CREATE " + operator))
     with psycopg.connect(database, autocommit=True, options=PATH) as ev:
@@ -125,9 +136,7 @@ def test_migrate_refuses_a_log_another_role_made_first(
     table and functions another role made before the first migrate, and that
     role could then alter them at will. A role the migrating one is a member
     of is the log's owner, not another."""
-    who = sql.Identifier(role)
-    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
-    conn.commit()
+    _may_create_in_public(conn, role)
     with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as first:
         blog.migrate(first)
     with pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
@@ -137,7 +146,7 @@ def test_migrate_refuses_a_log_another_role_made_first(
     assert f"relation blog_events is owned by role {role}, not by" in message
     assert refused.value.diag.message_hint is not None
     assert "SET ROLE" in refused.value.diag.message_hint
-    conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(who))
+    conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
     conn.commit()
     blog.migrate(conn)  # now a role it is a member of
     conn.commit()
@@ -163,25 +172,17 @@ def test_copies_of_built_ins_in_the_logs_own_schema_never_run(
     default, which the README says to revoke): a function of a built-in's very
     signature there never outranks pg_catalog's, in migrate's SQL or in the
     functions it installs, as pg_catalog comes first on every path they set."""
-    who = sql.Identifier(role)
-    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
-    conn.commit()
+    _may_create_in_public(conn, role)
     copies = [
-        "quote_ident(text) RETURNS text",
-        "to_regclass(text) RETURNS regclass",
-        "current_setting(text) RETURNS text",
-        "sha256(bytea) RETURNS bytea",
-        "int8send(bigint) RETURNS bytea",
+        "public.quote_ident(text) RETURNS text",
+        "public.to_regclass(text) RETURNS regclass",
+        "public.current_setting(text) RETURNS text",
+        "public.sha256(bytea) RETURNS bytea",
+        "public.int8send(bigint) RETURNS bytea",
     ]
     with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as planter:
         for copy in copies:
-            name = copy.split("(")[0]
-            body = f"BEGIN RAISE EXCEPTION 'hostile {name} ran'; END"
-            planter.execute(
-                sql.SQL(
-                    "CREATE FUNCTION public." + copy + " LANGUAGE plpgsql AS {}"
-                ).format(sql.Literal(body))
-            )
+            _plant_raising(planter, copy)
     for _ in range(2):  # the second run locks the tables the first made
         blog.migrate(conn)
         conn.commit()
@@ -271,9 +272,7 @@ def test_no_expression_needs_an_operator_outside_pg_catalog(
     conn.execute("CREATE SCHEMA ev")
     conn.execute("CREATE TABLE public.tripped (what text)")
     conn.execute("GRANT INSERT ON public.tripped TO PUBLIC")
-    who = sql.Identifier(role)
-    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
-    conn.commit()
+    _may_create_in_public(conn, role)
     with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as planter:
         planter.execute(
             sql.SQL(TRIPWIRES).format(
@@ -376,9 +375,7 @@ def test_the_database_owner_migrates_a_log_its_owner_role_owns(
 
 
 def _migrate_as_database_owner(database: str, conn: Conn, role: str) -> None:
-    who = sql.Identifier(role)
-    conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(who))
-    conn.commit()
+    _may_create_in_public(conn, role)
     with psycopg.connect(dbkit.as_role(database, role)) as owner:
         blog.migrate(owner)
         owner.commit()
