@@ -2845,6 +2845,7 @@ class _Statements:
     events_for: bytes
     page: bytes
     previous: bytes
+    previous_page: bytes
     linked: Mapping[str, bytes]
 
 
@@ -2892,6 +2893,12 @@ def _statements(
         .format(select)
         .as_bytes(None),
         previous=sql.SQL("{} WHERE e.parent_id = %s AND e.seq <= %s ORDER BY e.seq")
+        .format(select)
+        .as_bytes(None),
+        previous_page=sql.SQL(
+            "{} WHERE e.parent_id = %s AND e.seq <= %s AND e.seq > %s"
+            " ORDER BY e.seq LIMIT %s"
+        )
         .format(select)
         .as_bytes(None),
         linked=types.MappingProxyType(linked),
@@ -3874,11 +3881,16 @@ def _events_for(
     parent_id: uuid.UUID, after: int | None, limit: int | None
 ) -> tuple[str, bytes, Sequence[object]]:
     """The table, query and parameters of a record's read: the whole record,
-    or a page whose arguments are checked (`after` a `seq`, a bigint; `limit`
-    at least 1)."""
+    or a page."""
     table = table_for(parent_id)
     if after is None and limit is None:
         return table, _SQL[table].events_for, (parent_id,)
+    return table, _SQL[table].page, (parent_id, *_paged(after, limit))
+
+
+def _paged(after: int | None, limit: int | None) -> tuple[int, int | None]:
+    """A page's arguments, checked (`after` a `seq`, a bigint; `limit` at least
+    1): the `seq` to read past (the lowest bigint for none) and the limit."""
     for name, value in (("after", after), ("limit", limit)):
         if value is None:
             continue
@@ -3888,24 +3900,44 @@ def _events_for(
             raise ValueError(f"{name} {value} is out of bigint range")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    params = (parent_id, -(2**63) if after is None else after, limit)
-    return table, _SQL[table].page, params
+    return -(2**63) if after is None else after, limit
 
 
-def previous_events(conn: psycopg.Connection[_Row], event: Event) -> list[Event]:
-    """The events of `event`'s record up to and including `event`, in chain order."""
-    table = _table_of(event)
-    params = (event.parent_id, event.seq)
-    return _rows(conn, _SQL[table].previous, params, _maker(table))
+def previous_events(
+    conn: psycopg.Connection[_Row],
+    event: Event,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[Event]:
+    """The events of `event`'s record up to and including `event`, in chain
+    order; `after` and `limit` page them as in `events_for`."""
+    table, query, params = _previous(event, after, limit)
+    return _rows(conn, query, params, _maker(table))
 
 
 async def aprevious_events(
-    conn: psycopg.AsyncConnection[_Row], event: Event
+    conn: psycopg.AsyncConnection[_Row],
+    event: Event,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> list[Event]:
     """`previous_events` on an AsyncConnection."""
+    table, query, params = _previous(event, after, limit)
+    return await _arows(conn, query, params, _maker(table))
+
+
+def _previous(
+    event: Event, after: int | None, limit: int | None
+) -> tuple[str, bytes, Sequence[object]]:
+    """The table, query and parameters of a read up to `event`: all of it, or
+    a page."""
     table = _table_of(event)
-    params = (event.parent_id, event.seq)
-    return await _arows(conn, _SQL[table].previous, params, _maker(table))
+    if after is None and limit is None:
+        return table, _SQL[table].previous, (event.parent_id, event.seq)
+    paged = _paged(after, limit)
+    return table, _SQL[table].previous_page, (event.parent_id, event.seq, *paged)
 
 
 def _table_of(event: object) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime
 import uuid
 from typing import Any
 
@@ -334,6 +335,36 @@ def test_a_record_read_a_page_at_a_time_is_the_record(
     assert asyncio.run(read()) == record[2:7]
 
 
+def test_the_events_before_one_read_a_page_at_a_time_stop_at_it(
+    database: str, conn: Conn
+) -> None:
+    """`previous_events` pages like `events_for` and never passes its event:
+    the last page ends at it, and later events of the record stay out."""
+    chat.migrate(conn)
+    record = _chat_record(conn, 10)
+    _chat_record(conn, 4)  # another record of the same shard, interleaved
+    upto = record[7]
+    pages: list[list[chat.Event]] = []
+    after: int | None = None
+    while page := chat.previous_events(conn, upto, after=after, limit=3):
+        pages.append(page)
+        after = page[-1].seq
+    assert [len(p) for p in pages] == [3, 3, 2]
+    assert [e for p in pages for e in p] == record[:8]
+    assert chat.previous_events(conn, upto) == record[:8]
+    assert chat.previous_events(conn, upto, limit=20) == record[:8]
+    assert chat.previous_events(conn, upto, after=record[5].seq) == record[6:8]
+    assert chat.previous_events(conn, upto, after=upto.seq) == []
+
+    async def read() -> list[chat.Event]:
+        async with await psycopg.AsyncConnection.connect(database) as aconn:
+            return await chat.aprevious_events(
+                aconn, upto, after=record[1].seq, limit=4
+            )
+
+    assert asyncio.run(read()) == record[2:6]
+
+
 def test_a_new_log_indexes_each_record_by_seq(conn: Conn) -> None:
     """A page can then be read in order from the index, not sorted from every
     event of the record."""
@@ -356,5 +387,20 @@ def test_a_new_log_indexes_each_record_by_seq(conn: Conn) -> None:
 def test_a_bad_page_is_refused_before_the_query(
     conn: Conn, after: Any, limit: Any, error: type[Exception], match: str
 ) -> None:
+    """No table exists here: a query would fail with UndefinedTable instead."""
     with pytest.raises(error, match=match):
         blog.events_for(conn, uuid.uuid4(), after=after, limit=limit)
+    record = uuid.uuid4()
+    stored = blog.Event(
+        record,
+        record,
+        blog.Schema.User,
+        blog.Action.insert,
+        None,
+        datetime.datetime.now(datetime.UTC),
+        None,
+        blog.TABLE,
+        1,
+    )
+    with pytest.raises(error, match=match):
+        blog.previous_events(conn, stored, after=after, limit=limit)

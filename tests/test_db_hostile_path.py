@@ -294,6 +294,7 @@ def test_no_expression_needs_an_operator_outside_pg_catalog(
         )
         blog.events_for(ev, first.id, after=first.seq, limit=10)
         blog.previous_events(ev, more[-1])
+        blog.previous_events(ev, more[-1], after=more[0].seq, limit=10)
         root = chat.insert(
             ev,
             chat.changeset(
