@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Final
 
 from generator import __version__
 from generator.compat import (
@@ -25,6 +26,9 @@ from generator.output import MARKERS, generated_from, spec_exists, spec_file
 from generator.plan import Plan, plan
 from generator.render import render
 from generator.validate import validate
+
+HEADER_LINES: Final = 3
+"""The generated module's header: generator version, spec path, spec sha256."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +136,8 @@ def generate_all(
         )
         if recorded is not None and recorded.stem != planned.module:
             replaced.update((recorded, recorded.with_suffix(".sql")))
-        breaking, cautioned = _compared(recorded, planned, loaded, guard)
+        module_text = rendered.files[f"{planned.module}.py"]
+        breaking, cautioned = _compared(recorded, module_text, planned, loaded, guard)
         (problems if guard else warnings).extend(breaking)
         warnings.extend(cautioned)
         problems.extend(_sql_clashes(planned, loaded, sql_owners))
@@ -314,14 +319,21 @@ def _conflicted(path: Path) -> bool:
 
 
 def _compared(
-    module: Path | None, planned: Plan, loaded: Loaded, guard: bool
+    module: Path | None, text: str, planned: Plan, loaded: Loaded, guard: bool
 ) -> tuple[list[Diagnostic], list[Diagnostic]]:
-    """(breaking changes, cautions) against the module on disk. A breaking
-    change is worded as the error it is with `guard`, else as written anyway."""
+    """(breaking changes, cautions) of the module `text` against the module on
+    disk. A breaking change is worded as the error it is with `guard`, else as
+    written anyway."""
     if module is None:
         return [], []  # no module yet, or not one of ours
+    on_disk = module.read_text(encoding="utf-8", errors="replace")
+    if on_disk.splitlines()[:HEADER_LINES] == text.splitlines()[:HEADER_LINES]:
+        # Made by this generator from this very spec (its version, path and
+        # sha256): the spec did not change, so what differs was edited by hand,
+        # and generating it again restores it.
+        return [], []
     try:
-        old = module_layout(module.read_text(encoding="utf-8", errors="replace"))
+        old = module_layout(on_disk)
     except SyntaxError as exc:
         # Not silently skipped: a merge left conflict markers in it, say.
         where = f"line {exc.lineno}: " if exc.lineno else ""  # none for a NUL byte

@@ -181,6 +181,7 @@ def test_a_module_written_by_hand_is_not_compared(
     assert code == 2 and "table" not in err, err
     assert "spectorgen did not write it" in err, err
     write(module, text)  # with its header, the same file is compared
+    _edit(project, "[dispatch, cancel]", "[dispatch, cancel, hold]")
     assert _generate(capsys)[0] == 2
 
 
@@ -268,6 +269,7 @@ def test_a_module_that_does_not_parse_is_said_to_go_unchecked_when_allowed(
 ) -> None:
     assert _generate(capsys)[0] == 0
     _leave_a_conflict_marker(project)
+    _edit(project, "[dispatch, cancel]", "[dispatch, cancel, hold]")
     code, err = _generate(capsys, "--allow-breaking")
     assert code == 0
     (line,) = [line for line in err.splitlines() if line.startswith("warning:")]
@@ -419,6 +421,32 @@ def test_a_module_edited_by_hand_that_parses_is_regenerated(
     assert module.read_text(encoding="utf-8") == text
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("    Customer = 0\n", "    Customer = 9\n"),  # a layout the guard reads
+        ("class Schema(", "<<<<<<< HEAD\nclass Schema("),  # it no longer parses
+    ],
+)
+def test_a_module_edited_by_hand_under_its_own_header_is_restored(
+    project: Path, capsys: pytest.CaptureFixture[str], old: str, new: str
+) -> None:
+    """Its header names this generator and this very spec, which did not
+    change: the edit is no spec change to refuse, so `check` shows it as drift
+    and `generate` puts the module back."""
+    assert _generate(capsys)[0] == 0
+    module = project / "out" / "orders.py"
+    text = module.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    write(module, text.replace(old, new))
+    code, out, checked = run(capsys, "check", "orders.yaml", "--out", "out")
+    assert code == 1 and "stale: out/orders.py" in checked, checked
+    assert "would refuse" not in checked, checked
+    assert f"\n-{new.splitlines()[0]}\n" in out, out  # the diff undoes the edit
+    assert _generate(capsys) == (0, "")
+    assert module.read_text(encoding="utf-8") == text
+
+
 def test_a_module_of_another_existing_spec_is_not_overwritten(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -566,6 +594,7 @@ def test_a_module_with_a_nul_byte_is_reported_without_a_line(
     module = project / "out" / "orders.py"
     text = module.read_text(encoding="utf-8")
     write(module, text.replace("TABLE: Final", "TABLE\0: Final", 1))
+    _edit(project, "[dispatch, cancel]", "[dispatch, cancel, hold]")
     code, err = _generate(capsys)
     assert code == 2 and "None" not in err, err
     assert "does not parse (source code string cannot contain null bytes)" in err
