@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("the working folder no longer exists") from None
     config = config_for(cwd, args.specs)
     jobs = _jobs(config, args.specs, args.out)
-    if not jobs:
+    if not jobs and not config.swept:
         print(
             "spectorgen: no spec given: pass SPEC paths or set"
             " [tool.spectorgen] specs in pyproject.toml",
@@ -121,6 +121,7 @@ def _run(args: argparse.Namespace) -> int:
         frozenset(job.spec.parent for job in jobs),
         config.project,
         done.replaced,
+        frozenset(config.swept),
     )
     if args.command == "check":
         drift = compare(files, cwd, owners)

@@ -21,8 +21,9 @@ from generator.compat import (
 )
 from generator.errors import Diagnostic, SpecError, format_location
 from generator.errors import Path as ErrorPath
+from generator.headers import MARKERS, generated_from
 from generator.loader import Loaded, load
-from generator.output import MARKERS, generated_from, spec_exists, spec_file
+from generator.output import spec_exists, spec_file
 from generator.plan import Plan, plan
 from generator.render import render
 from generator.validate import validate

@@ -8,9 +8,13 @@ out = "src/myapp/events"    # where generated files go (default: beside each spe
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+import glob
 import tomllib
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from generator.headers import generated_from
 
 
 class ConfigError(Exception):
@@ -23,6 +27,9 @@ class Config:
     specs: tuple[Path, ...]
     out: Path | None
     project: bool = True  # False: no pyproject.toml, the root is a stand-in
+    # Folders of files generated from specs a pattern matched and no longer
+    # does (deleted): the run looks there for orphans even with no spec left.
+    swept: tuple[Path, ...] = ()
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -71,6 +78,7 @@ def load_config(cwd: Path) -> Config:
                 f"{pyproject}: [tool.spectorgen]: {value!r} holds a NUL character"
             )
     specs: list[Path] = []
+    swept: list[Path] = []
     for pattern in patterns:
         try:
             matches = sorted(p for p in root.glob(pattern) if p.is_file())
@@ -78,7 +86,9 @@ def load_config(cwd: Path) -> Config:
             raise ConfigError(
                 f"{pyproject}: [tool.spectorgen] specs: bad glob {pattern!r}: {exc}"
             ) from None
-        if not matches:
+        if not matches and (left := _left_behind(root, pattern, out)) is not None:
+            swept.append(left)
+        elif not matches:
             hint = (
                 f" (`**` matches folders: {pattern.rstrip('/')}/*.yaml?)"
                 if pattern.rstrip("/").endswith("**")
@@ -89,7 +99,35 @@ def load_config(cwd: Path) -> Config:
                 f" file{hint}"
             )
         specs.extend(matches)
-    return Config(root, tuple(specs), root / out if out is not None else None)
+    folder = root / out if out is not None else None
+    return Config(root, tuple(specs), folder, swept=tuple(dict.fromkeys(swept)))
+
+
+def _left_behind(root: Path, pattern: str, out: str | None) -> Path | None:
+    """The folder of files generated from specs that `pattern` matched and that
+    were deleted since, if it holds any: a pattern whose every spec was deleted
+    is then no typo, and those files are orphans for `generate` to remove."""
+    if out is not None:
+        folder = root / out
+    elif glob.has_magic(str(PurePosixPath(pattern).parent)):
+        return None  # the files went beside their specs: no one folder to look in
+    else:
+        folder = root / PurePosixPath(pattern).parent
+    if not folder.is_dir():
+        return None
+    for path in sorted(folder.glob("*.py")):
+        source = generated_from(path)
+        if source and _matched(source, pattern) and not (root / source).exists():
+            return folder
+    return None
+
+
+def _matched(source: str, pattern: str) -> bool:
+    """Whether a header's spec path (relative to the project) is one `pattern`
+    matches; `**/` also matches no folder at all, as in Path.glob."""
+    return fnmatch.fnmatchcase(source, pattern) or fnmatch.fnmatchcase(
+        source, pattern.replace("**/", "")
+    )
 
 
 def config_for(cwd: Path, specs: Sequence[Path]) -> Config:

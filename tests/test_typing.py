@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import output
+from generator import headers
 from generator.codegen import Job, generate
 from generator.errors import SpecError
 from generator.plan import subscript_assignment
@@ -573,7 +573,7 @@ def test_long_names_give_modules_that_pass_ruff(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     done = _ruff("format", "--check", "--diff", "--no-cache", *config, *modules)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert all(output.generated_from(Path(m)) for m in modules)
+    assert all(headers.generated_from(Path(m)) for m in modules)
 
 
 def test_the_typed_link_alias_is_laid_out_as_ruff_formats_it(tmp_path: Path) -> None:
