@@ -20,6 +20,7 @@ from generator.output import (
     WriteError,
     compare,
     interrupts_deferred,
+    orphans,
     remove_orphans,
     shown_from,
     write_all,
@@ -139,13 +140,14 @@ def _run(args: argparse.Namespace) -> int:
         print("spectorgen: run `spectorgen generate` to update", file=sys.stderr)
         _would_refuse(jobs, config)
         return EXIT_DRIFT
+    left = orphans(files, owners)  # listed first: an unlistable folder stops all
     with interrupts_deferred():  # Ctrl-C once what was written is said
         changed = write_all(files)
         for warning in done.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         for path in changed:
             print(f"wrote {shown_from(path, cwd)}")
-        removed, failed = remove_orphans(files, owners)
+        removed, failed = remove_orphans(left)
         for path in removed:
             print(f"removed orphaned {shown_from(path, cwd)}")
         for path, reason in failed:  # the files are written; `check` reports the rest
@@ -194,6 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except WriteError as exc:
         print(f"spectorgen: {exc}; nothing written", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        # A file or folder the run must read and may not (every read comes
+        # before the first write): the system's reason, not a traceback.
+        what = f"cannot read {exc.filename}: " if exc.filename else ""
+        print(
+            f"spectorgen: {what}{exc.strerror or exc}; nothing written",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         # Files are replaced together or not at all (output.write_all).

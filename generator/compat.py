@@ -139,8 +139,8 @@ def _declared(node: ast.expr) -> dict[str, tuple[str, ...]]:
 def _literal(node: ast.expr) -> object:
     try:
         return ast.literal_eval(node)
-    except ValueError:
-        return None
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None  # not a literal (edited by hand, say): no layout to read
 
 
 def _members(node: ast.ClassDef) -> dict[str, int]:

@@ -10,6 +10,7 @@ parenthesized list, a comment gets `# noqa: E501` when it cannot be split.
 from __future__ import annotations
 
 import unicodedata
+from typing import Final
 
 WIDTH = 88
 INDENT = 4
@@ -45,14 +46,26 @@ def _pieces(value: str, room: int) -> list[str]:
 
 
 def width(text: str) -> int:
-    """Columns `text` takes, as ruff counts them: wide East Asian characters
-    take two, combining marks none."""
+    """Columns `text` takes, as ruff counts them (the Rust unicode-width
+    crate's rules): wide East Asian characters take two; nonspacing and
+    enclosing marks, format characters and the Hangul vowel and final jamo
+    take none."""
     return sum(_char_width(c) for c in text)
 
 
+# Format characters (Cf) that unicode-width counts one column wide: the
+# prepended concatenation marks, which print as a sign over the digits after them.
+_SHOWN_FORMAT: Final = frozenset(
+    "\u0600\u0601\u0602\u0603\u0604\u06dd\U000110bd\U000110cd"
+)
+
+
 def _char_width(char: str) -> int:
-    if unicodedata.combining(char):
+    category = unicodedata.category(char)
+    if category in ("Mn", "Me") or (category == "Cf" and char not in _SHOWN_FORMAT):
         return 0
+    if "\u1160" <= char <= "\u11ff" or "\ud7b0" <= char <= "\ud7ff":
+        return 0  # Hangul vowel and final jamo: they join the syllable before
     return 2 if unicodedata.east_asian_width(char) in "WF" else 1
 
 

@@ -55,8 +55,30 @@ MAX_DEPTH = 16  # a spec is 4 levels deep; each value keeps its path, so a deep
 # alias bomb would cost MAX_VALUES times its depth in memory before MAX_VALUES
 
 
+class _Loader(yaml.SafeLoader):
+    """A SafeLoader that remembers where each alias is used. PyYAML hands the
+    anchored node itself to every use, with the anchor's marks: an error about
+    the use (`table: *n`) would point at the anchor."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # (id of the parent node, id of the key node or the item's index) ->
+        # where the alias stands.
+        self.aliases: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if not self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
+        start = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+        node = super().compose_node(parent, index)  # type: ignore[arg-type]
+        place = id(index) if isinstance(index, yaml.Node) else index
+        if isinstance(place, int):
+            self.aliases[id(parent), place] = (start.line + 1, start.column + 1)
+        return node
+
+
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+    def __init__(self, loader: _Loader, file: str) -> None:
         self.loader = loader
         self.file = file
         self.values: dict[Path, tuple[int, int]] = {}
@@ -64,28 +86,34 @@ class _Builder:
         self.errors: list[Diagnostic] = []
         self.active: set[int] = set()  # collections being built: alias cycles
 
-    def error(self, node: yaml.Node, path: Path, message: str) -> None:
-        line, column = _mark(node)
+    def error(self, at: tuple[int, int], path: Path, message: str) -> None:
+        line, column = at
         self.errors.append(
             Diagnostic(self.file, line, column, format_location(path), message)
         )
 
-    def build(self, node: yaml.Node, path: Path) -> Raw:
+    def build(
+        self, node: yaml.Node, path: Path, alias: tuple[int, int] | None = None
+    ) -> Raw:
+        """The value of `node` at `path`. Under an alias, every mark of the
+        value is the alias's: the text that uses it, not the anchor's."""
         if len(self.values) >= MAX_VALUES:
             raise _TooLarge(node, f"the spec has more than {MAX_VALUES} values")
         if len(path) > MAX_DEPTH:
             raise _TooLarge(node, f"the spec is nested more than {MAX_DEPTH} levels")
-        self.values[path] = _mark(node)
+        at = alias or _mark(node)
+        self.values[path] = at
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             if id(node) in self.active:
-                self.error(node, path, "recursive YAML alias")
+                self.error(at, path, "recursive YAML alias")
                 return None
             self.active.add(id(node))
             try:
                 if isinstance(node, yaml.MappingNode):
-                    return self._mapping(node, path)
+                    return self._mapping(node, path, alias)
                 return [
-                    self.build(item, (*path, i)) for i, item in enumerate(node.value)
+                    self.build(item, (*path, i), self._use(node, i, alias))
+                    for i, item in enumerate(node.value)
                 ]
             finally:
                 self.active.discard(id(node))
@@ -94,43 +122,53 @@ class _Builder:
         except yaml.MarkedYAMLError:
             raise
         except Exception as exc:  # PyYAML raises bare errors for bad tagged scalars
-            self.error(node, path, f"invalid value: {exc}")
+            self.error(at, path, f"invalid value: {exc}")
             return None
         if value is None or isinstance(value, bool | int | float | str):
             return value
-        self.error(node, path, f"unsupported YAML value of type {type(value).__name__}")
+        self.error(at, path, f"unsupported YAML value of type {type(value).__name__}")
         return None
 
-    def _mapping(self, node: yaml.MappingNode, path: Path) -> Raw:
+    def _use(
+        self, parent: yaml.Node, place: int, alias: tuple[int, int] | None
+    ) -> tuple[int, int] | None:
+        """The mark for a child: the enclosing alias's, else its own alias's."""
+        return alias or self.loader.aliases.get((id(parent), place))
+
+    def _mapping(
+        self, node: yaml.MappingNode, path: Path, alias: tuple[int, int] | None
+    ) -> Raw:
         out: dict[str, Raw] = {}
         for key_node, value_node in node.value:
-            key = self._key(key_node, path)
+            key_at = alias or _mark(key_node)
+            key = self._key(key_node, key_at, path)
             if key is None:
                 continue
             if key in out:
-                self.error(key_node, (*path, key), "duplicate key")
+                self.error(key_at, (*path, key), "duplicate key")
                 continue
-            self.keys[(*path, key)] = _mark(key_node)
-            out[key] = self.build(value_node, (*path, key))
+            self.keys[(*path, key)] = key_at
+            value_at = self._use(node, id(key_node), alias)
+            out[key] = self.build(value_node, (*path, key), value_at)
         return out
 
-    def _key(self, node: yaml.Node, path: Path) -> str | None:
+    def _key(self, node: yaml.Node, at: tuple[int, int], path: Path) -> str | None:
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:merge":
             self.error(
-                node, path, "YAML merge keys (<<) are not supported: write the keys out"
+                at, path, "YAML merge keys (<<) are not supported: write the keys out"
             )
             return None
         if isinstance(node, yaml.ScalarNode):
             try:
                 key = self.loader.construct_object(node, deep=True)
             except Exception as exc:
-                self.error(node, path, f"invalid key: {exc}")
+                self.error(at, path, f"invalid key: {exc}")
                 return None
             if isinstance(key, str):
                 return key
-            self.error(node, path, f"key {key!r} is not a string")
+            self.error(at, path, f"key {key!r} is not a string")
             return None
-        self.error(node, path, "a key must be a plain string")
+        self.error(at, path, "a key must be a plain string")
         return None
 
 
@@ -170,7 +208,7 @@ def parse(text: bytes, display: str) -> Loaded:
             display, 1, 1, f"the spec is not UTF-8 text ({exc.reason})"
         ) from None
     try:
-        loader = yaml.SafeLoader(source)
+        loader = _Loader(source)
     except yaml.reader.ReaderError as exc:
         line, column = _position(source, exc.position)
         raise _fail(display, line, column, f"malformed YAML: {exc.reason}") from None

@@ -206,12 +206,21 @@ class Drift:
         return not (self.stale or self.missing or self.orphaned)
 
 
-def _orphans(files: Mapping[Path, str], owners: Owners) -> list[Path]:
+def orphans(files: Mapping[Path, str], owners: Owners) -> list[Path]:
+    """The generated files in the output folders that no spec produces any more;
+    raises WriteError when a folder cannot be listed (before anything is written,
+    as `generate` calls it)."""
     found: list[Path] = []
     for folder in sorted({path.parent for path in files} | owners.swept):
         if not folder.is_dir():
             continue
-        for path in sorted(folder.iterdir()):
+        try:
+            listed = sorted(folder.iterdir())
+        except OSError as exc:
+            raise WriteError(
+                f"cannot list {folder} for orphaned files: {exc.strerror or exc}"
+            ) from None
+        for path in listed:
             is_output = path.suffix in {".py", ".sql"} and path.is_file()
             if is_output and path not in files and owners.orphaned(path):
                 found.append(path)
@@ -253,7 +262,7 @@ def compare(files: Mapping[Path, str], shown: Path, owners: Owners) -> Drift:
                 f"b/{shown_from(path, shown)}",
             )
         )
-    orphaned = _orphans(files, owners)
+    orphaned = orphans(files, owners)
     for path in orphaned:
         current = path.read_text(encoding="utf-8", errors="replace")
         chunks.extend(
@@ -268,14 +277,14 @@ def compare(files: Mapping[Path, str], shown: Path, owners: Owners) -> Drift:
 
 
 def remove_orphans(
-    files: Mapping[Path, str], owners: Owners
+    found: Iterable[Path],
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Delete generated files that no spec produces any more (a renamed module):
-    (the removed, each that could not be with the system's reason). A failure
-    stops no other removal; `check` goes on reporting what is left."""
+    """Delete the generated files `orphans` found: (the removed, each that could
+    not be with the system's reason). A failure stops no other removal; `check`
+    goes on reporting what is left."""
     removed: list[Path] = []
     failed: list[tuple[Path, str]] = []
-    for path in _orphans(files, owners):
+    for path in found:
         try:
             path.unlink(missing_ok=True)  # another run's removal is as good
         except OSError as exc:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from generator import __version__, output
+from generator import __version__, cli, output
 from generator.cli import main
 
 SPEC = """\
@@ -1058,7 +1058,7 @@ def test_an_orphan_another_run_removed_first_is_not_an_error(
     assert run(capsys, "generate")[0] == 0
     spec = configured / "events" / "blog.yaml"
     spec.write_text(SPEC.replace("module: blog_events", "module: posts"))
-    found = output._orphans
+    found = output.orphans
 
     def raced(files: dict[Path, str], owners: output.Owners) -> list[Path]:
         orphans = found(files, owners)
@@ -1066,7 +1066,7 @@ def test_an_orphan_another_run_removed_first_is_not_an_error(
             path.unlink()  # the other run, in between
         return orphans
 
-    monkeypatch.setattr(output, "_orphans", raced)
+    monkeypatch.setattr(cli, "orphans", raced)
     code, out, err = run(capsys, "generate")
     assert (code, err) == (0, ""), err
     assert "removed orphaned" in out

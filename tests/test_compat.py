@@ -447,6 +447,20 @@ def test_a_module_edited_by_hand_under_its_own_header_is_restored(
     assert module.read_text(encoding="utf-8") == text
 
 
+def test_a_module_edited_into_a_literal_python_cannot_evaluate_is_regenerated(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`{[]: 1}` parses but raises TypeError in ast.literal_eval: it was an
+    internal error. Without a layout there is nothing to compare."""
+    assert _generate(capsys)[0] == 0
+    module = project / "out" / "orders.py"
+    text = module.read_text(encoding="utf-8")
+    write(module, text.replace('TABLE: Final = "orders"', "TABLE: Final = {[]: 1}"))
+    _edit(project, "[dispatch, cancel]", "[dispatch, cancel, hold]")
+    assert _generate(capsys) == (0, "")
+    assert 'TABLE: Final = "orders"' in module.read_text(encoding="utf-8")
+
+
 def test_a_module_of_another_existing_spec_is_not_overwritten(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

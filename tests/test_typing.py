@@ -576,6 +576,37 @@ def test_long_names_give_modules_that_pass_ruff(tmp_path: Path) -> None:
     assert all(headers.generated_from(Path(m)) for m in modules)
 
 
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "k" + "\u0941" * 75,  # a Devanagari vowel sign: a nonspacing mark
+        "\u1100\u1161" * 30,  # Hangul jamo: a wide consonant, a zero-width vowel
+        "a\u20dd" * 60,  # an enclosing circle
+        "\u0915\u094d\u0937" * 25,  # a conjunct: a virama between consonants
+    ],
+    ids=["vowel-sign", "jamo", "enclosing", "conjunct"],
+)
+def test_a_spec_path_of_zero_width_characters_is_laid_out_as_ruff_formats_it(
+    tmp_path: Path, folder: str
+) -> None:
+    """Such a path has far more characters than columns: counted by
+    characters, it was split over lines that ruff format joins again."""
+    spec = tmp_path / folder / "log.yaml"
+    spec.parent.mkdir()
+    spec.write_text(
+        "version: 1\nmodule: log\ntable: log\nschemas: [User]\n", encoding="utf-8"
+    )
+    files = generate([Job(spec, tmp_path)], tmp_path)
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    module = str(tmp_path / "log.py")
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    done = _ruff("format", "--check", "--diff", "--no-cache", *config, module)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = _ruff("check", "--no-cache", *config, "--ignore", "I001", module)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_the_typed_link_alias_is_laid_out_as_ruff_formats_it(tmp_path: Path) -> None:
     """Flat, the items on a line of their own, one per line: each layout, and
     one item too long for any, as `ruff format` leaves it."""

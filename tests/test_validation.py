@@ -525,6 +525,34 @@ def test_a_yaml_merge_key_is_refused_by_name(tmp_path: Path) -> None:
     ]
 
 
+def test_an_error_in_a_yaml_alias_points_at_the_alias_not_the_anchor(
+    tmp_path: Path,
+) -> None:
+    """PyYAML gives every use of an anchor the anchored node, whose marks are
+    the anchor's: these errors pointed at line 2 and at `schemas[0]`."""
+    text = (
+        "version: 1\n"
+        "module: &n Post\n"
+        "table: *n\n"
+        "schemas:\n"
+        "  - {name: Other, actions: &a [Bad]}\n"
+        "  - {name: Third, actions: *a}\n"
+    )
+    assert errors(tmp_path, text) == [
+        "spec.yaml:2:9: module: 'Post' is not a snake_case identifier"
+        " ([a-z][a-z0-9_]*)",
+        "spec.yaml:3:8: table: 'Post' is not a valid SQL identifier"
+        " (must match ^[a-z_][a-z0-9_]*$)",
+        "spec.yaml:5:32: schemas[0].actions[0]: 'Bad' is not a snake_case"
+        " identifier ([a-z][a-z0-9_]*)",
+        "spec.yaml:6:28: schemas[1].actions[0]: 'Bad' is not a snake_case"
+        " identifier ([a-z][a-z0-9_]*)",
+    ]
+    text = HEAD + "schemas:\n  - &p {name: Draft}\n  - *p\n"
+    (message,) = errors(tmp_path, text)
+    assert message.startswith("spec.yaml:6:5: schemas[1]"), message
+
+
 def test_colliding_action_codes(tmp_path: Path) -> None:
     first, second = COLLIDING
     assert spector_code(first) == spector_code(second)
