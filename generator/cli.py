@@ -6,9 +6,10 @@ Exit status: 0 success (check: up to date), 1 check found drift, 2 error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from generator import __version__
@@ -99,48 +100,50 @@ def _jobs(config: Config, specs: Sequence[Path], out: Path | None) -> list[Job]:
     return [Job(spec, folder or spec.parent) for spec in unique]
 
 
-def _run(args: argparse.Namespace) -> int:
+class ReadError(Exception):
+    """A file or folder the run must read before it writes, and may not."""
+
+
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
+    """Everything a run reads comes before its first write: an OSError here
+    is a path the system refused, and nothing is written yet."""
     try:
-        cwd = Path.cwd()
-    except FileNotFoundError:
-        raise ConfigError("the working folder no longer exists") from None
-    config = config_for(cwd, args.specs)
-    jobs = _jobs(config, args.specs, args.out)
-    if not jobs and not config.swept:
-        print(
-            "spectorgen: no spec given: pass SPEC paths or set"
-            " [tool.spectorgen] specs in pyproject.toml",
-            file=sys.stderr,
+        yield
+    except OSError as exc:
+        what = f"cannot read {exc.filename}: " if exc.filename else ""
+        raise ReadError(f"{what}{exc.strerror or exc}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    with _reading():
+        try:
+            cwd = Path.cwd()
+        except FileNotFoundError:
+            raise ConfigError("the working folder no longer exists") from None
+        config = config_for(cwd, args.specs)
+        jobs = _jobs(config, args.specs, args.out)
+        if not jobs and not config.swept:
+            print(
+                "spectorgen: no spec given: pass SPEC paths or set"
+                " [tool.spectorgen] specs in pyproject.toml",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+        guard = args.command == "generate" and not args.allow_breaking
+        done = generate_all(jobs, config.root, guard=guard, project=config.project)
+        files = done.files
+        owners = Owners(
+            config.root,
+            frozenset(job.spec.resolve() for job in jobs),
+            frozenset(job.spec.parent for job in jobs),
+            config.project,
+            done.replaced,
+            frozenset(config.swept),
         )
-        return EXIT_ERROR
-    guard = args.command == "generate" and not args.allow_breaking
-    done = generate_all(jobs, config.root, guard=guard, project=config.project)
-    files = done.files
-    owners = Owners(
-        config.root,
-        frozenset(job.spec.resolve() for job in jobs),
-        frozenset(job.spec.parent for job in jobs),
-        config.project,
-        done.replaced,
-        frozenset(config.swept),
-    )
-    if args.command == "check":
-        drift = compare(files, cwd, owners)
-        if drift.clean:
-            print(f"spectorgen: {len(files)} generated files up to date")
-            return EXIT_OK
-        sys.stdout.write(drift.diff)
-        for label, paths in (
-            ("stale", drift.stale),
-            ("missing", drift.missing),
-            ("orphaned", drift.orphaned),
-        ):
-            for path in paths:
-                print(f"spectorgen: {label}: {shown_from(path, cwd)}", file=sys.stderr)
-        print("spectorgen: run `spectorgen generate` to update", file=sys.stderr)
-        _would_refuse(jobs, config)
-        return EXIT_DRIFT
-    left = orphans(files, owners)  # listed first: an unlistable folder stops all
+        if args.command == "check":
+            return _check(files, owners, cwd, jobs, config)
+        left = orphans(files, owners)  # listed first: an unlistable folder stops all
     with interrupts_deferred():  # Ctrl-C once what was written is said
         changed = write_all(files)
         for warning in done.warnings:
@@ -156,6 +159,30 @@ def _run(args: argparse.Namespace) -> int:
             print(f"warning: {message}", file=sys.stderr)
     print(f"spectorgen: {len(files)} files, {len(changed) + len(removed)} changed")
     return EXIT_OK
+
+
+def _check(
+    files: dict[Path, str],
+    owners: Owners,
+    cwd: Path,
+    jobs: Sequence[Job],
+    config: Config,
+) -> int:
+    drift = compare(files, cwd, owners)
+    if drift.clean:
+        print(f"spectorgen: {len(files)} generated files up to date")
+        return EXIT_OK
+    sys.stdout.write(drift.diff)
+    for label, paths in (
+        ("stale", drift.stale),
+        ("missing", drift.missing),
+        ("orphaned", drift.orphaned),
+    ):
+        for path in paths:
+            print(f"spectorgen: {label}: {shown_from(path, cwd)}", file=sys.stderr)
+    print("spectorgen: run `spectorgen generate` to update", file=sys.stderr)
+    _would_refuse(jobs, config)
+    return EXIT_DRIFT
 
 
 def _would_refuse(jobs: Sequence[Job], config: Config) -> None:
@@ -197,14 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WriteError as exc:
         print(f"spectorgen: {exc}; nothing written", file=sys.stderr)
         return EXIT_ERROR
+    except ReadError as exc:
+        print(f"spectorgen: {exc}; nothing written", file=sys.stderr)
+        return EXIT_ERROR
     except OSError as exc:
-        # A file or folder the run must read and may not (every read comes
-        # before the first write): the system's reason, not a traceback.
-        what = f"cannot read {exc.filename}: " if exc.filename else ""
-        print(
-            f"spectorgen: {what}{exc.strerror or exc}; nothing written",
-            file=sys.stderr,
-        )
+        # After the files were written (stdout on a full disk, say): the
+        # system's reason, not a traceback, and no claim that nothing was.
+        print(f"spectorgen: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         # Files are replaced together or not at all (output.write_all).

@@ -328,11 +328,6 @@ def _compared(
     if module is None:
         return [], []  # no module yet, or not one of ours
     on_disk = module.read_text(encoding="utf-8", errors="replace")
-    if on_disk.splitlines()[:HEADER_LINES] == text.splitlines()[:HEADER_LINES]:
-        # Made by this generator from this very spec (its version, path and
-        # sha256): the spec did not change, so what differs was edited by hand,
-        # and generating it again restores it.
-        return [], []
     try:
         old = module_layout(on_disk)
     except SyntaxError as exc:
@@ -359,13 +354,33 @@ def _compared(
         if guard
         else "(generated anyway: it needs a data migration)"
     )
+    changes = list(breaking_changes(old, new, planned))
+    if changes and _same_header(on_disk, text):
+        # The spec is the one the module was made from: the module on disk was
+        # edited (or made by another build of this version). What it says is
+        # still what the log may have stored under, so it is still refused,
+        # but the spec is not blamed.
+        return [
+            loaded.marks.diagnostic(
+                ("module",),
+                f"{module.name} was changed since this spec, unchanged, generated"
+                f" it (edited by hand?): {message}; if no events were stored"
+                f" under the change, restore the file {said}",
+            )
+            for _, message in changes
+        ], []
     breaking = [
-        _breaking_at(loaded, where, f"{message} {said}")
-        for where, message in breaking_changes(old, new, planned)
+        _breaking_at(loaded, where, f"{message} {said}") for where, message in changes
     ]
     return breaking, [
         _breaking_at(loaded, where, message) for where, message in cautions(old, new)
     ]
+
+
+def _same_header(on_disk: str, text: str) -> bool:
+    """Whether both modules name the same generator version, spec path and
+    spec sha256 in their headers."""
+    return on_disk.splitlines()[:HEADER_LINES] == text.splitlines()[:HEADER_LINES]
 
 
 def _breaking_at(loaded: Loaded, where: ErrorPath, message: str) -> Diagnostic:

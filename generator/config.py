@@ -113,7 +113,9 @@ def _left_behind(root: Path, pattern: str, out: str | None) -> Path | None:
         return None  # the files went beside their specs: no one folder to look in
     else:
         folder = root / PurePosixPath(pattern).parent
-    if not folder.is_dir():
+    if not folder.resolve().is_relative_to(root.resolve()) or not folder.is_dir():
+        # Outside the project (`out = "../shared"`) no module is taken for an
+        # orphan (output.Owners): there, what is left cannot excuse the pattern.
         return None
     for path in sorted(folder.glob("*.py")):
         source = generated_from(path)

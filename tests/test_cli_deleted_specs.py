@@ -97,3 +97,21 @@ def test_a_pattern_that_never_matched_those_specs_is_still_an_error(
     code, _, err = run(capsys, "generate")
     assert code == 2 and f"'{pattern}' matches no file" in err, err
     assert snapshot(tmp_path / "gen") == before
+
+
+def test_files_left_outside_the_project_do_not_excuse_the_pattern(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder outside the project (`out = "../shared"`) may be another
+    project's too, so no module there is ever an orphan: a module there whose
+    header matched the pattern made a typo pass for good, with exit 0."""
+    project = tmp_path / "app"
+    _project(project, '"events/*.yaml", "legacy/*.yaml"', "../shared")
+    monkeypatch.chdir(project)
+    assert run(capsys, "generate")[0] == 0
+    (project / "legacy" / "chat.yaml").unlink()
+    before = snapshot(tmp_path / "shared")
+    for command in ("check", "generate"):
+        code, _, err = run(capsys, command)
+        assert code == 2 and "'legacy/*.yaml' matches no file" in err, err
+    assert snapshot(tmp_path / "shared") == before

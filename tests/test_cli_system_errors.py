@@ -4,6 +4,9 @@ written: never a traceback, never files written and then an error."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,31 @@ def test_a_spec_path_with_a_name_too_long_for_the_system_is_an_error(
     assert err.startswith("spectorgen: cannot read ") and "aaaa" in err, err
     assert err.endswith(": File name too long; nothing written\n"), err
     assert not (tmp_path / "out").exists()
+
+
+def test_output_the_system_refuses_after_writing_claims_nothing_unwritten(
+    tmp_path: Path,
+) -> None:
+    """stdout on a full device: the files are written, and the error said
+    "nothing written" all the same."""
+    write(tmp_path / "blog.yaml", SPEC)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "generator",
+                "generate",
+                "blog.yaml",
+                "--out",
+                "out",
+            ],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "spectorgen: No space left on device\n", done.stderr
+    assert (tmp_path / "out" / "blog_events.py").is_file()
