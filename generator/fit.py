@@ -60,9 +60,94 @@ _SHOWN_FORMAT: Final = frozenset(
 )
 
 
+# Characters the unicode-width crate gives no column that unicodedata shows as
+# spacing: spacing vowel signs that extend a grapheme (Grapheme_Extend, which
+# unicodedata does not expose), the halfwidth katakana voice marks and the
+# Hangul fillers. Measured against ruff's E501 over every code point.
+_ALSO_ZERO: Final = frozenset(
+    map(
+        chr,
+        (
+            0x09BE,
+            0x09D7,
+            0x0B3E,
+            0x0B57,
+            0x0BBE,
+            0x0BD7,
+            0x0CC0,
+            0x0CC2,
+            0x0CC7,
+            0x0CC8,
+            0x0CCA,
+            0x0CCB,
+            0x0CD5,
+            0x0CD6,
+            0x0D3E,
+            0x0D4E,
+            0x0D57,
+            0x0DCF,
+            0x0DDF,
+            0x1715,
+            0x1734,
+            0x1B35,
+            0x1B3B,
+            0x1B3D,
+            0x1B43,
+            0x1B44,
+            0x1BAA,
+            0x1BF2,
+            0x1BF3,
+            0x302E,
+            0x302F,
+            0x3164,
+            0xA8FA,
+            0xA953,
+            0xA9C0,
+            0xFF9E,
+            0xFF9F,
+            0xFFA0,
+            0x111C0,
+            0x111C2,
+            0x111C3,
+            0x11235,
+            0x1133E,
+            0x1134D,
+            0x11357,
+            0x114B0,
+            0x114BD,
+            0x115AF,
+            0x116B6,
+            0x11930,
+            0x1193D,
+            0x1193F,
+            0x11941,
+            0x11A84,
+            0x11A85,
+            0x11A86,
+            0x11A87,
+            0x11A88,
+            0x11A89,
+            0x11D46,
+            0x16FF0,
+            0x16FF1,
+            0x1D165,
+            0x1D166,
+            0x1D16D,
+            0x1D16E,
+            0x1D16F,
+            0x1D170,
+            0x1D171,
+            0x1D172,
+        ),
+    )
+)
+
+
 def _char_width(char: str) -> int:
     category = unicodedata.category(char)
     if category in ("Mn", "Me") or (category == "Cf" and char not in _SHOWN_FORMAT):
+        return 0
+    if char in _ALSO_ZERO:
         return 0
     if "\u1160" <= char <= "\u11ff" or "\ud7b0" <= char <= "\ud7ff":
         return 0  # Hangul vowel and final jamo: they join the syllable before

@@ -583,8 +583,10 @@ def test_long_names_give_modules_that_pass_ruff(tmp_path: Path) -> None:
         "\u1100\u1161" * 30,  # Hangul jamo: a wide consonant, a zero-width vowel
         "a\u20dd" * 60,  # an enclosing circle
         "\u0915\u094d\u0937" * 25,  # a conjunct: a virama between consonants
+        "\u0c95\u0cc0" * 40,  # a Kannada spacing vowel sign ruff counts as none
+        "\uff76\uff9e" * 40,  # halfwidth katakana with its voice mark
     ],
-    ids=["vowel-sign", "jamo", "enclosing", "conjunct"],
+    ids=["vowel-sign", "jamo", "enclosing", "conjunct", "spacing-sign", "voice-mark"],
 )
 def test_a_spec_path_of_zero_width_characters_is_laid_out_as_ruff_formats_it(
     tmp_path: Path, folder: str
