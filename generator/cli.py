@@ -221,10 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"spectorgen: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except WriteError as exc:
-        print(f"spectorgen: {exc}; nothing written", file=sys.stderr)
-        return EXIT_ERROR
-    except ReadError as exc:
+    except (WriteError, ReadError) as exc:
         print(f"spectorgen: {exc}; nothing written", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:

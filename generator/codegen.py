@@ -10,7 +10,6 @@ import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Final
 
 from generator import __version__
 from generator.compat import (
@@ -21,15 +20,12 @@ from generator.compat import (
 )
 from generator.errors import Diagnostic, SpecError, format_location
 from generator.errors import Path as ErrorPath
-from generator.headers import MARKERS, generated_from
+from generator.headers import MARKERS, generated_from, same_header
 from generator.loader import Loaded, load
 from generator.output import spec_exists, spec_file
 from generator.plan import Plan, plan
 from generator.render import render
 from generator.validate import validate
-
-HEADER_LINES: Final = 3
-"""The generated module's header: generator version, spec path, spec sha256."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,7 +351,7 @@ def _compared(
         else "(generated anyway: it needs a data migration)"
     )
     changes = list(breaking_changes(old, new, planned))
-    if changes and _same_header(on_disk, text):
+    if changes and same_header(on_disk, text):
         # The spec is the one the module was made from: the module on disk was
         # edited (or made by another build of this version). What it says is
         # still what the log may have stored under, so it is still refused,
@@ -375,12 +371,6 @@ def _compared(
     return breaking, [
         _breaking_at(loaded, where, message) for where, message in cautions(old, new)
     ]
-
-
-def _same_header(on_disk: str, text: str) -> bool:
-    """Whether both modules name the same generator version, spec path and
-    spec sha256 in their headers."""
-    return on_disk.splitlines()[:HEADER_LINES] == text.splitlines()[:HEADER_LINES]
 
 
 def _breaking_at(loaded: Loaded, where: ErrorPath, message: str) -> Diagnostic:

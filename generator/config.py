@@ -107,12 +107,13 @@ def _left_behind(root: Path, pattern: str, out: str | None) -> Path | None:
     """The folder of files generated from specs that `pattern` matched and that
     were deleted since, if it holds any: a pattern whose every spec was deleted
     is then no typo, and those files are orphans for `generate` to remove."""
+    beside = PurePosixPath(pattern).parent  # without `out`, the specs' folder
     if out is not None:
         folder = root / out
-    elif glob.has_magic(str(PurePosixPath(pattern).parent)):
+    elif glob.has_magic(str(beside)):
         return None  # the files went beside their specs: no one folder to look in
     else:
-        folder = root / PurePosixPath(pattern).parent
+        folder = root / beside
     if not folder.resolve().is_relative_to(root.resolve()) or not folder.is_dir():
         # Outside the project (`out = "../shared"`) no module is taken for an
         # orphan (output.Owners): there, what is left cannot excuse the pattern.
