@@ -63,17 +63,24 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         # (id of the parent node, id of the key node or the item's index) ->
-        # where the alias stands.
+        # where the alias stands; a key that is an alias is found by its pair's
+        # position in the mapping, since PyYAML composes it with index None.
         self.aliases: dict[tuple[int, int], tuple[int, int]] = {}
+        self.key_aliases: dict[tuple[int, int], tuple[int, int]] = {}
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if not self.check_event(yaml.AliasEvent):
             return super().compose_node(parent, index)  # type: ignore[arg-type]
         start = self.peek_event().start_mark  # type: ignore[no-untyped-call]
         node = super().compose_node(parent, index)  # type: ignore[arg-type]
+        at = (start.line + 1, start.column + 1)
+        if index is None and isinstance(parent, yaml.MappingNode):
+            # the key of the pair about to be appended to parent.value
+            self.key_aliases[id(parent), len(parent.value)] = at
+            return node
         place = id(index) if isinstance(index, yaml.Node) else index
         if isinstance(place, int):
-            self.aliases[id(parent), place] = (start.line + 1, start.column + 1)
+            self.aliases[id(parent), place] = at
         return node
 
 
@@ -139,8 +146,9 @@ class _Builder:
         self, node: yaml.MappingNode, path: Path, alias: tuple[int, int] | None
     ) -> Raw:
         out: dict[str, Raw] = {}
-        for key_node, value_node in node.value:
-            key_at = alias or _mark(key_node)
+        for i, (key_node, value_node) in enumerate(node.value):
+            used = self.loader.key_aliases.get((id(node), i))
+            key_at = alias or used or _mark(key_node)
             key = self._key(key_node, key_at, path)
             if key is None:
                 continue

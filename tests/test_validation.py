@@ -553,6 +553,28 @@ def test_an_error_in_a_yaml_alias_points_at_the_alias_not_the_anchor(
     assert message.startswith("spec.yaml:6:5: schemas[1]"), message
 
 
+def test_a_yaml_alias_used_as_a_key_is_reported_where_it_is_used(
+    tmp_path: Path,
+) -> None:
+    """PyYAML composes a key with no index, so its use was not recorded and
+    the error pointed at the anchor on line 2."""
+    text = (
+        "version: 1\n"
+        "module: &m blog\n"
+        "table: events\n"
+        "schemas:\n"
+        "  - name: User\n"
+        "    *m : x\n"
+        "  - {name: Post, *m : y}\n"
+    )
+    assert errors(tmp_path, text) == [
+        "spec.yaml:6:5: schemas[0].blog: unknown key (allowed here: actions,"
+        " index, name)",
+        "spec.yaml:7:18: schemas[1].blog: unknown key (allowed here: actions,"
+        " index, name)",
+    ]
+
+
 def test_colliding_action_codes(tmp_path: Path) -> None:
     first, second = COLLIDING
     assert spector_code(first) == spector_code(second)
