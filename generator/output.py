@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import functools
 import os
 import signal
 import stat
@@ -52,8 +53,43 @@ class Owners:
                 # sibling project's, whose root it does not name: never ours.
                 return False
             found = _listed_below(source, path, self.root)
+            if found is None:
+                found = self._nested_spec(source)
             return found is None or found in self.specs
         return found in self.specs
+
+    @functools.cached_property
+    def _nested(self) -> tuple[Path, ...]:
+        """The projects nested in this one, found once a header needs them."""
+        return nested_projects(self.root)
+
+    def _nested_spec(self, source: str) -> Path | None:
+        """The spec a header names, in a project nested in this one that may
+        write outside itself (`out = "../gen"`) into this project's folders."""
+        for folder in self._nested:
+            if (folder / source).is_file():
+                return (folder / source).resolve()
+        return None
+
+
+_NOT_PROJECTS = frozenset({"node_modules", "__pycache__", "site-packages"})
+
+
+def nested_projects(root: Path) -> tuple[Path, ...]:
+    """Every folder below `root` with a pyproject.toml, in a sorted walk that
+    skips hidden folders, virtual environments and installed packages."""
+    found: list[Path] = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = sorted(
+            name
+            for name in subfolders
+            if not name.startswith(".") and name not in _NOT_PROJECTS
+        )
+        if "pyvenv.cfg" in names:
+            subfolders.clear()  # a virtual environment
+        elif "pyproject.toml" in names and Path(folder) != root:
+            found.append(Path(folder).resolve())
+    return tuple(found)
 
 
 def _listed_below(source: str, path: Path, root: Path) -> Path | None:

@@ -928,6 +928,49 @@ def test_nested_projects_sharing_a_folder_keep_each_other_s_modules(
     assert names == ["b_events.py", "b_events.sql", "blog_events.py", "blog_events.sql"]
 
 
+def test_a_nested_project_writing_into_its_parent_s_folder_keeps_its_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A package with `out = "../gen"` writes into a folder of the outer
+    project that does not hold the package: its headers name specs from the
+    package's root, which no folder above the module is, so the outer run took
+    them for orphans and removed them. Once the package's spec is gone, they
+    are orphans."""
+    outer = tmp_path / "m"
+    write(
+        outer / "pyproject.toml",
+        '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "gen"\n',
+    )
+    write(outer / "events" / "a.yaml", SPEC)
+    package = outer / "pkg"
+    write(
+        package / "pyproject.toml",
+        '[tool.spectorgen]\nspecs = ["e/*.yaml"]\nout = "../gen"\n',
+    )
+    other = SPEC.replace("module: blog_events", "module: b_events")
+    b_spec = write(
+        package / "e" / "b.yaml", other.replace("table: blog_events", "table: b")
+    )
+    for venv in ("venv", ".hidden"):  # never walked into: not projects
+        write(outer / venv / "pyvenv.cfg", "home = /usr/bin\n")
+        write(outer / venv / "pyproject.toml", "")
+        write(outer / venv / "e" / "b.yaml", "not looked at\n")
+    for folder in (package, outer, package):
+        monkeypatch.chdir(folder)
+        code, out, err = run(capsys, "generate")
+        assert code == 0 and "removed" not in out, out + err
+        assert run(capsys, "check")[0] == 0
+    names = sorted(p.name for p in (outer / "gen").iterdir())
+    assert names == ["b_events.py", "b_events.sql", "blog_events.py", "blog_events.sql"]
+    b_spec.unlink()
+    monkeypatch.chdir(outer)
+    code, out, _ = run(capsys, "check")
+    assert code == 1 and "orphaned: gen/b_events.py" in out + _, out
+    code, out, err = run(capsys, "generate")
+    assert code == 0 and "removed orphaned gen/b_events.sql" in out, out + err
+    assert sorted(p.name for p in (outer / "gen").iterdir()) == names[2:]
+
+
 def test_sibling_projects_sharing_an_outside_folder_keep_each_other_s_modules(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
