@@ -111,6 +111,10 @@ class _Builder:
         at = alias or _mark(node)
         self.values[path] = at
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            kind = "map" if isinstance(node, yaml.MappingNode) else "seq"
+            if node.tag != f"tag:yaml.org,2002:{kind}":  # !!set, !!python/...
+                self.error(at, path, f"unsupported YAML tag {_shown_tag(node.tag)}")
+                return None
             if id(node) in self.active:
                 self.error(at, path, "recursive YAML alias")
                 return None
@@ -178,6 +182,12 @@ class _Builder:
             return None
         self.error(at, path, "a key must be a plain string")
         return None
+
+
+def _shown_tag(tag: str) -> str:
+    """A tag as the spec writes it: `!!set` for the YAML types, else as is."""
+    core = "tag:yaml.org,2002:"
+    return f"!!{tag.removeprefix(core)}" if tag.startswith(core) else tag
 
 
 class _TooLarge(Exception):

@@ -405,7 +405,8 @@ class _Names:
             longest = max(names, key=lambda name: len(name.encode()))
             size = len(longest.encode())
             more = len(names) - 1
-            others = f" ({more} more derived names are too long too)" if more else ""
+            noun = "name is" if more == 1 else "names are"
+            others = f" ({more} more derived {noun} too long too)" if more else ""
             self.check.error(
                 where,
                 f"derived name {longest!r} is {size} bytes,"

@@ -553,6 +553,28 @@ def test_an_error_in_a_yaml_alias_points_at_the_alias_not_the_anchor(
     assert message.startswith("spec.yaml:6:5: schemas[1]"), message
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("!!python/object:os.system [User]", "!!python/object:os.system"),
+        ("!custom [User]", "!custom"),
+        ("!!set {User: null}", "!!set"),
+        ("!!omap [{User: null}]", "!!omap"),
+    ],
+)
+def test_a_tagged_collection_is_refused_not_read_as_a_plain_one(
+    tmp_path: Path, value: str, shown: str
+) -> None:
+    """A tag on a list or mapping was dropped and the spec read as if it had
+    none; on a scalar, PyYAML's own constructors already refuse it."""
+    text = f"version: 1\nmodule: blog\ntable: events\nschemas: {value}\n"
+    assert errors(tmp_path, text) == [
+        f"spec.yaml:4:10: schemas: unsupported YAML tag {shown}"
+    ]
+    text = "version: 1\nmodule: blog\ntable: events\nschemas: !!seq [User]\n"
+    assert [s.name for s in planned(text).schemas] == ["User"]
+
+
 def test_a_yaml_alias_used_as_a_key_is_reported_where_it_is_used(
     tmp_path: Path,
 ) -> None:
@@ -702,6 +724,17 @@ def test_derived_name_too_long_from_a_60_char_table(tmp_path: Path) -> None:
         " 13 over PostgreSQL's 63 (12 more derived names are too long too):"
         " shorten the names it is built from"
     ]
+
+
+def test_one_more_derived_name_is_counted_in_the_singular(tmp_path: Path) -> None:
+    table = "l" * 59
+    text = (
+        "version: 1\nmodule: m\ntable: ev\nschemas: [User]\n"
+        f"links:\n  x: {{table: {table}, column: c}}\n"
+    )
+    found = errors(tmp_path, text)
+    assert any("(1 more derived name is too long too)" in e for e in found), found
+    assert not any("1 more derived names" in e for e in found), found
 
 
 def test_table_of_57_chars_fits(tmp_path: Path) -> None:
