@@ -15,6 +15,7 @@ from pathlib import Path
 from generator import __version__
 from generator.codegen import Job, generate, generate_all
 from generator.config import Config, ConfigError, config_for
+from generator.entry import EXIT_INTERRUPTED
 from generator.errors import SpecError
 from generator.output import (
     Owners,
@@ -28,7 +29,6 @@ from generator.output import (
 )
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 DESCRIPTION = """\
 Generate a typed, static Python module (and its SQL) for an append-only event log

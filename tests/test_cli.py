@@ -1178,6 +1178,36 @@ def test_an_orphan_the_system_will_not_remove_is_a_warning_after_writing(
     assert code == 1 and f"orphaned: {shown(stuck)}" in err
 
 
+@pytest.mark.parametrize("module", ["pydantic", "jinja2", "generator.cli"])
+def test_ctrl_c_while_the_cli_loads_is_an_interrupt_not_a_traceback(
+    tmp_path: Path, module: str
+) -> None:
+    """The console script imported the CLI, and with it pydantic, Jinja2 and
+    PyYAML (about a second), outside any handler: a Ctrl-C then printed a
+    traceback from importlib."""
+    script = f"""
+import builtins, sys
+load = builtins.__import__
+def interrupted(name, *args, **kwargs):
+    if name == {module!r}:
+        raise KeyboardInterrupt
+    return load(name, *args, **kwargs)
+builtins.__import__ = interrupted
+from generator.entry import main
+sys.exit(main(["generate"]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (130, "spectorgen: interrupted\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_ctrl_c_under_the_system_s_default_handler_still_ends_the_process(
     tmp_path: Path,
 ) -> None:

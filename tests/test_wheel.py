@@ -80,7 +80,7 @@ def test_wheel_installs_and_generates_from_anywhere(tmp_path: Path) -> None:
     for template in templates.rglob("*.j2"):
         packaged = f"generator/templates/{template.relative_to(templates).as_posix()}"
         assert packaged in names, f"{packaged} is missing from the wheel"
-    assert "spectorgen = generator.cli:main" in scripts
+    assert "spectorgen = generator.entry:main" in scripts
     assert not any(n.startswith(("tests/", "generated_example/")) for n in names)
 
     venv = tmp_path / "venv"
