@@ -1117,9 +1117,10 @@ async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
 def _not_in_pipeline(
     conn: psycopg.Connection[_Row] | psycopg.AsyncConnection[_Row], name: str
 ) -> None:
-    """DDL is many statements in one string: the simple query protocol, which
-    pipeline mode does not have (the server would say "cannot insert multiple
-    commands into a prepared statement")."""
+    """For what pipeline mode cannot do, said in the module's words: DDL is
+    many statements in one string, the simple query protocol, which pipeline
+    mode does not have (the server would say "cannot insert multiple commands
+    into a prepared statement"), and a streamed read is not allowed in it."""
     if conn.pgconn.pipeline_status != _PIPELINE_OFF:
         raise psycopg.ProgrammingError(
             f"{name}() cannot run in pipeline mode: call it outside conn.pipeline()"

@@ -1646,9 +1646,10 @@ async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
 def _not_in_pipeline(
     conn: psycopg.Connection[_Row] | psycopg.AsyncConnection[_Row], name: str
 ) -> None:
-    """DDL is many statements in one string: the simple query protocol, which
-    pipeline mode does not have (the server would say "cannot insert multiple
-    commands into a prepared statement")."""
+    """For what pipeline mode cannot do, said in the module's words: DDL is
+    many statements in one string, the simple query protocol, which pipeline
+    mode does not have (the server would say "cannot insert multiple commands
+    into a prepared statement"), and a streamed read is not allowed in it."""
     if conn.pgconn.pipeline_status != _PIPELINE_OFF:
         raise psycopg.ProgrammingError(
             f"{name}() cannot run in pipeline mode: call it outside conn.pipeline()"
@@ -2685,13 +2686,17 @@ class ChainHead:
     def from_dict(cls, data: Mapping[str, object]) -> ChainHead:
         """The anchor `to_dict` wrote; raises ValueError naming the first key
         that is missing or wrong (a hash cut short in a copy, say)."""
-        table, seq, digest = data.get("table"), data.get("seq"), data.get("hash")
+        given: object = data  # as given: json.loads may return a list
         problem: str | None
-        if not isinstance(table, str):
+        if not isinstance(given, Mapping):
+            problem = f"expected a mapping, got {type(given).__name__}"
+        elif missing := [key for key in ("table", "seq", "hash") if key not in data]:
+            problem = f"missing key {missing[0]!r}"
+        elif not isinstance(table := data["table"], str):
             problem = f"'table' must be a table name, got {table!r}"
-        elif not isinstance(seq, int) or isinstance(seq, bool):
+        elif not isinstance(seq := data["seq"], int) or isinstance(seq, bool):
             problem = f"'seq' must be an integer, got {seq!r}"
-        elif not isinstance(digest, str):
+        elif not isinstance(digest := data["hash"], str):
             problem = f"'hash' must be a hex string, got {digest!r}"
         else:
             try:
@@ -3257,6 +3262,7 @@ def verify_chain_locally(
     cur = _plain_loaders(_tuple_cursor(conn))
     reports: list[TableReport] = []
     with _own(conn):
+        _not_in_pipeline(conn, "verify_chain_locally")  # it streams the rows
         shapes = cur.execute(*_shapes(names), binary=True).fetchall()
         for name, shape in zip(names, shapes, strict=True):
             if altered := _altered(name, shape):
@@ -3285,6 +3291,7 @@ async def averify_chain_locally(
     cur = _plain_loaders(_atuple_cursor(conn))
     reports: list[TableReport] = []
     async with _aown(conn):
+        _not_in_pipeline(conn, "averify_chain_locally")  # it streams the rows
         await cur.execute(*_shapes(names), binary=True)
         shapes = await cur.fetchall()
         for name, shape in zip(names, shapes, strict=True):

@@ -184,6 +184,33 @@ def test_migrate_in_pipeline_mode_says_so(database: str, conn: Conn) -> None:
     assert blog.verify_chain(conn).ok
 
 
+def test_verify_chain_locally_in_pipeline_mode_says_so(
+    database: str, conn: Conn
+) -> None:
+    """It streams the rows, which pipeline mode does not allow: psycopg's own
+    "stream() cannot be used in pipeline mode" named no call of the module."""
+    blog.migrate(conn)
+    with (
+        conn.pipeline(),
+        pytest.raises(
+            psycopg.ProgrammingError, match=r"verify_chain_locally\(\) cannot run in"
+        ),
+    ):
+        blog.verify_chain_locally(conn)
+    assert blog.verify_chain_locally(conn).ok
+
+    async def scenario() -> None:
+        async with await psycopg.AsyncConnection.connect(database) as aconn:
+            async with aconn.pipeline():
+                with pytest.raises(
+                    psycopg.ProgrammingError, match=r"averify_chain_locally\(\)"
+                ):
+                    await blog.averify_chain_locally(aconn)
+            assert (await blog.averify_chain_locally(aconn)).ok
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("autocommit", [True, False])
 def test_an_insert_in_the_callers_pipeline_is_committed_on_return(
     database: str, autocommit: bool

@@ -11,8 +11,8 @@ import dataclasses
 import datetime
 import json
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeAlias
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias, cast
 
 import psycopg
 import pytest
@@ -311,7 +311,12 @@ HEAD_HEX = "ab" * 32
 @pytest.mark.parametrize(
     ("data", "problem"),
     [
-        ({"table": "blog_events", "seq": 13}, "'hash' must be a hex string, got None"),
+        ({"table": "blog_events", "seq": 13}, "missing key 'hash'"),
+        ({"seq": 13}, "missing key 'table'"),
+        (
+            {"table": "blog_events", "seq": 13, "hash": None},
+            "'hash' must be a hex string, got None",
+        ),
         (
             {"table": "blog_events", "seq": "13", "hash": HEAD_HEX},
             "'seq' must be an integer, got '13'",
@@ -333,6 +338,16 @@ def test_a_chain_head_read_back_names_what_is_wrong(
     with pytest.raises(ValueError) as info:
         blog.ChainHead.from_dict(data)
     assert str(info.value).startswith(f"not a chain head: {problem}"), info.value
+
+
+@pytest.mark.parametrize("text", ['["blog_events", 13]', '"blog_events"', "13"])
+def test_a_chain_head_read_from_json_that_is_no_object_is_a_value_error(
+    text: str,
+) -> None:
+    """It was an AttributeError ('list' object has no attribute 'get')."""
+    data = cast("Mapping[str, object]", json.loads(text))
+    with pytest.raises(ValueError, match="not a chain head: expected a mapping, got"):
+        blog.ChainHead.from_dict(data)
 
 
 @pytest.mark.parametrize(
