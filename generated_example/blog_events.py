@@ -983,12 +983,16 @@ $fn$;
 
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none).
+-- `links` is a parameter of every log's function, NULL when left out, so a
+-- writer of the spec's version before its first link or after its last keeps
+-- calling it.
 CREATE OR REPLACE FUNCTION "blog_events_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
-    payloads jsonb
+    payloads jsonb,
+    links jsonb DEFAULT NULL
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -1017,6 +1021,11 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF links IS NOT NULL THEN
+        RAISE EXCEPTION 'this log''s append functions take no links: %', links
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "blog_events" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
@@ -1200,7 +1209,7 @@ DO $pin$
 DECLARE
     current regprocedure[] := ARRAY[
         '"blog_events_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
-        '"blog_events_append"(uuid[], uuid[], integer[], integer[], jsonb)',
+        '"blog_events_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)',
         '"blog_events_verify"(bigint, bigint)'
     ]::regprocedure[];
     names name[] := ARRAY(

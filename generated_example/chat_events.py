@@ -1140,10 +1140,14 @@ BEGIN
     VALUES (
         next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
     );
-    IF p_links IS NOT NULL THEN
+    -- Only the link tables of the links given: a writer needs no privileges
+    -- on the others (a link added by a later version of the spec, say).
+    IF p_links ? 'ancestors'::text THEN
         INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
         SELECT p_id, k.value::uuid
         FROM jsonb_array_elements_text(p_links -> 'ancestors'::text) AS k(value);
+    END IF;
+    IF p_links ? 'mentions'::text THEN
         INSERT INTO "chat_events_0_mentions" ("event_id", "mentioned_id", "type")
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions'::text) AS k(value);
@@ -1155,13 +1159,16 @@ $fn$;
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none) and `links` an array
 -- of [event id, {link: targets}] for the events that have links.
+-- `links` is a parameter of every log's function, NULL when left out, so a
+-- writer of the spec's version before its first link or after its last keeps
+-- calling it.
 CREATE OR REPLACE FUNCTION "chat_events_0_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb
+    links jsonb DEFAULT NULL
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -1257,14 +1264,25 @@ BEGIN
     FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
-    INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
-    SELECT (x.value ->> 0)::uuid, k.value::uuid
-    FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
-    INSERT INTO "chat_events_0_mentions" ("event_id", "mentioned_id", "type")
-    SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-    FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
+    -- Only the link tables of the links given (see the append of one event).
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE x.value -> 1 ? 'ancestors'::text
+    ) THEN
+        INSERT INTO "chat_events_0_ancestors" ("event_id", "ancestor_id")
+        SELECT (x.value ->> 0)::uuid, k.value::uuid
+        FROM jsonb_array_elements(links) AS x(value),
+            jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE x.value -> 1 ? 'mentions'::text
+    ) THEN
+        INSERT INTO "chat_events_0_mentions" ("event_id", "mentioned_id", "type")
+        SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+        FROM jsonb_array_elements(links) AS x(value),
+            jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
+    END IF;
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -1572,10 +1590,14 @@ BEGIN
     VALUES (
         next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
     );
-    IF p_links IS NOT NULL THEN
+    -- Only the link tables of the links given: a writer needs no privileges
+    -- on the others (a link added by a later version of the spec, say).
+    IF p_links ? 'ancestors'::text THEN
         INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
         SELECT p_id, k.value::uuid
         FROM jsonb_array_elements_text(p_links -> 'ancestors'::text) AS k(value);
+    END IF;
+    IF p_links ? 'mentions'::text THEN
         INSERT INTO "chat_events_1_mentions" ("event_id", "mentioned_id", "type")
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions'::text) AS k(value);
@@ -1587,13 +1609,16 @@ $fn$;
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none) and `links` an array
 -- of [event id, {link: targets}] for the events that have links.
+-- `links` is a parameter of every log's function, NULL when left out, so a
+-- writer of the spec's version before its first link or after its last keeps
+-- calling it.
 CREATE OR REPLACE FUNCTION "chat_events_1_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb
+    links jsonb DEFAULT NULL
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -1689,14 +1714,25 @@ BEGIN
     FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
-    INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
-    SELECT (x.value ->> 0)::uuid, k.value::uuid
-    FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
-    INSERT INTO "chat_events_1_mentions" ("event_id", "mentioned_id", "type")
-    SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-    FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
+    -- Only the link tables of the links given (see the append of one event).
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE x.value -> 1 ? 'ancestors'::text
+    ) THEN
+        INSERT INTO "chat_events_1_ancestors" ("event_id", "ancestor_id")
+        SELECT (x.value ->> 0)::uuid, k.value::uuid
+        FROM jsonb_array_elements(links) AS x(value),
+            jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE x.value -> 1 ? 'mentions'::text
+    ) THEN
+        INSERT INTO "chat_events_1_mentions" ("event_id", "mentioned_id", "type")
+        SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+        FROM jsonb_array_elements(links) AS x(value),
+            jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
+    END IF;
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -2004,10 +2040,14 @@ BEGIN
     VALUES (
         next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
     );
-    IF p_links IS NOT NULL THEN
+    -- Only the link tables of the links given: a writer needs no privileges
+    -- on the others (a link added by a later version of the spec, say).
+    IF p_links ? 'ancestors'::text THEN
         INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
         SELECT p_id, k.value::uuid
         FROM jsonb_array_elements_text(p_links -> 'ancestors'::text) AS k(value);
+    END IF;
+    IF p_links ? 'mentions'::text THEN
         INSERT INTO "chat_events_2_mentions" ("event_id", "mentioned_id", "type")
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions'::text) AS k(value);
@@ -2019,13 +2059,16 @@ $fn$;
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none) and `links` an array
 -- of [event id, {link: targets}] for the events that have links.
+-- `links` is a parameter of every log's function, NULL when left out, so a
+-- writer of the spec's version before its first link or after its last keeps
+-- calling it.
 CREATE OR REPLACE FUNCTION "chat_events_2_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb
+    links jsonb DEFAULT NULL
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -2121,14 +2164,25 @@ BEGIN
     FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
-    INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
-    SELECT (x.value ->> 0)::uuid, k.value::uuid
-    FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
-    INSERT INTO "chat_events_2_mentions" ("event_id", "mentioned_id", "type")
-    SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-    FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
+    -- Only the link tables of the links given (see the append of one event).
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE x.value -> 1 ? 'ancestors'::text
+    ) THEN
+        INSERT INTO "chat_events_2_ancestors" ("event_id", "ancestor_id")
+        SELECT (x.value ->> 0)::uuid, k.value::uuid
+        FROM jsonb_array_elements(links) AS x(value),
+            jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE x.value -> 1 ? 'mentions'::text
+    ) THEN
+        INSERT INTO "chat_events_2_mentions" ("event_id", "mentioned_id", "type")
+        SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+        FROM jsonb_array_elements(links) AS x(value),
+            jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
+    END IF;
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;
@@ -2436,10 +2490,14 @@ BEGIN
     VALUES (
         next_seq, p_id, p_parent_id, p_schema, p_action, p_payload, stamp, head
     );
-    IF p_links IS NOT NULL THEN
+    -- Only the link tables of the links given: a writer needs no privileges
+    -- on the others (a link added by a later version of the spec, say).
+    IF p_links ? 'ancestors'::text THEN
         INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
         SELECT p_id, k.value::uuid
         FROM jsonb_array_elements_text(p_links -> 'ancestors'::text) AS k(value);
+    END IF;
+    IF p_links ? 'mentions'::text THEN
         INSERT INTO "chat_events_3_mentions" ("event_id", "mentioned_id", "type")
         SELECT p_id, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
         FROM jsonb_array_elements(p_links -> 'mentions'::text) AS k(value);
@@ -2451,13 +2509,16 @@ $fn$;
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none) and `links` an array
 -- of [event id, {link: targets}] for the events that have links.
+-- `links` is a parameter of every log's function, NULL when left out, so a
+-- writer of the spec's version before its first link or after its last keeps
+-- calling it.
 CREATE OR REPLACE FUNCTION "chat_events_3_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb
+    links jsonb DEFAULT NULL
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -2553,14 +2614,25 @@ BEGIN
     FROM unnest(  -- several arrays: the parser's own pg_catalog.unnest of each
         seqs, ids, parents, schemas, actions, stored, hashes
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
-    INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
-    SELECT (x.value ->> 0)::uuid, k.value::uuid
-    FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
-    INSERT INTO "chat_events_3_mentions" ("event_id", "mentioned_id", "type")
-    SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
-    FROM jsonb_array_elements(links) AS x(value),
-        jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
+    -- Only the link tables of the links given (see the append of one event).
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE x.value -> 1 ? 'ancestors'::text
+    ) THEN
+        INSERT INTO "chat_events_3_ancestors" ("event_id", "ancestor_id")
+        SELECT (x.value ->> 0)::uuid, k.value::uuid
+        FROM jsonb_array_elements(links) AS x(value),
+            jsonb_array_elements_text(x.value -> 1 -> 'ancestors'::text) AS k(value);
+    END IF;
+    IF EXISTS (
+        SELECT FROM jsonb_array_elements(links) AS x(value)
+        WHERE x.value -> 1 ? 'mentions'::text
+    ) THEN
+        INSERT INTO "chat_events_3_mentions" ("event_id", "mentioned_id", "type")
+        SELECT (x.value ->> 0)::uuid, (k.value ->> 0)::uuid, (k.value ->> 1)::integer
+        FROM jsonb_array_elements(links) AS x(value),
+            jsonb_array_elements(x.value -> 1 -> 'mentions'::text) AS k(value);
+    END IF;
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
 $fn$;

@@ -161,12 +161,16 @@ $fn$;
 
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none).
+-- `links` is a parameter of every log's function, NULL when left out, so a
+-- writer of the spec's version before its first link or after its last keeps
+-- calling it.
 CREATE OR REPLACE FUNCTION "plain_events_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
-    payloads jsonb
+    payloads jsonb,
+    links jsonb DEFAULT NULL
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -189,6 +193,11 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, NULL::bytea[];
         RETURN;
+    END IF;
+    IF links IS NOT NULL THEN
+        RAISE EXCEPTION 'this log''s append functions take no links: %', links
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "plain_events" IN ROW EXCLUSIVE MODE;  -- before nextval: see migrate
     -- ROWS FROM zips the columns by position; the ordinality is that position.
@@ -227,7 +236,7 @@ DO $pin$
 DECLARE
     current regprocedure[] := ARRAY[
         '"plain_events_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
-        '"plain_events_append"(uuid[], uuid[], integer[], integer[], jsonb)'
+        '"plain_events_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)'
     ]::regprocedure[];
     names name[] := ARRAY(
         SELECT p.proname FROM pg_catalog.pg_proc AS p WHERE p.oid = ANY (current::oid[])

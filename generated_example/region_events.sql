@@ -202,12 +202,16 @@ $fn$;
 
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none).
+-- `links` is a parameter of every log's function, NULL when left out, so a
+-- writer of the spec's version before its first link or after its last keeps
+-- calling it.
 CREATE OR REPLACE FUNCTION "region_events_eu_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
-    payloads jsonb
+    payloads jsonb,
+    links jsonb DEFAULT NULL
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -236,6 +240,11 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF links IS NOT NULL THEN
+        RAISE EXCEPTION 'this log''s append functions take no links: %', links
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "region_events_eu" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
@@ -510,12 +519,16 @@ $fn$;
 
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none).
+-- `links` is a parameter of every log's function, NULL when left out, so a
+-- writer of the spec's version before its first link or after its last keeps
+-- calling it.
 CREATE OR REPLACE FUNCTION "region_events_us_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
-    payloads jsonb
+    payloads jsonb,
+    links jsonb DEFAULT NULL
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -544,6 +557,11 @@ BEGIN
     IF size = 0 THEN
         RETURN QUERY SELECT '{}'::bigint[], stamp, '{}'::bytea[];
         RETURN;
+    END IF;
+    IF links IS NOT NULL THEN
+        RAISE EXCEPTION 'this log''s append functions take no links: %', links
+            USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The functions were installed by another version of the generated module: write with the version that last ran migrate, or run migrate of the version that writes.';
     END IF;
     LOCK TABLE "region_events_us" IN EXCLUSIVE MODE;
     IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
@@ -727,10 +745,10 @@ DO $pin$
 DECLARE
     current regprocedure[] := ARRAY[
         '"region_events_eu_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
-        '"region_events_eu_append"(uuid[], uuid[], integer[], integer[], jsonb)',
+        '"region_events_eu_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)',
         '"region_events_eu_verify"(bigint, bigint)',
         '"region_events_us_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
-        '"region_events_us_append"(uuid[], uuid[], integer[], integer[], jsonb)',
+        '"region_events_us_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)',
         '"region_events_us_verify"(bigint, bigint)'
     ]::regprocedure[];
     names name[] := ARRAY(

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from generated_example import plain_events as plain
-from tests.dbkit import Conn
+from tests.dbkit import Conn, as_role
 from tests.embedded_pg import fresh_database
 from tests.specmods import generate_module
 
@@ -105,6 +105,65 @@ def test_links_given_to_a_log_whose_functions_take_none_are_refused(
         )
     assert conn.execute("SELECT count(*) FROM versioned_events").fetchone() == before
     assert v2.verify_chain(conn).ok
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_writers_of_the_version_before_the_first_link_keep_writing(
+    tmp_path: Path,
+    database: str,
+    conn: Conn,
+    loaded: list[str],
+    role: str,
+    hashed: bool,
+) -> None:
+    """Adding a link is a safe change, yet the batch append of a log without
+    links had no `links` parameter: the new migrate dropped that signature and
+    the previous version's insert_many failed (UndefinedFunction). And the
+    appends inserted into every link table, so a writer not yet granted a new
+    link's table could store nothing at all."""
+    v1 = _version(tmp_path, loaded, "v1", "", hashed)
+    v2 = _version(tmp_path, loaded, "v2", BOTH, hashed)
+    conn.autocommit = True
+    v1.migrate(conn)
+    tables = ", ".join(f'"{name}"' for name in v1.SHARD_TABLES)
+    conn.execute(f'GRANT SELECT, INSERT, UPDATE ON {tables} TO "{role}"')
+    conn.execute(f'GRANT UPDATE ON SEQUENCE versioned_events_seq TO "{role}"')
+    v2.migrate(conn)  # the app role has no grant on anc or refs yet
+    with psycopg.connect(as_role(database, role), autocommit=True) as app:
+        old = v1.insert_many(
+            app,
+            [v1.changeset({"schema": "Post", "action": "insert"}) for _ in range(3)],
+        )
+        root = v1.insert(app, v1.changeset({"schema": "Post", "action": "insert"}))
+        new = v2.insert_many(
+            app,
+            [v2.changeset({"schema": "Post", "action": "insert"}) for _ in range(2)],
+        )
+        v2.insert(app, v2.changeset({"schema": "Post", "action": "insert"}))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="anc"):
+            v2.insert(
+                app,
+                v2.changeset(new[0], {"action": "update"}),
+                links={"ancestors": [root.id]},
+            )
+    conn.execute(f'GRANT SELECT, INSERT ON anc, refs TO "{role}"')
+    with psycopg.connect(as_role(database, role), autocommit=True) as app:
+        linked = v2.insert_many(
+            app,
+            [
+                (
+                    v2.changeset(
+                        v2.events_for(app, old[0].id)[0], {"action": "update"}
+                    ),
+                    {"refs": [(old[0].id, 7)]},
+                )
+            ],
+        )
+    assert [e.id for e in v2.linked(conn, linked[0], v2.Link.refs)] == [old[0].id]
+    count = conn.execute("SELECT count(*) FROM versioned_events").fetchone()
+    assert count == (8,)
+    if hashed:
+        assert v2.verify_chain(conn).ok
 
 
 def test_two_releases_of_a_renamed_module_migrate_one_fresh_log_in_turn(
@@ -210,7 +269,7 @@ def test_migrate_drops_an_earlier_versions_append_signatures(conn: Conn) -> None
     ).fetchall()
     assert [name for (name,) in left] == [
         "plain_events_append(text)",
-        "plain_events_append(uuid[],uuid[],integer[],integer[],jsonb)",
+        "plain_events_append(uuid[],uuid[],integer[],integer[],jsonb,jsonb)",
         "plain_events_append_one(uuid,uuid,integer,integer,jsonb,jsonb)",
         "plain_events_helper(jsonb)",
     ]
