@@ -3,6 +3,14 @@
 -- sha256: cc5306b9541544eafbf736508349b432073c75e4ae7acae5d75bc2d9a1d75600
 --
 -- Idempotent: every statement may run again on a migrated database.
+SELECT pg_catalog.pg_advisory_xact_lock(
+    -- First, in a transaction (as migrate runs it, and `psql -1`), wait for
+    -- any other migration of a spectorgen log in this database: two creating
+    -- one log's tables and functions at once would collide (a unique violation
+    -- in the catalog). One key for every log and every version of its spec, so
+    -- that two releases whose specs differ wait for each other too.
+    -1039091116956025555::bigint
+);
 SELECT pg_catalog.set_config(
     -- Until the end of this file, names resolve in pg_catalog (first, as it
     -- is left off the path), then the schema the log is made in, then pg_temp:

@@ -761,6 +761,14 @@ def __spector__(key: str) -> object:
 
 
 DDL: Final = """\
+SELECT pg_catalog.pg_advisory_xact_lock(
+    -- First, in a transaction (as migrate runs it, and `psql -1`), wait for
+    -- any other migration of a spectorgen log in this database: two creating
+    -- one log's tables and functions at once would collide (a unique violation
+    -- in the catalog). One key for every log and every version of its spec, so
+    -- that two releases whose specs differ wait for each other too.
+    -1039091116956025555::bigint
+);
 SELECT pg_catalog.set_config(
     -- Until the end of this file, names resolve in pg_catalog (first, as it
     -- is left off the path), then the schema the log is made in, then pg_temp:
@@ -1045,7 +1053,6 @@ SELECT pg_catalog.set_config(
 """  # noqa: E501, RUF100
 """Every table, sequence, index, function and trigger of this log; idempotent."""
 
-_MIGRATE_LOCK: Final = 8349062300431592173
 _IDLE: Final = psycopg.pq.TransactionStatus.IDLE
 _ACTIVE: Final = psycopg.pq.TransactionStatus.ACTIVE
 _PIPELINE_OFF: Final = psycopg.pq.PipelineStatus.OFF
@@ -1086,12 +1093,6 @@ def _columns(alias: str) -> sql.Composed:
     return sql.SQL(", ").join(parts)
 
 
-# Every argument cast to the parameter's own type, here and in every call of a
-# generated or built-in function: no same-named function another role creates
-# later on the search_path matches better (psycopg sends a small int as int2).
-_LOCK_MIGRATE: Final = b"SELECT pg_catalog.pg_advisory_xact_lock(%s::bigint)"
-
-
 def migrate(conn: psycopg.Connection[_Row]) -> None:
     """Create or update everything in DDL, in one transaction; safe to run again."""
     with _lock(conn):
@@ -1099,7 +1100,6 @@ def migrate(conn: psycopg.Connection[_Row]) -> None:
         try:
             with conn.transaction():
                 cur = _tuple_cursor(conn)
-                cur.execute(_LOCK_MIGRATE, (_MIGRATE_LOCK,))
                 # Many statements: never prepared, whatever prepare_threshold says.
                 cur.execute(DDL.encode(), prepare=False)
         except BaseException:
@@ -1115,7 +1115,6 @@ async def amigrate(conn: psycopg.AsyncConnection[_Row]) -> None:
         try:
             async with conn.transaction():
                 cur = _atuple_cursor(conn)
-                await cur.execute(_LOCK_MIGRATE, (_MIGRATE_LOCK,))
                 await cur.execute(DDL.encode(), prepare=False)  # as in `migrate`
         except BaseException:
             if _unusable(conn, outside=True):
@@ -1147,6 +1146,9 @@ class _Statements:
     linked: Mapping[str, bytes]
 
 
+# Every argument cast to the parameter's own type, here and in every call of a
+# generated or built-in function: no same-named function another role creates
+# later on the search_path matches better (psycopg sends a small int as int2).
 def _statements(
     table: str, append_one: str, append: str, links: Mapping[str, str]
 ) -> _Statements:

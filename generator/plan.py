@@ -23,6 +23,12 @@ BUILTIN_ACTIONS: tuple[tuple[str, int], ...] = (
     ("savepoint", 4),
 )
 MAX_IDENTIFIER_BYTES = 63
+# The advisory lock every log's migration takes first: one key for all logs
+# and all versions of their specs (the first 8 bytes of sha256 of
+# "spectorgen:migrate", signed), so concurrent migrations never collide.
+MIGRATE_LOCK = int.from_bytes(
+    hashlib.sha256(b"spectorgen:migrate").digest()[:8], "big", signed=True
+)
 EVENT_COLUMNS = ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
 RESERVED_LINK_COLUMNS = frozenset({"event_id", "type"})
 SHADOWED = frozenset({*STDLIB_MODULES, "psycopg", "psycopg_binary", "psycopg_c"})
@@ -139,7 +145,7 @@ class Plan:
     table: str
     hashed: bool
     reject_change: Name
-    migrate_lock: int  # advisory lock key that serialises concurrent migrate() calls
+    migrate_lock: int  # advisory lock key that serialises migrations (MIGRATE_LOCK)
     schemas: tuple[SchemaPlan, ...]
     actions: tuple[ActionPlan, ...]  # built-ins first, then custom by name
     aliases: tuple[AliasPlan, ...]  # legacy names as enum aliases, by name
@@ -540,15 +546,7 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         table=spec.table,
         hashed=spec.hashed,
         reject_change=reject,
-        # Keyed by the log's tables, which every safe change keeps (`module`
-        # may be renamed): two releases migrating one log wait for each other.
-        migrate_lock=int.from_bytes(
-            hashlib.sha256(
-                f"spectorgen:{','.join(sorted(t.table.raw for t in tables))}".encode()
-            ).digest()[:8],
-            "big",
-            signed=True,
-        ),
+        migrate_lock=MIGRATE_LOCK,
         schemas=schemas,
         actions=actions,
         aliases=aliases,

@@ -166,33 +166,67 @@ def test_writers_of_the_version_before_the_first_link_keep_writing(
         assert v2.verify_chain(conn).ok
 
 
-def test_two_releases_of_a_renamed_module_migrate_one_fresh_log_in_turn(
-    tmp_path: Path, pg_server: str, loaded: list[str]
+@pytest.mark.parametrize("other", ["renamed module", "more tables", "sql file"])
+def test_two_migrations_of_one_fresh_log_wait_for_each_other(
+    tmp_path: Path, pg_server: str, loaded: list[str], other: str
 ) -> None:
-    """migrate's advisory lock belongs to the log's tables, not to `module`:
-    the release before a rename and the one after it wait for each other."""
+    """The DDL takes one advisory lock for every log and every version of its
+    spec: the release before a rename and the one after it, two releases of
+    different shard tables (the key once came from the log's tables), and the
+    SQL file applied in one transaction (as `psql -1` does; the key was taken
+    by migrate() alone) wait for each other. Otherwise both create the same
+    functions at once: a unique violation in pg_proc."""
     old = _version(tmp_path, loaded, "old", ANCESTORS, True)
-    spec = SPEC.format(hashed="true", links=ANCESTORS).replace(
-        "module: versioned_events", "module: renamed_events"
-    )
-    new = generate_module(tmp_path / "new", spec, loaded, "renamed_events")
+    if other == "more tables":
+        region = (
+            "version: 1\nmodule: versioned_events\ntable: region_events\n"
+            "hashed: true\nschemas: [Post]\nshard:\n"
+            "  function: generated_example.sharding:region_table\n"
+            "  tables: [region_events_eu, region_events_us{}]\n"
+        )
+        old = generate_module(
+            tmp_path / "old_region", region.format(""), loaded, "versioned_events"
+        )
+        new = generate_module(
+            tmp_path / "new_region",
+            region.format(", region_events_ap"),
+            loaded,
+            "versioned_events",
+        )
+    elif other == "renamed module":
+        spec = SPEC.format(hashed="true", links=ANCESTORS).replace(
+            "module: versioned_events", "module: renamed_events"
+        )
+        new = generate_module(tmp_path / "new", spec, loaded, "renamed_events")
+    else:
+        new = _version(tmp_path, loaded, "new", BOTH, True)
     failures: list[BaseException] = []
     for _ in range(3):
         with fresh_database(pg_server) as database:
             start = threading.Barrier(2)
 
             def run(
-                log: types.ModuleType, database: str, start: threading.Barrier
+                log: types.ModuleType,
+                database: str,
+                start: threading.Barrier,
+                file: bool,
             ) -> None:
                 with psycopg.connect(database) as conn:
                     start.wait()
                     try:
-                        log.migrate(conn)
+                        if file:  # as `psql -1 -f` runs it
+                            conn.execute(log.DDL.encode(), prepare=False)
+                            conn.commit()
+                        else:
+                            log.migrate(conn)
                     except psycopg.Error as exc:
                         failures.append(exc)
 
             threads = [
-                threading.Thread(target=run, args=(m, database, start))
+                threading.Thread(
+                    target=run,
+                    args=(m, database, start, other == "sql file" and m is new),
+                )
                 for m in (old, new)
             ]
             for thread in threads:
