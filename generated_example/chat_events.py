@@ -876,28 +876,13 @@ SELECT pg_catalog.set_config(
     true
 );
 
-DO $lock$
--- In a transaction (as migrate runs it), first lock the log's existing tables
--- in the order appenders lock them (events tables by name, then link tables by
--- name; an append takes its events table before its sequence and its links):
--- replacing their triggers then waits for running appends instead of
--- deadlocking with them. Readers are not blocked.
-DECLARE
-    name text;
-BEGIN
-    FOREACH name IN ARRAY ARRAY['chat_events_0', 'chat_events_1', 'chat_events_2', 'chat_events_3', 'chat_events_0_ancestors', 'chat_events_0_mentions', 'chat_events_1_ancestors', 'chat_events_1_mentions', 'chat_events_2_ancestors', 'chat_events_2_mentions', 'chat_events_3_ancestors', 'chat_events_3_mentions']::text[] LOOP
-        IF pg_catalog.to_regclass(pg_catalog.quote_ident(name)) IS NOT NULL THEN
-            EXECUTE pg_catalog.format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', name);
-        END IF;
-    END LOOP;
-END
-$lock$;
-
 DO $owner$
 -- What this log's names already name in the schema migrate creates in must be
 -- the running role's, or a role's it is a member of: CREATE ... IF NOT EXISTS
 -- and CREATE OR REPLACE would otherwise keep, as the log's, a table or
 -- function that another role made first, which that role could then alter.
+-- Checked before the tables are locked: LOCK TABLE on another role's table
+-- would fail with a bare "permission denied" instead.
 DECLARE
     squatted record;
 BEGIN
@@ -945,6 +930,23 @@ BEGIN
     END IF;
 END
 $owner$;
+
+DO $lock$
+-- In a transaction (as migrate runs it), lock the log's existing tables first
+-- in the order appenders lock them (events tables by name, then link tables by
+-- name; an append takes its events table before its sequence and its links):
+-- replacing their triggers then waits for running appends instead of
+-- deadlocking with them. Readers are not blocked.
+DECLARE
+    name text;
+BEGIN
+    FOREACH name IN ARRAY ARRAY['chat_events_0', 'chat_events_1', 'chat_events_2', 'chat_events_3', 'chat_events_0_ancestors', 'chat_events_0_mentions', 'chat_events_1_ancestors', 'chat_events_1_mentions', 'chat_events_2_ancestors', 'chat_events_2_mentions', 'chat_events_3_ancestors', 'chat_events_3_mentions']::text[] LOOP
+        IF pg_catalog.to_regclass(pg_catalog.quote_ident(name)) IS NOT NULL THEN
+            EXECUTE pg_catalog.format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', name);
+        END IF;
+    END LOOP;
+END
+$lock$;
 CREATE OR REPLACE FUNCTION "chat_events_reject_change"() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN

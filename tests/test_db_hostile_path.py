@@ -153,6 +153,34 @@ def test_migrate_refuses_a_log_another_role_made_first(
     assert blog.verify_chain(conn).ok
 
 
+def test_a_role_that_may_not_lock_another_s_table_is_told_whose_it_is(
+    database: str, conn: Conn, role: str
+) -> None:
+    """The table locks came before the ownership check: a deployer that is no
+    superuser got LOCK TABLE's bare "permission denied for table blog_events"
+    instead of who owns it and what to do."""
+    _may_create_in_public(conn, role)
+    with psycopg.connect(dbkit.as_role(database, role), autocommit=True) as first:
+        blog.migrate(first)
+    deployer = sql.Identifier(f"{role}_deployer")
+    conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(deployer))
+    conn.commit()
+    try:
+        _may_create_in_public(conn, f"{role}_deployer")
+        conn.execute(sql.SQL("SET ROLE {}").format(deployer))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
+            blog.migrate(conn)
+        message = str(refused.value)
+        assert f"relation blog_events is owned by role {role}, not by" in message
+        assert "SET ROLE" in (refused.value.diag.message_hint or "")
+    finally:
+        conn.rollback()
+        conn.execute("RESET ROLE")
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(deployer))
+        conn.execute(sql.SQL("DROP ROLE {}").format(deployer))
+        conn.commit()
+
+
 def test_migrate_runs_none_of_them_and_keeps_the_sessions_path(owner: Conn) -> None:
     """migrate's own statements (here a second run, whose lock step formats
     each table's name) run as the migrating role, often a superuser."""
