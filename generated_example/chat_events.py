@@ -3050,7 +3050,8 @@ def _checked(item: EventChangeset | PendingEvent) -> _Storable:
         if allowed is None:
             errors.append(("schema", f"{item.schema!r} is not a Schema"))
         elif item.action not in allowed:
-            message = f"{item.action!r} is not allowed for {item.schema!r}"
+            action, schema = _named(item.action), _named(item.schema)
+            message = f"{action!r} is not allowed for schema {schema}"
             errors.append(("action", message))
     except TypeError:  # unhashable: not a member
         message = f"{item.schema!r} and {item.action!r} must be a Schema and an Action"
@@ -3070,6 +3071,11 @@ def _checked(item: EventChangeset | PendingEvent) -> _Storable:
     if errors:
         raise InvalidEvent(errors)
     return item
+
+
+def _named(member: object) -> object:
+    """An action or a schema in an error, as `changeset` words it: by name."""
+    return member.name if isinstance(member, Action | Schema) else member
 
 
 def _payload_text(payload: JsonObject | RawJson | None) -> str | None:
@@ -3123,7 +3129,19 @@ def _target_id(target: object, name: str, table: str) -> str:
         return target.id.hex
     if isinstance(target, uuid.UUID):
         return target.hex
-    raise InvalidEvent([(f"links.{name}", f"{target!r} is not an event or UUID")])
+    message = f"{_shown(target)} is not an event or UUID"
+    raise InvalidEvent([(f"links.{name}", message)])
+
+
+def _shown(value: object) -> str:
+    """A value in an error, short: another module's Event by its class and id
+    (its payload may be long), anything else by a repr cut to 80 characters."""
+    ident = getattr(value, "id", None)
+    kind = type(value)
+    if isinstance(ident, uuid.UUID):
+        return f"{kind.__module__}.{kind.__qualname__}(id={ident})"
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _targets(targets: Sequence[object], name: str, table: str) -> list[str]:
@@ -3148,7 +3166,8 @@ def _listed(targets: object, name: str) -> Sequence[object]:
 
 def _typed_target(target: object, name: str, table: str) -> tuple[str, int]:
     if not (isinstance(target, tuple) and len(target) == 2):
-        raise InvalidEvent([(f"links.{name}", f"{target!r} is not an (id, type) pair")])
+        message = f"{_shown(target)} is not an (id, type) pair"
+        raise InvalidEvent([(f"links.{name}", message)])
     link_type = target[1]
     if isinstance(link_type, bool) or not isinstance(link_type, int):
         raise InvalidEvent([(f"links.{name}", f"{link_type!r} is not an integer type")])
@@ -3396,6 +3415,11 @@ class _Batch:
                 size = min(2 * size, BATCH_CHUNK)
 
 
+def _in_batch(error: InvalidEvent, position: int) -> InvalidEvent:
+    """An item's errors, each field named from the item's place in the batch."""
+    return InvalidEvent([(f"items[{position}].{f}", m) for f, m in error.errors])
+
+
 def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     """Every item checked (before any database work) and grouped by table."""
     checked: list[_Storable] = []
@@ -3412,7 +3436,10 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
                 message = f"a tuple item is (changeset, links), got {len(given)} values"
                 raise InvalidEvent([(f"items[{position}]", message)])
             item, links = item
-        event = _checked(item)
+        try:
+            event = _checked(item)
+        except InvalidEvent as exc:
+            raise _in_batch(exc, position) from None
         ident, parent = event.id.int, event.parent_id.int
         if ident == parent:
             if ident in early:
@@ -3422,7 +3449,11 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
             early.setdefault(parent, position)
         checked.append(event)
         tables.append(event.table)
-        targets.append(_link_targets(links, event.table) or None if links else None)
+        try:
+            found = _link_targets(links, event.table) if links else None
+        except InvalidEvent as exc:
+            raise _in_batch(exc, position) from None
+        targets.append(found or None)
     if any(targets):
         _links_back(checked, targets)
     grouped: dict[str, list[int]] = {}

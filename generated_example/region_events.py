@@ -1771,7 +1771,8 @@ def _checked(item: EventChangeset | PendingEvent) -> _Storable:
         if allowed is None:
             errors.append(("schema", f"{item.schema!r} is not a Schema"))
         elif item.action not in allowed:
-            message = f"{item.action!r} is not allowed for {item.schema!r}"
+            action, schema = _named(item.action), _named(item.schema)
+            message = f"{action!r} is not allowed for schema {schema}"
             errors.append(("action", message))
     except TypeError:  # unhashable: not a member
         message = f"{item.schema!r} and {item.action!r} must be a Schema and an Action"
@@ -1791,6 +1792,11 @@ def _checked(item: EventChangeset | PendingEvent) -> _Storable:
     if errors:
         raise InvalidEvent(errors)
     return item
+
+
+def _named(member: object) -> object:
+    """An action or a schema in an error, as `changeset` words it: by name."""
+    return member.name if isinstance(member, Action | Schema) else member
 
 
 def _payload_text(payload: JsonObject | RawJson | None) -> str | None:
@@ -2032,6 +2038,11 @@ class _Batch:
                 size = min(2 * size, BATCH_CHUNK)
 
 
+def _in_batch(error: InvalidEvent, position: int) -> InvalidEvent:
+    """An item's errors, each field named from the item's place in the batch."""
+    return InvalidEvent([(f"items[{position}].{f}", m) for f, m in error.errors])
+
+
 def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     """Every item checked (before any database work) and grouped by table."""
     checked: list[_Storable] = []
@@ -2041,7 +2052,10 @@ def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
     started: set[int] = set()  # records whose first event came already
     early: dict[int, int] = {}  # record -> its first event before that
     for position, item in enumerate(items):
-        event = _checked(item)
+        try:
+            event = _checked(item)
+        except InvalidEvent as exc:
+            raise _in_batch(exc, position) from None
         ident, parent = event.id.int, event.parent_id.int
         if ident == parent:
             if ident in early:

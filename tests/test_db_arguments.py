@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import datetime
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -276,6 +277,42 @@ def test_migrate_on_a_connection_that_prepares_every_statement(database: str) ->
     asyncio.run(scenario())
     with psycopg.connect(database) as conn:
         assert chat.verify_chain(conn).ok
+
+
+def test_an_invalid_item_of_a_batch_is_named_by_its_place_and_briefly(
+    conn: Conn,
+) -> None:
+    """A bad item of insert_many did not say which it was; an Event of
+    another module given as a link target was printed whole (its payload
+    too); a changeset copied with dataclasses.replace named its action and
+    schema as enum reprs, where changeset() names them."""
+    chat.migrate(conn)
+    root = _record(conn, 1)
+    attrs: chat.EventAttrs = {"schema": "Message", "action": "insert"}
+    good = chat.changeset(root, attrs)
+    edit = chat.changeset(root, {"schema": "Message", "action": "edit"})
+    retyped = dataclasses.replace(edit, schema=chat.Schema.Chat)
+    stranger = blog.Event(
+        root.id, root.id, blog.Schema.User, blog.Action.insert,
+        {"long": "x" * 1000}, root.inserted_at, None, "blog_events", 1,
+    )  # fmt: skip
+    with pytest.raises(chat.InvalidEvent) as info:
+        chat.insert_many(conn, [good, retyped])
+    assert info.value.errors == (
+        ("items[1].action", "'edit' is not allowed for schema Chat"),
+    )
+    foreign: Any = {"ancestors": [stranger]}  # the wrong Event: mypy says so too
+    with pytest.raises(chat.InvalidEvent) as info:
+        chat.insert_many(conn, [(good, foreign)])
+    ((field, message),) = info.value.errors
+    assert field == "items[0].links.ancestors"
+    assert message == (
+        f"generated_example.blog_events.Event(id={root.id}) is not an event or UUID"
+    )
+    with pytest.raises(chat.InvalidEvent, match="is not an event or UUID") as info:
+        chat.insert(conn, good, links=cast("Any", {"ancestors": ["y" * 500]}))
+    assert len(str(info.value)) < 200, info.value
+    assert chat.events_for(conn, root.id) == [root]
 
 
 def test_odd_links_items_and_tables_are_clear_errors(conn: Conn) -> None:
