@@ -1061,7 +1061,8 @@ _PIPELINE_OFF: Final = psycopg.pq.PipelineStatus.OFF
 _OneParams: TypeAlias = tuple[uuid.UUID, uuid.UUID, int, int, str | None, str | None]
 _Item: TypeAlias = EventChangeset | PendingEvent
 _Links: TypeAlias = None
-_ItemWithLinks: TypeAlias = _Item
+BatchItem: TypeAlias = _Item
+"""One item of `insert_many`: an EventChangeset or a PendingEvent."""
 _Targets: TypeAlias = dict[str, list[str]]  # never built: this log has no links
 
 
@@ -1499,7 +1500,7 @@ def _in_batch(error: InvalidEvent, position: int) -> InvalidEvent:
     return InvalidEvent([(f"items[{position}].{f}", m) for f, m in error.errors])
 
 
-def _batch(items: Iterable[_ItemWithLinks]) -> _Batch:
+def _batch(items: Iterable[BatchItem]) -> _Batch:
     """Every item checked (before any database work) and grouped by table."""
     checked: list[_Storable] = []
     targets: list[_Targets | None] = []
@@ -1873,7 +1874,7 @@ def _one(event: _Storable, links: _Links) -> _OneParams:
 
 
 def insert_many(
-    conn: psycopg.Connection[_Row], items: Iterable[_ItemWithLinks]
+    conn: psycopg.Connection[_Row], items: Iterable[BatchItem]
 ) -> list[Event]:
     """Store many events atomically; return them in input order.
 
@@ -1953,7 +1954,7 @@ async def ainsert(
 
 
 async def ainsert_many(
-    conn: psycopg.AsyncConnection[_Row], items: Iterable[_ItemWithLinks]
+    conn: psycopg.AsyncConnection[_Row], items: Iterable[BatchItem]
 ) -> list[Event]:
     """`insert_many` on an AsyncConnection: the same SQL, the same guarantees."""
     batch = _batch(items)

@@ -233,6 +233,12 @@ CASES = [
         '"Literal[Link.mentions]"',
     ),
     Case(
+        "batch-item-of-another-module",
+        "items: list[chat_events.BatchItem] = [blog_events.changeset({})]",
+        'items: list[chat_events.BatchItem] = [(cs, {"ancestors": [event]})]',
+        "List item 0 has incompatible type",
+    ),
+    Case(
         "link-table-for-str",
         'chat_events.link_table_for(uuid.uuid4(), "ancestors")',
         "chat_events.link_table_for(uuid.uuid4(), chat_events.Link.ancestors)",
