@@ -54,7 +54,7 @@ class Owners:
                 return False
             found = _listed_below(source, path, self.root)
             if found is None:
-                found = self._nested_spec(source)
+                found = self._nested_spec(source, path)
             return found is None or found in self.specs
         return found in self.specs
 
@@ -63,12 +63,26 @@ class Owners:
         """The projects nested in this one, found once a header needs them."""
         return nested_projects(self.root)
 
-    def _nested_spec(self, source: str) -> Path | None:
-        """The spec a header names, in a project nested in this one that may
-        write outside itself (`out = "../gen"`) into this project's folders."""
+    def _nested_spec(self, source: str, path: Path) -> Path | None:
+        """The spec a header names, in a project nested in this one that writes
+        outside itself (`out = "../gen"`) into the folder of `path`: one whose
+        `[tool.spectorgen]` lists the spec and sends its modules there."""
+        here = path.parent.resolve()
         for folder in self._nested:
-            if (folder / source).is_file():
-                return (folder / source).resolve()
+            spec = (folder / source).resolve()
+            if not spec.is_file():
+                continue
+            try:
+                config = load_config(folder)
+            except ConfigError:
+                continue
+            listed = {found.resolve() for found in config.specs}
+            if (
+                config.out is not None
+                and config.out.resolve() == here
+                and spec in listed
+            ):
+                return spec
         return None
 
 
@@ -79,7 +93,13 @@ def nested_projects(root: Path) -> tuple[Path, ...]:
     """Every folder below `root` with a pyproject.toml, in a sorted walk that
     skips hidden folders, virtual environments and installed packages."""
     found: list[Path] = []
-    for folder, subfolders, names in os.walk(root):
+
+    def unreadable(error: OSError) -> None:
+        # A project missed would have its modules taken for orphans.
+        reason = error.strerror or error
+        raise WriteError(f"cannot list {error.filename} for nested projects: {reason}")
+
+    for folder, subfolders, names in os.walk(root, onerror=unreadable):
         subfolders[:] = sorted(
             name
             for name in subfolders

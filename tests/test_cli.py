@@ -971,6 +971,62 @@ def test_a_nested_project_writing_into_its_parent_s_folder_keeps_its_modules(
     assert sorted(p.name for p in (outer / "gen").iterdir()) == names[2:]
 
 
+def test_a_nested_project_s_spec_of_the_same_path_keeps_no_orphan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A nested project that writes elsewhere, with a spec at the same relative
+    path as a deleted spec of the outer project, kept the outer module: any
+    nested file of that path counted. It must list the spec and write here."""
+    outer = tmp_path / "m"
+    write(
+        outer / "pyproject.toml",
+        '[tool.spectorgen]\nspecs = ["specs/*.yaml"]\nout = "gen"\n',
+    )
+    spec = write(outer / "specs" / "a.yaml", SPEC)
+    write(outer / "specs" / "b.yaml", SPEC.replace("blog_events", "b_events"))
+    package = outer / "pkg"
+    write(
+        package / "pyproject.toml",
+        '[tool.spectorgen]\nspecs = ["specs/*.yaml"]\nout = "pkgout"\n',
+    )
+    write(package / "specs" / "a.yaml", SPEC.replace("blog_events", "p_events"))
+    for folder in (package, outer):
+        monkeypatch.chdir(folder)
+        assert run(capsys, "generate")[0] == 0
+    spec.unlink()
+    code, out, err = run(capsys, "check")
+    assert code == 1 and "orphaned: gen/blog_events.py" in err, out + err
+
+
+def test_a_folder_the_nested_walk_cannot_list_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A nested project under it would be missed and its modules removed as
+    orphans: the run stops, before it writes, and says where."""
+    project = tmp_path / "m"
+    write(
+        project / "pyproject.toml",
+        '[tool.spectorgen]\nspecs = ["specs/*.yaml"]\nout = "gen"\n',
+    )
+    write(project / "specs" / "a.yaml", SPEC)
+    write(project / "specs" / "b.yaml", SPEC.replace("blog_events", "b_events"))
+    monkeypatch.chdir(project)
+    assert run(capsys, "generate")[0] == 0
+    (project / "specs" / "a.yaml").unlink()  # its module: is it a nested one's?
+    walk = os.walk
+
+    def refused(top: str, onerror: Any = None, **kwargs: Any) -> Any:
+        onerror(PermissionError(13, "Permission denied", str(Path(top) / "locked")))
+        return walk(top, onerror=onerror, **kwargs)
+
+    monkeypatch.setattr(os, "walk", refused)
+    before = snapshot(project)
+    code, _, err = run(capsys, "generate")
+    assert code == 2, err
+    assert "locked for nested projects: Permission denied" in err
+    assert snapshot(project) == before
+
+
 def test_sibling_projects_sharing_an_outside_folder_keep_each_other_s_modules(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
