@@ -1234,7 +1234,7 @@ def test_an_orphan_the_system_will_not_remove_is_a_warning_after_writing(
     assert code == 1 and f"orphaned: {shown(stuck)}" in err
 
 
-@pytest.mark.parametrize("module", ["pydantic", "jinja2", "generator.cli"])
+@pytest.mark.parametrize("module", ["importlib", "pydantic", "jinja2", "generator.cli"])
 def test_ctrl_c_while_the_cli_loads_is_an_interrupt_not_a_traceback(
     tmp_path: Path, module: str
 ) -> None:
