@@ -3476,19 +3476,19 @@ def _links_back(
                 later = positions.get(ident, position)
                 if later > position:
                     message = (
-                        f"the batch's event {position} links to event {later}, which"
-                        " comes after it: a link's target must come first"
+                        f"links to items[{later}], which comes after it: a"
+                        " link's target must come first"
                     )
-                    raise InvalidEvent([(f"links.{name}", message)])
+                    field = f"items[{position}].links.{name}"
+                    raise InvalidEvent([(field, message)])
 
 
 def _before_start(position: int, start: int) -> InvalidEvent:
     message = (
-        f"the batch's event {position} comes before its record's first event"
-        f" ({start}): a record's events are stored in the order given, so its"
-        " first one must come first"
+        f"comes before its record's first event (items[{start}]): a record's"
+        " events are stored in the order given, so its first one must come first"
     )
-    return InvalidEvent([("parent_id", message)])
+    return InvalidEvent([(f"items[{position}].parent_id", message)])
 
 
 def _lock_timeout(

@@ -1531,11 +1531,10 @@ def _batch(items: Iterable[BatchItem]) -> _Batch:
 
 def _before_start(position: int, start: int) -> InvalidEvent:
     message = (
-        f"the batch's event {position} comes before its record's first event"
-        f" ({start}): a record's events are stored in the order given, so its"
-        " first one must come first"
+        f"comes before its record's first event (items[{start}]): a record's"
+        " events are stored in the order given, so its first one must come first"
     )
-    return InvalidEvent([("parent_id", message)])
+    return InvalidEvent([(f"items[{position}].parent_id", message)])
 
 
 def _lock_timeout(
