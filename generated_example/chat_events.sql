@@ -3,14 +3,15 @@
 -- sha256: 6eb3c435a383d4bd7bda329d600ac6f634874ef241bf699665a82fe0218cac0c
 --
 -- Idempotent: every statement may run again on a migrated database.
-SELECT pg_catalog.pg_advisory_xact_lock(
+SELECT pg_catalog.pg_advisory_xact_lock(k) FROM pg_catalog.unnest(
     -- First, in a transaction (as migrate runs it, and `psql -1`), wait for
-    -- any other migration of a spectorgen log in this database: two creating
-    -- one log's tables and functions at once would collide (a unique violation
-    -- in the catalog). One key for every log and every version of its spec, so
-    -- that two releases whose specs differ wait for each other too.
-    -1039091116956025555::bigint
-);
+    -- any other migration of this log: two creating its tables and functions
+    -- at once would collide (a unique violation in the catalog). One key per
+    -- name they are made from (the base and events tables), in ascending
+    -- order, so that two releases whose specs differ wait for each other too,
+    -- and other logs' migrations do not.
+    ARRAY[-8053836293700798663, -6971311457258357529, -6941818893262253627, 1387847436445144726, 6914913869778346090]::bigint[]
+) AS k;
 SELECT pg_catalog.set_config(
     -- Until the end of this file, names resolve in pg_catalog (first, as it
     -- is left off the path), then the schema the log is made in, then pg_temp:

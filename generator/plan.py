@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from generator.errors import Diagnostic, Path, SpecError, format_location
 from generator.loader import Loaded
@@ -23,12 +23,26 @@ BUILTIN_ACTIONS: tuple[tuple[str, int], ...] = (
     ("savepoint", 4),
 )
 MAX_IDENTIFIER_BYTES = 63
-# The advisory lock every log's migration takes first: one key for all logs
-# and all versions of their specs (the first 8 bytes of sha256 of
-# "spectorgen:migrate", signed), so concurrent migrations never collide.
-MIGRATE_LOCK = int.from_bytes(
-    hashlib.sha256(b"spectorgen:migrate").digest()[:8], "big", signed=True
-)
+
+
+def migrate_locks(tables: Iterable[str]) -> tuple[int, ...]:
+    """The advisory locks a migration takes first, in ascending order: one per
+    name its functions are made from (the base table and each events table),
+    the first 8 bytes of sha256 of "spectorgen:migrate:<name>", signed. Two
+    releases of one log share their tables, so they wait for each other
+    whatever else their specs change; other logs' migrations do not wait."""
+    return tuple(
+        sorted(
+            int.from_bytes(
+                hashlib.sha256(f"spectorgen:migrate:{name}".encode()).digest()[:8],
+                "big",
+                signed=True,
+            )
+            for name in set(tables)
+        )
+    )
+
+
 EVENT_COLUMNS = ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
 RESERVED_LINK_COLUMNS = frozenset({"event_id", "type"})
 SHADOWED = frozenset({*STDLIB_MODULES, "psycopg", "psycopg_binary", "psycopg_c"})
@@ -145,7 +159,7 @@ class Plan:
     table: str
     hashed: bool
     reject_change: Name
-    migrate_lock: int  # advisory lock key that serialises migrations (MIGRATE_LOCK)
+    migrate_locks: tuple[int, ...]  # advisory lock keys taken first (migrate_locks)
     schemas: tuple[SchemaPlan, ...]
     actions: tuple[ActionPlan, ...]  # built-ins first, then custom by name
     aliases: tuple[AliasPlan, ...]  # legacy names as enum aliases, by name
@@ -546,7 +560,7 @@ def plan(spec: Spec, loaded: Loaded, *, spec_path: str, generator_version: str) 
         table=spec.table,
         hashed=spec.hashed,
         reject_change=reject,
-        migrate_lock=MIGRATE_LOCK,
+        migrate_locks=migrate_locks([spec.table, *(t.table.raw for t in tables)]),
         schemas=schemas,
         actions=actions,
         aliases=aliases,

@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from generated_example import blog_events as blog
 from generated_example import plain_events as plain
 from tests.dbkit import Conn, as_role
 from tests.embedded_pg import fresh_database
@@ -233,6 +234,46 @@ def test_two_migrations_of_one_fresh_log_wait_for_each_other(
                 thread.start()
             for thread in threads:
                 thread.join(60)
+    assert failures == []
+
+
+def test_a_migration_waiting_for_a_writer_does_not_hold_up_other_logs(
+    database: str,
+) -> None:
+    """One advisory key for every log made a deadlock: a session inserting
+    into one log, then migrating another in the same transaction, waited for
+    the key that a migration of the first log held while it waited for that
+    session's insert."""
+    with psycopg.connect(database) as writer, psycopg.connect(database) as other:
+        plain.migrate(writer)
+        writer.commit()
+        writer.execute("SELECT 1")  # the writer's own transaction, left open
+        plain.insert(writer, plain.changeset({"schema": "User", "action": "insert"}))
+        failures: list[BaseException] = []
+
+        def migrate_plain() -> None:
+            try:
+                plain.migrate(other)
+                other.commit()
+            except psycopg.Error as exc:
+                failures.append(exc)
+
+        waiting = threading.Thread(target=migrate_plain)
+        waiting.start()
+        for _ in range(200):  # until it waits for the writer's table lock
+            row = writer.execute(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = %s",
+                (other.info.backend_pid,),
+            ).fetchone()
+            if row and row[0]:
+                break
+            threading.Event().wait(0.05)
+        else:
+            pytest.fail("the second migrate never waited for the writer")
+        writer.execute("SET LOCAL lock_timeout = '20s'")
+        blog.migrate(writer)  # another log: no wait for the first one's keys
+        writer.commit()
+        waiting.join(60)
     assert failures == []
 
 
