@@ -322,16 +322,15 @@ $fn$;
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none) and `links` an array
 -- of [event id, {link: targets}] for the events that have links.
--- `links` is a parameter of every log's function, NULL when left out, so a
--- writer of the spec's version before its first link or after its last keeps
--- calling it.
+-- Every log has it with `links`, and without (below), so that writers of the
+-- spec's version before its first link or after its last keep appending.
 CREATE OR REPLACE FUNCTION "chat_events_0_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb DEFAULT NULL
+    links jsonb
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -448,6 +447,21 @@ BEGIN
     END IF;
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
+$fn$;
+
+-- The same without links: what a log without links calls. (A parameter
+-- default would do as much, but the function of an earlier version, which
+-- has none, could then not replace it.)
+CREATE OR REPLACE FUNCTION "chat_events_0_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
+LANGUAGE sql AS $fn$
+    SELECT * FROM "chat_events_0_append"(ids, parents, schemas, actions, payloads, NULL::jsonb)
 $fn$;
 
 -- Checks the events with lo <= seq <= hi against their stored predecessors.
@@ -772,16 +786,15 @@ $fn$;
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none) and `links` an array
 -- of [event id, {link: targets}] for the events that have links.
--- `links` is a parameter of every log's function, NULL when left out, so a
--- writer of the spec's version before its first link or after its last keeps
--- calling it.
+-- Every log has it with `links`, and without (below), so that writers of the
+-- spec's version before its first link or after its last keep appending.
 CREATE OR REPLACE FUNCTION "chat_events_1_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb DEFAULT NULL
+    links jsonb
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -898,6 +911,21 @@ BEGIN
     END IF;
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
+$fn$;
+
+-- The same without links: what a log without links calls. (A parameter
+-- default would do as much, but the function of an earlier version, which
+-- has none, could then not replace it.)
+CREATE OR REPLACE FUNCTION "chat_events_1_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
+LANGUAGE sql AS $fn$
+    SELECT * FROM "chat_events_1_append"(ids, parents, schemas, actions, payloads, NULL::jsonb)
 $fn$;
 
 -- Checks the events with lo <= seq <= hi against their stored predecessors.
@@ -1222,16 +1250,15 @@ $fn$;
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none) and `links` an array
 -- of [event id, {link: targets}] for the events that have links.
--- `links` is a parameter of every log's function, NULL when left out, so a
--- writer of the spec's version before its first link or after its last keeps
--- calling it.
+-- Every log has it with `links`, and without (below), so that writers of the
+-- spec's version before its first link or after its last keep appending.
 CREATE OR REPLACE FUNCTION "chat_events_2_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb DEFAULT NULL
+    links jsonb
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -1348,6 +1375,21 @@ BEGIN
     END IF;
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
+$fn$;
+
+-- The same without links: what a log without links calls. (A parameter
+-- default would do as much, but the function of an earlier version, which
+-- has none, could then not replace it.)
+CREATE OR REPLACE FUNCTION "chat_events_2_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
+LANGUAGE sql AS $fn$
+    SELECT * FROM "chat_events_2_append"(ids, parents, schemas, actions, payloads, NULL::jsonb)
 $fn$;
 
 -- Checks the events with lo <= seq <= hi against their stored predecessors.
@@ -1672,16 +1714,15 @@ $fn$;
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none) and `links` an array
 -- of [event id, {link: targets}] for the events that have links.
--- `links` is a parameter of every log's function, NULL when left out, so a
--- writer of the spec's version before its first link or after its last keeps
--- calling it.
+-- Every log has it with `links`, and without (below), so that writers of the
+-- spec's version before its first link or after its last keep appending.
 CREATE OR REPLACE FUNCTION "chat_events_3_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb DEFAULT NULL
+    links jsonb
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -1798,6 +1839,21 @@ BEGIN
     END IF;
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
+$fn$;
+
+-- The same without links: what a log without links calls. (A parameter
+-- default would do as much, but the function of an earlier version, which
+-- has none, could then not replace it.)
+CREATE OR REPLACE FUNCTION "chat_events_3_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
+LANGUAGE sql AS $fn$
+    SELECT * FROM "chat_events_3_append"(ids, parents, schemas, actions, payloads, NULL::jsonb)
 $fn$;
 
 -- Checks the events with lo <= seq <= hi against their stored predecessors.
@@ -1923,15 +1979,19 @@ DECLARE
     current regprocedure[] := ARRAY[
         '"chat_events_0_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
         '"chat_events_0_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)',
+        '"chat_events_0_append"(uuid[], uuid[], integer[], integer[], jsonb)',
         '"chat_events_0_verify"(bigint, bigint)',
         '"chat_events_1_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
         '"chat_events_1_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)',
+        '"chat_events_1_append"(uuid[], uuid[], integer[], integer[], jsonb)',
         '"chat_events_1_verify"(bigint, bigint)',
         '"chat_events_2_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
         '"chat_events_2_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)',
+        '"chat_events_2_append"(uuid[], uuid[], integer[], integer[], jsonb)',
         '"chat_events_2_verify"(bigint, bigint)',
         '"chat_events_3_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
         '"chat_events_3_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)',
+        '"chat_events_3_append"(uuid[], uuid[], integer[], integer[], jsonb)',
         '"chat_events_3_verify"(bigint, bigint)'
     ]::regprocedure[];
     names name[] := ARRAY(

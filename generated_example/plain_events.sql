@@ -172,16 +172,15 @@ $fn$;
 
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none).
--- `links` is a parameter of every log's function, NULL when left out, so a
--- writer of the spec's version before its first link or after its last keeps
--- calling it.
+-- Every log has it with `links`, and without (below), so that writers of the
+-- spec's version before its first link or after its last keep appending.
 CREATE OR REPLACE FUNCTION "plain_events_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb DEFAULT NULL
+    links jsonb
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -234,6 +233,21 @@ BEGIN
 END
 $fn$;
 
+-- The same without links: what a log without links calls. (A parameter
+-- default would do as much, but the function of an earlier version, which
+-- has none, could then not replace it.)
+CREATE OR REPLACE FUNCTION "plain_events_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
+LANGUAGE sql AS $fn$
+    SELECT * FROM "plain_events_append"(ids, parents, schemas, actions, payloads, NULL::jsonb)
+$fn$;
+
 DO $pin$
 -- Under these functions' names, only the signatures above are left: another's
 -- is an earlier version's, whose body may lock or chain another way, so it is
@@ -247,7 +261,8 @@ DO $pin$
 DECLARE
     current regprocedure[] := ARRAY[
         '"plain_events_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
-        '"plain_events_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)'
+        '"plain_events_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)',
+        '"plain_events_append"(uuid[], uuid[], integer[], integer[], jsonb)'
     ]::regprocedure[];
     names name[] := ARRAY(
         SELECT p.proname FROM pg_catalog.pg_proc AS p WHERE p.oid = ANY (current::oid[])

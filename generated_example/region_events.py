@@ -996,16 +996,15 @@ $fn$;
 
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none).
--- `links` is a parameter of every log's function, NULL when left out, so a
--- writer of the spec's version before its first link or after its last keeps
--- calling it.
+-- Every log has it with `links`, and without (below), so that writers of the
+-- spec's version before its first link or after its last keep appending.
 CREATE OR REPLACE FUNCTION "region_events_eu_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb DEFAULT NULL
+    links jsonb
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -1098,6 +1097,21 @@ BEGIN
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
+$fn$;
+
+-- The same without links: what a log without links calls. (A parameter
+-- default would do as much, but the function of an earlier version, which
+-- has none, could then not replace it.)
+CREATE OR REPLACE FUNCTION "region_events_eu_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
+LANGUAGE sql AS $fn$
+    SELECT * FROM "region_events_eu_append"(ids, parents, schemas, actions, payloads, NULL::jsonb)
 $fn$;
 
 -- Checks the events with lo <= seq <= hi against their stored predecessors.
@@ -1313,16 +1327,15 @@ $fn$;
 
 -- One call stores a batch of events given column by column: `payloads` is a
 -- JSON array with one element per event (null for none).
--- `links` is a parameter of every log's function, NULL when left out, so a
--- writer of the spec's version before its first link or after its last keeps
--- calling it.
+-- Every log has it with `links`, and without (below), so that writers of the
+-- spec's version before its first link or after its last keep appending.
 CREATE OR REPLACE FUNCTION "region_events_us_append"(
     ids uuid[],
     parents uuid[],
     schemas integer[],
     actions integer[],
     payloads jsonb,
-    links jsonb DEFAULT NULL
+    links jsonb
 )
 RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
 LANGUAGE plpgsql
@@ -1415,6 +1428,21 @@ BEGIN
     ) AS r(seq, id, parent_id, "schema", "action", payload, hash);
     RETURN QUERY SELECT seqs, stamp, hashes;
 END
+$fn$;
+
+-- The same without links: what a log without links calls. (A parameter
+-- default would do as much, but the function of an earlier version, which
+-- has none, could then not replace it.)
+CREATE OR REPLACE FUNCTION "region_events_us_append"(
+    ids uuid[],
+    parents uuid[],
+    schemas integer[],
+    actions integer[],
+    payloads jsonb
+)
+RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz, r_hashes bytea[])
+LANGUAGE sql AS $fn$
+    SELECT * FROM "region_events_us_append"(ids, parents, schemas, actions, payloads, NULL::jsonb)
 $fn$;
 
 -- Checks the events with lo <= seq <= hi against their stored predecessors.
@@ -1540,9 +1568,11 @@ DECLARE
     current regprocedure[] := ARRAY[
         '"region_events_eu_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
         '"region_events_eu_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)',
+        '"region_events_eu_append"(uuid[], uuid[], integer[], integer[], jsonb)',
         '"region_events_eu_verify"(bigint, bigint)',
         '"region_events_us_append_one"(uuid, uuid, integer, integer, jsonb, jsonb)',
         '"region_events_us_append"(uuid[], uuid[], integer[], integer[], jsonb, jsonb)',
+        '"region_events_us_append"(uuid[], uuid[], integer[], integer[], jsonb)',
         '"region_events_us_verify"(bigint, bigint)'
     ]::regprocedure[];
     names name[] := ARRAY(

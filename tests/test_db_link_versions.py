@@ -316,6 +316,40 @@ def test_migrate_does_not_wait_for_a_writer_holding_the_sequence(
         writer.rollback()
 
 
+@pytest.mark.parametrize("links", ["", BOTH])
+def test_the_previous_release_s_migrate_can_run_again_over_this_one(
+    tmp_path: Path, conn: Conn, loaded: list[str], links: str
+) -> None:
+    """A rollback runs the previous release's migrate. Its batch append took
+    `links` only on a log with links, and with no default: had this release
+    given the parameter a default, CREATE OR REPLACE of the previous one
+    would fail ("cannot remove parameter defaults from existing function").
+    Simulated by hand: the previous release's functions of both kinds."""
+    log = _version(tmp_path, loaded, "v", links, True)
+    conn.autocommit = True
+    log.migrate(conn)
+    table = "versioned_events"
+    arrays = "ids uuid[], parents uuid[], schemas integer[], actions integer[]"
+    returns = (
+        "RETURNS TABLE (r_seqs bigint[], r_inserted_at timestamptz,"
+        " r_hashes bytea[]) LANGUAGE plpgsql AS $$ BEGIN RETURN; END $$"
+    )
+    extra = ", links jsonb" if links else ""
+    conn.execute(
+        f"CREATE OR REPLACE FUNCTION {table}_append({arrays}, payloads jsonb"
+        f"{extra}) {returns}"
+    )  # as the previous release's migrate does: it must not be refused
+    log.migrate(conn)  # and this one's again, after it
+    defaults = conn.execute(
+        "SELECT max(pronargdefaults) FROM pg_proc WHERE proname = %s",
+        (f"{table}_append",),
+    ).fetchone()
+    assert defaults == (0,)
+    root = log.insert(conn, log.changeset({"schema": "Post", "action": "insert"}))
+    assert len(log.insert_many(conn, [log.changeset(root, {"action": "update"})])) == 1
+    assert log.verify_chain(conn).ok
+
+
 def test_migrate_drops_an_earlier_versions_append_signatures(conn: Conn) -> None:
     """An earlier version's append function of another signature stayed
     installed beside this one's: its writers kept appending through a body
@@ -344,6 +378,7 @@ def test_migrate_drops_an_earlier_versions_append_signatures(conn: Conn) -> None
     ).fetchall()
     assert [name for (name,) in left] == [
         "plain_events_append(text)",
+        "plain_events_append(uuid[],uuid[],integer[],integer[],jsonb)",
         "plain_events_append(uuid[],uuid[],integer[],integer[],jsonb,jsonb)",
         "plain_events_append_one(uuid,uuid,integer,integer,jsonb,jsonb)",
         "plain_events_helper(jsonb)",
