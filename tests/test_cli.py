@@ -8,6 +8,8 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -1172,6 +1174,19 @@ def test_an_orphan_another_run_removed_first_is_not_an_error(
     assert (configured / "src" / "app" / "gen" / "posts.py").is_file()
 
 
+@pytest.fixture
+def python_sigint() -> Iterator[None]:
+    """Python's own SIGINT handler for the test, as a CLI process has it,
+    whatever an earlier test in this worker left; put back after."""
+    assert threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("python_sigint")
 def test_ctrl_c_while_files_are_replaced_finishes_the_set(
     generated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1295,6 +1310,7 @@ print("went on")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "b.sql"]
 
 
+@pytest.mark.usefixtures("python_sigint")
 def test_ctrl_c_during_a_write_that_fails_is_still_an_interrupt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
