@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from generator.config import ConfigError, load_config
+from generator.config import Config, ConfigError, load_config
 from generator.headers import generated_from
 
 
@@ -70,18 +70,8 @@ class Owners:
         here = path.parent.resolve()
         for folder in self._nested:
             spec = (folder / source).resolve()
-            if not spec.is_file():
-                continue
-            try:
-                config = load_config(folder)
-            except ConfigError:
-                continue
-            listed = {found.resolve() for found in config.specs}
-            if (
-                config.out is not None
-                and config.out.resolve() == here
-                and spec in listed
-            ):
+            config = _listing(folder, spec) if spec.is_file() else None
+            if config is not None and config.out and config.out.resolve() == here:
                 return spec
         return None
 
@@ -126,13 +116,19 @@ def _listed_below(source: str, path: Path, root: Path) -> Path | None:
             continue
         if folder.is_relative_to(top):
             return spec  # a nested project's spec, listed or named by its runs
-        try:
-            listed = {found.resolve() for found in load_config(folder).specs}
-        except ConfigError:
-            continue
-        if spec in listed:
+        if _listing(folder, spec) is not None:
             return spec
     return None
+
+
+def _listing(folder: Path, spec: Path) -> Config | None:
+    """The configuration of the project in `folder` when its `[tool.spectorgen]
+    specs` list `spec` (resolved); None when they do not, or it cannot be read."""
+    try:
+        config = load_config(folder)
+    except ConfigError:
+        return None
+    return config if spec in {found.resolve() for found in config.specs} else None
 
 
 def spec_exists(source: str, root: Path, folders: Iterable[Path] = ()) -> bool:
