@@ -23,6 +23,11 @@ BUILTIN_ACTIONS: tuple[tuple[str, int], ...] = (
     ("savepoint", 4),
 )
 MAX_IDENTIFIER_BYTES = 63
+EVENT_COLUMNS = ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
+RESERVED_LINK_COLUMNS = frozenset({"event_id", "type"})
+SHADOWED = frozenset({*STDLIB_MODULES, "psycopg", "psycopg_binary", "psycopg_c"})
+"""Module names that would shadow an import of the generated code when the
+output folder is on the import path first."""
 
 
 def migrate_locks(tables: Iterable[str]) -> tuple[int, ...]:
@@ -41,13 +46,6 @@ def migrate_locks(tables: Iterable[str]) -> tuple[int, ...]:
             for name in set(tables)
         )
     )
-
-
-EVENT_COLUMNS = ("seq", "id", "parent_id", "schema", "action", "payload", "inserted_at")
-RESERVED_LINK_COLUMNS = frozenset({"event_id", "type"})
-SHADOWED = frozenset({*STDLIB_MODULES, "psycopg", "psycopg_binary", "psycopg_c"})
-"""Module names that would shadow an import of the generated code when the
-output folder is on the import path first."""
 
 
 def action_code(name: str) -> int:
