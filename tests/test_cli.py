@@ -80,6 +80,11 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def settings(pattern: str, out: str) -> str:
+    """A pyproject.toml whose [tool.spectorgen] has one specs pattern and out."""
+    return f'[tool.spectorgen]\nspecs = ["{pattern}"]\nout = "{out}"\n'
+
+
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     """Every file under `folder`: its bytes and its mtime in nanoseconds."""
     if not folder.exists():
@@ -554,8 +559,7 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project whose pyproject.toml names its specs and output folder."""
     write(
         tmp_path / "pyproject.toml",
-        '[project]\nname = "app"\n\n'
-        '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "src/app/gen"\n',
+        '[project]\nname = "app"\n\n' + settings("events/*.yaml", "src/app/gen"),
     )
     write(tmp_path / "events" / "blog.yaml", SPEC)
     write(tmp_path / "events" / "chat.yaml", OTHER)
@@ -831,12 +835,12 @@ def test_a_monorepo_run_keeps_the_modules_a_package_s_own_runs_wrote(
     root = tmp_path / "mono"
     write(
         root / "pyproject.toml",
-        '[tool.spectorgen]\nspecs = ["pkgs/*/events/*.yaml"]\nout = "pkgs/a/gen"\n',
+        settings("pkgs/*/events/*.yaml", "pkgs/a/gen"),
     )
     package = root / "pkgs" / "a"
     write(
         package / "pyproject.toml",
-        '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "gen"\n',
+        settings("events/*.yaml", "gen"),
     )
     write(package / "events" / "one.yaml", SPEC)
     other = SPEC.replace("module: blog_events", "module: other_events")
@@ -872,7 +876,7 @@ def test_a_spec_deleted_is_an_orphan_whatever_projects_lie_above(
     project = tmp_path / "proj"
     write(
         project / "pyproject.toml",
-        '[tool.spectorgen]\nspecs = ["specs/*.yaml"]\nout = "gen"\n',
+        settings("specs/*.yaml", "gen"),
     )
     write(project / "specs" / "blog.yaml", SPEC)
     write(project / "specs" / "chat.yaml", OTHER)
@@ -888,7 +892,7 @@ def test_a_spec_deleted_is_an_orphan_whatever_projects_lie_above(
 @pytest.mark.parametrize(
     "package_config",
     [
-        '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "gen"\n',
+        settings("events/*.yaml", "gen"),
         '[tool.spectorgen]\nspecs = ["events/*.yaml", "more/*.yaml"]\n',
         '[project]\nname = "pkg"\n',
     ],
@@ -906,7 +910,7 @@ def test_nested_projects_sharing_a_folder_keep_each_other_s_modules(
     outer = tmp_path / "m"
     write(
         outer / "pyproject.toml",
-        '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "pkg/gen"\n',
+        settings("events/*.yaml", "pkg/gen"),
     )
     write(outer / "events" / "a.yaml", SPEC)
     package = outer / "pkg"
@@ -941,13 +945,13 @@ def test_a_nested_project_writing_into_its_parent_s_folder_keeps_its_modules(
     outer = tmp_path / "m"
     write(
         outer / "pyproject.toml",
-        '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "gen"\n',
+        settings("events/*.yaml", "gen"),
     )
     write(outer / "events" / "a.yaml", SPEC)
     package = outer / "pkg"
     write(
         package / "pyproject.toml",
-        '[tool.spectorgen]\nspecs = ["e/*.yaml"]\nout = "../gen"\n',
+        settings("e/*.yaml", "../gen"),
     )
     other = SPEC.replace("module: blog_events", "module: b_events")
     b_spec = write(
@@ -982,14 +986,14 @@ def test_a_nested_project_s_spec_of_the_same_path_keeps_no_orphan(
     outer = tmp_path / "m"
     write(
         outer / "pyproject.toml",
-        '[tool.spectorgen]\nspecs = ["specs/*.yaml"]\nout = "gen"\n',
+        settings("specs/*.yaml", "gen"),
     )
     spec = write(outer / "specs" / "a.yaml", SPEC)
     write(outer / "specs" / "b.yaml", SPEC.replace("blog_events", "b_events"))
     package = outer / "pkg"
     write(
         package / "pyproject.toml",
-        '[tool.spectorgen]\nspecs = ["specs/*.yaml"]\nout = "pkgout"\n',
+        settings("specs/*.yaml", "pkgout"),
     )
     write(package / "specs" / "a.yaml", SPEC.replace("blog_events", "p_events"))
     for folder in (package, outer):
@@ -1008,7 +1012,7 @@ def test_a_folder_the_nested_walk_cannot_list_stops_the_run(
     project = tmp_path / "m"
     write(
         project / "pyproject.toml",
-        '[tool.spectorgen]\nspecs = ["specs/*.yaml"]\nout = "gen"\n',
+        settings("specs/*.yaml", "gen"),
     )
     write(project / "specs" / "a.yaml", SPEC)
     write(project / "specs" / "b.yaml", SPEC.replace("blog_events", "b_events"))
@@ -1039,7 +1043,7 @@ def test_sibling_projects_sharing_an_outside_folder_keep_each_other_s_modules(
     for name in ("a", "b"):
         write(
             tmp_path / name / "pyproject.toml",
-            '[tool.spectorgen]\nspecs = ["events/*.yaml"]\nout = "../shared"\n',
+            settings("events/*.yaml", "../shared"),
         )
         spec = SPEC.replace("module: blog_events", f"module: {name}_events")
         write(
