@@ -906,6 +906,62 @@ CREATE TABLE IF NOT EXISTS "blog_events" (
         REFERENCES "blog_events" ("id")
 );
 
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'blog_events'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'blog_events', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'seq', 'bigint'),
+            (2, 'id', 'uuid'),
+            (3, 'parent_id', 'uuid'),
+            (4, 'schema', 'integer'),
+            (5, 'action', 'integer'),
+            (6, 'payload', 'jsonb'),
+            (7, 'inserted_at', 'timestamp with time zone'),
+            (8, 'hash', 'bytea')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'blog_events'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 8 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'blog_events'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'blog_events', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
+
 -- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
 -- a writer of an earlier version (which took the sequence before the table)
 -- included, and that writer for migrate's table lock.

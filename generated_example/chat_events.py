@@ -973,6 +973,62 @@ CREATE TABLE IF NOT EXISTS "chat_events_0" (
         REFERENCES "chat_events_0" ("id")
 );
 
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_0'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_0', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'seq', 'bigint'),
+            (2, 'id', 'uuid'),
+            (3, 'parent_id', 'uuid'),
+            (4, 'schema', 'integer'),
+            (5, 'action', 'integer'),
+            (6, 'payload', 'jsonb'),
+            (7, 'inserted_at', 'timestamp with time zone'),
+            (8, 'hash', 'bytea')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_0'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 8 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_0'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_0', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
+
 -- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
 -- a writer of an earlier version (which took the sequence before the table)
 -- included, and that writer for migrate's table lock.
@@ -1014,6 +1070,56 @@ CREATE TABLE IF NOT EXISTS "chat_events_0_ancestors" (
         REFERENCES "chat_events_0" ("id") ON DELETE CASCADE,
     CONSTRAINT "chat_events_0_ancestors_key" UNIQUE ("event_id", "ancestor_id")
 );
+
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_0_ancestors'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_0_ancestors', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'event_id', 'uuid'),
+            (2, 'ancestor_id', 'uuid')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_0_ancestors'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 2 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_0_ancestors'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_0_ancestors', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_0_ancestors_ancestor_id_idx"
     ON "chat_events_0_ancestors" ("ancestor_id");
@@ -1066,6 +1172,57 @@ CREATE TABLE IF NOT EXISTS "chat_events_0_mentions" (
         REFERENCES "chat_events_0" ("id") ON DELETE CASCADE,
     CONSTRAINT "chat_events_0_mentions_key" UNIQUE ("event_id", "mentioned_id", "type")
 );
+
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_0_mentions'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_0_mentions', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'event_id', 'uuid'),
+            (2, 'mentioned_id', 'uuid'),
+            (3, 'type', 'integer')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_0_mentions'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 3 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_0_mentions'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_0_mentions', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_0_mentions_mentioned_id_idx"
     ON "chat_events_0_mentions" ("mentioned_id");
@@ -1437,6 +1594,62 @@ CREATE TABLE IF NOT EXISTS "chat_events_1" (
         REFERENCES "chat_events_1" ("id")
 );
 
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_1'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_1', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'seq', 'bigint'),
+            (2, 'id', 'uuid'),
+            (3, 'parent_id', 'uuid'),
+            (4, 'schema', 'integer'),
+            (5, 'action', 'integer'),
+            (6, 'payload', 'jsonb'),
+            (7, 'inserted_at', 'timestamp with time zone'),
+            (8, 'hash', 'bytea')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_1'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 8 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_1'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_1', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
+
 -- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
 -- a writer of an earlier version (which took the sequence before the table)
 -- included, and that writer for migrate's table lock.
@@ -1478,6 +1691,56 @@ CREATE TABLE IF NOT EXISTS "chat_events_1_ancestors" (
         REFERENCES "chat_events_1" ("id") ON DELETE CASCADE,
     CONSTRAINT "chat_events_1_ancestors_key" UNIQUE ("event_id", "ancestor_id")
 );
+
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_1_ancestors'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_1_ancestors', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'event_id', 'uuid'),
+            (2, 'ancestor_id', 'uuid')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_1_ancestors'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 2 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_1_ancestors'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_1_ancestors', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_1_ancestors_ancestor_id_idx"
     ON "chat_events_1_ancestors" ("ancestor_id");
@@ -1530,6 +1793,57 @@ CREATE TABLE IF NOT EXISTS "chat_events_1_mentions" (
         REFERENCES "chat_events_1" ("id") ON DELETE CASCADE,
     CONSTRAINT "chat_events_1_mentions_key" UNIQUE ("event_id", "mentioned_id", "type")
 );
+
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_1_mentions'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_1_mentions', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'event_id', 'uuid'),
+            (2, 'mentioned_id', 'uuid'),
+            (3, 'type', 'integer')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_1_mentions'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 3 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_1_mentions'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_1_mentions', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_1_mentions_mentioned_id_idx"
     ON "chat_events_1_mentions" ("mentioned_id");
@@ -1901,6 +2215,62 @@ CREATE TABLE IF NOT EXISTS "chat_events_2" (
         REFERENCES "chat_events_2" ("id")
 );
 
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_2'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_2', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'seq', 'bigint'),
+            (2, 'id', 'uuid'),
+            (3, 'parent_id', 'uuid'),
+            (4, 'schema', 'integer'),
+            (5, 'action', 'integer'),
+            (6, 'payload', 'jsonb'),
+            (7, 'inserted_at', 'timestamp with time zone'),
+            (8, 'hash', 'bytea')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_2'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 8 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_2'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_2', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
+
 -- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
 -- a writer of an earlier version (which took the sequence before the table)
 -- included, and that writer for migrate's table lock.
@@ -1942,6 +2312,56 @@ CREATE TABLE IF NOT EXISTS "chat_events_2_ancestors" (
         REFERENCES "chat_events_2" ("id") ON DELETE CASCADE,
     CONSTRAINT "chat_events_2_ancestors_key" UNIQUE ("event_id", "ancestor_id")
 );
+
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_2_ancestors'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_2_ancestors', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'event_id', 'uuid'),
+            (2, 'ancestor_id', 'uuid')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_2_ancestors'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 2 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_2_ancestors'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_2_ancestors', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_2_ancestors_ancestor_id_idx"
     ON "chat_events_2_ancestors" ("ancestor_id");
@@ -1994,6 +2414,57 @@ CREATE TABLE IF NOT EXISTS "chat_events_2_mentions" (
         REFERENCES "chat_events_2" ("id") ON DELETE CASCADE,
     CONSTRAINT "chat_events_2_mentions_key" UNIQUE ("event_id", "mentioned_id", "type")
 );
+
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_2_mentions'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_2_mentions', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'event_id', 'uuid'),
+            (2, 'mentioned_id', 'uuid'),
+            (3, 'type', 'integer')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_2_mentions'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 3 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_2_mentions'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_2_mentions', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_2_mentions_mentioned_id_idx"
     ON "chat_events_2_mentions" ("mentioned_id");
@@ -2365,6 +2836,62 @@ CREATE TABLE IF NOT EXISTS "chat_events_3" (
         REFERENCES "chat_events_3" ("id")
 );
 
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_3'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_3', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'seq', 'bigint'),
+            (2, 'id', 'uuid'),
+            (3, 'parent_id', 'uuid'),
+            (4, 'schema', 'integer'),
+            (5, 'action', 'integer'),
+            (6, 'payload', 'jsonb'),
+            (7, 'inserted_at', 'timestamp with time zone'),
+            (8, 'hash', 'bytea')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_3'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 8 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_3'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_3', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
+
 -- Only once: ALTER SEQUENCE waits for every transaction that called nextval,
 -- a writer of an earlier version (which took the sequence before the table)
 -- included, and that writer for migrate's table lock.
@@ -2406,6 +2933,56 @@ CREATE TABLE IF NOT EXISTS "chat_events_3_ancestors" (
         REFERENCES "chat_events_3" ("id") ON DELETE CASCADE,
     CONSTRAINT "chat_events_3_ancestors_key" UNIQUE ("event_id", "ancestor_id")
 );
+
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_3_ancestors'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_3_ancestors', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'event_id', 'uuid'),
+            (2, 'ancestor_id', 'uuid')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_3_ancestors'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 2 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_3_ancestors'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_3_ancestors', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_3_ancestors_ancestor_id_idx"
     ON "chat_events_3_ancestors" ("ancestor_id");
@@ -2458,6 +3035,57 @@ CREATE TABLE IF NOT EXISTS "chat_events_3_mentions" (
         REFERENCES "chat_events_3" ("id") ON DELETE CASCADE,
     CONSTRAINT "chat_events_3_mentions_key" UNIQUE ("event_id", "mentioned_id", "type")
 );
+
+DO $shape$
+-- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
+-- hand, by another spec, or before a breaking change): it must have the
+-- columns the functions write, of their types, and none they leave NULL that
+-- may not be NULL. Otherwise it stops the file, saying what differs.
+DECLARE
+    kind "char";
+    wrong text;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
+        WHERE c.oid = 'chat_events_3_mentions'::regclass::oid;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_3_mentions', kind
+            USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+    END IF;
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    FROM (
+        SELECT x.place, CASE WHEN a.attname IS NULL
+                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+            END AS problem
+        FROM (VALUES
+            (1, 'event_id', 'uuid'),
+            (2, 'mentioned_id', 'uuid'),
+            (3, 'type', 'integer')
+        ) AS x(place, name, type)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+            ON a.attrelid = 'chat_events_3_mentions'::regclass::oid AND a.attname = x.name
+            AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attname IS NULL
+            OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+        UNION ALL
+        -- A column the appends do not fill: NULL in every event they store.
+        SELECT 3 + a.attnum,
+            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = 'chat_events_3_mentions'::regclass::oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND a.attidentity = '' AND a.attgenerated = ''
+            AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
+    ) AS w;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_3_mentions', wrong
+            USING ERRCODE = 'invalid_table_definition',
+            HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
+    END IF;
+END
+$shape$;
 
 CREATE INDEX IF NOT EXISTS "chat_events_3_mentions_mentioned_id_idx"
     ON "chat_events_3_mentions" ("mentioned_id");
