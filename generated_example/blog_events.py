@@ -908,26 +908,34 @@ CREATE TABLE IF NOT EXISTS "blog_events" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'blog_events'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'blog_events', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'blog_events'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -944,18 +952,35 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
+        UNION ALL
+        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        FROM (VALUES
+            (1, 'id'),
+            (2, 'seq')
+        ) AS k(place, name)
+        WHERE NOT EXISTS (
+            SELECT FROM pg_catalog.pg_index AS i
+            JOIN pg_catalog.pg_attribute AS a
+                ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+            WHERE i.indrelid = 'blog_events'::regclass::oid AND a.attname = k.name
+                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+                AND i.indpred IS NULL AND i.indexprs IS NULL
+        )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 8 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'blog_events'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'blog_events', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;

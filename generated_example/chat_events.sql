@@ -127,26 +127,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_0" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_0'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_0', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_0'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -163,18 +171,35 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
+        UNION ALL
+        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        FROM (VALUES
+            (1, 'id'),
+            (2, 'seq')
+        ) AS k(place, name)
+        WHERE NOT EXISTS (
+            SELECT FROM pg_catalog.pg_index AS i
+            JOIN pg_catalog.pg_attribute AS a
+                ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+            WHERE i.indrelid = 'chat_events_0'::regclass::oid AND a.attname = k.name
+                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+                AND i.indpred IS NULL AND i.indexprs IS NULL
+        )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 8 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_0'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_0', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -225,26 +250,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_0_ancestors" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_0_ancestors'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_0_ancestors', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_0_ancestors'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -255,18 +288,21 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 2 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_0_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_0_ancestors', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -327,26 +363,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_0_mentions" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_0_mentions'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_0_mentions', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_0_mentions'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -358,18 +402,21 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 3 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_0_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_0_mentions', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -748,26 +795,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_1" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_1'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_1', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_1'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -784,18 +839,35 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
+        UNION ALL
+        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        FROM (VALUES
+            (1, 'id'),
+            (2, 'seq')
+        ) AS k(place, name)
+        WHERE NOT EXISTS (
+            SELECT FROM pg_catalog.pg_index AS i
+            JOIN pg_catalog.pg_attribute AS a
+                ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+            WHERE i.indrelid = 'chat_events_1'::regclass::oid AND a.attname = k.name
+                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+                AND i.indpred IS NULL AND i.indexprs IS NULL
+        )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 8 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_1'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_1', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -846,26 +918,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_1_ancestors" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_1_ancestors'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_1_ancestors', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_1_ancestors'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -876,18 +956,21 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 2 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_1_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_1_ancestors', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -948,26 +1031,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_1_mentions" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_1_mentions'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_1_mentions', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_1_mentions'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -979,18 +1070,21 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 3 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_1_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_1_mentions', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -1369,26 +1463,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_2" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_2'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_2', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_2'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -1405,18 +1507,35 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
+        UNION ALL
+        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        FROM (VALUES
+            (1, 'id'),
+            (2, 'seq')
+        ) AS k(place, name)
+        WHERE NOT EXISTS (
+            SELECT FROM pg_catalog.pg_index AS i
+            JOIN pg_catalog.pg_attribute AS a
+                ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+            WHERE i.indrelid = 'chat_events_2'::regclass::oid AND a.attname = k.name
+                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+                AND i.indpred IS NULL AND i.indexprs IS NULL
+        )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 8 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_2'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_2', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -1467,26 +1586,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_2_ancestors" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_2_ancestors'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_2_ancestors', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_2_ancestors'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -1497,18 +1624,21 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 2 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_2_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_2_ancestors', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -1569,26 +1699,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_2_mentions" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_2_mentions'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_2_mentions', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_2_mentions'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -1600,18 +1738,21 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 3 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_2_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_2_mentions', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -1990,26 +2131,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_3" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_3'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_3', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_3'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -2026,18 +2175,35 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
+        UNION ALL
+        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        FROM (VALUES
+            (1, 'id'),
+            (2, 'seq')
+        ) AS k(place, name)
+        WHERE NOT EXISTS (
+            SELECT FROM pg_catalog.pg_index AS i
+            JOIN pg_catalog.pg_attribute AS a
+                ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+            WHERE i.indrelid = 'chat_events_3'::regclass::oid AND a.attname = k.name
+                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+                AND i.indpred IS NULL AND i.indexprs IS NULL
+        )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 8 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_3'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_3', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -2088,26 +2254,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_3_ancestors" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_3_ancestors'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_3_ancestors', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_3_ancestors'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -2118,18 +2292,21 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 2 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_3_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_3_ancestors', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;
@@ -2190,26 +2367,34 @@ CREATE TABLE IF NOT EXISTS "chat_events_3_mentions" (
 
 DO $shape$
 -- CREATE TABLE IF NOT EXISTS keeps a table already under this name (made by
--- hand, by another spec, or before a breaking change): it must have the
--- columns the functions write, of their types, and none they leave NULL that
--- may not be NULL. Otherwise it stops the file, saying what differs.
+-- hand, by another spec, or before a breaking change): it must be a plain
+-- table with the columns the functions write, of their types and not
+-- generated, their unique keys, and no column they leave NULL that may not be
+-- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
     kind "char";
+    place text;
     wrong text;
 BEGIN
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c
-        WHERE c.oid = 'chat_events_3_mentions'::regclass::oid;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table (pg_class.relkind %)', 'chat_events_3_mentions', kind
+    SELECT c.relkind, pg_catalog.format('%I.%I', n.nspname, c.relname)
+    INTO kind, place
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = 'chat_events_3_mentions'::regclass::oid;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
-            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name: rename or drop it.';
+            HINT = 'CREATE TABLE IF NOT EXISTS kept what already has this name, and the log''s functions read and write one plain table (not a view, not a partitioned table): rename or drop it.';
     END IF;
-    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.place) INTO wrong
+    SELECT pg_catalog.string_agg(w.problem, '; ' ORDER BY w.part, w.place) INTO wrong
     FROM (
-        SELECT x.place, CASE WHEN a.attname IS NULL
+        SELECT 1 AS part, x.place, CASE
+                WHEN a.attname IS NULL
                 THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
-                ELSE pg_catalog.format('column %s is %s, not %s', x.name,
+                WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+                THEN pg_catalog.format('column %s is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
+                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -2221,18 +2406,21 @@ BEGIN
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
+            OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
-        SELECT 3 + a.attnum,
+        SELECT 3, a.attnum,
             pg_catalog.format('column %s may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
+        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = 'chat_events_3_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
+            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;
     IF wrong IS NOT NULL THEN
-        RAISE EXCEPTION 'table % is not this log''s: %', 'chat_events_3_mentions', wrong
+        RAISE EXCEPTION 'table % is not this log''s: %', place, wrong
             USING ERRCODE = 'invalid_table_definition',
             HINT = 'CREATE TABLE IF NOT EXISTS kept the table already under this name: alter it to this file''s CREATE TABLE, or rename or drop it.';
     END IF;

@@ -21,7 +21,7 @@ from tests.dbkit import Conn
 pytestmark = pytest.mark.db
 
 COLUMNS = {
-    "seq": "bigint",
+    "seq": "bigint UNIQUE",
     "id": "uuid PRIMARY KEY",
     "parent_id": "uuid NOT NULL",
     "schema": "integer NOT NULL",
@@ -69,7 +69,7 @@ def test_migrate_refuses_a_table_of_another_shape(
     with pytest.raises(psycopg.errors.InvalidTableDefinition) as raised:
         blog.migrate(conn)
     message = str(raised.value)
-    assert message.startswith("table blog_events is not this log's: "), message
+    assert message.startswith("table public.blog_events is not this log's: "), message
     assert problem in message, message
     assert raised.value.diag.message_hint is not None
     assert "CREATE TABLE IF NOT EXISTS kept" in raised.value.diag.message_hint
@@ -82,7 +82,7 @@ def test_every_difference_is_named_in_the_columns_order(conn: Conn) -> None:
     with pytest.raises(psycopg.errors.InvalidTableDefinition) as raised:
         blog.migrate(conn)
     assert raised.value.diag.message_primary == (
-        "table blog_events is not this log's: no column parent_id (uuid);"
+        "table public.blog_events is not this log's: no column parent_id (uuid);"
         " column action is text, not integer;"
         " column zone may not be NULL and has no default"
     )
@@ -109,7 +109,7 @@ def test_an_unhashed_spec_over_a_hashed_logs_table_names_the_hash(conn: Conn) ->
     with pytest.raises(psycopg.errors.InvalidTableDefinition) as raised:
         plain.migrate(conn)
     assert raised.value.diag.message_primary == (
-        "table plain_events is not this log's:"
+        "table public.plain_events is not this log's:"
         " column hash may not be NULL and has no default"
     )
 
@@ -121,12 +121,14 @@ def test_an_unhashed_spec_over_a_hashed_logs_table_names_the_hash(conn: Conn) ->
         "text NOT NULL DEFAULT 'eu'",
         "bigint GENERATED ALWAYS AS IDENTITY",
         "integer GENERATED ALWAYS AS (schema * 2) STORED",
+        "region_code",  # a NOT NULL domain with a default
     ],
 )
 def test_columns_of_your_own_that_fill_themselves_are_kept(
     conn: Conn, extra: str
 ) -> None:
-    _make(conn, "blog_events", seq="bigint UNIQUE", extra=extra)
+    conn.execute("CREATE DOMAIN region_code AS text NOT NULL DEFAULT 'eu'")
+    _make(conn, "blog_events", extra=extra)
     blog.migrate(conn)
     conn.commit()
     first = blog.insert(conn, blog.changeset({"schema": "User", "action": "insert"}))
@@ -137,14 +139,74 @@ def test_columns_of_your_own_that_fill_themselves_are_kept(
     assert blog.verify_chain(conn).ok
 
 
-def test_what_is_not_a_table_is_refused_by_its_kind(conn: Conn) -> None:
-    conn.execute("CREATE VIEW blog_events AS SELECT 1 AS seq")
+@pytest.mark.parametrize(
+    ("ddl", "kind"),
+    [
+        ("CREATE VIEW blog_events AS SELECT 1 AS seq", "v"),
+        # FROM ONLY on a partitioned table reads no rows: every append would
+        # hash from the chain's start.
+        (
+            "CREATE TABLE blog_events (seq bigint, id uuid)"
+            " PARTITION BY HASH (id);"
+            " CREATE TABLE blog_events_p0 PARTITION OF blog_events"
+            " FOR VALUES WITH (MODULUS 1, REMAINDER 0)",
+            "p",
+        ),
+    ],
+)
+def test_what_is_not_a_plain_table_is_refused_by_its_kind(
+    conn: Conn, ddl: str, kind: str
+) -> None:
+    conn.execute(ddl.encode())
     conn.commit()
     with pytest.raises(psycopg.errors.WrongObjectType) as raised:
         blog.migrate(conn)
-    assert (
-        raised.value.diag.message_primary
-        == "blog_events is not a table (pg_class.relkind v)"
+    assert raised.value.diag.message_primary == (
+        f"public.blog_events is not a plain table (pg_class.relkind {kind})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        (
+            {"seq": "bigint GENERATED ALWAYS AS IDENTITY UNIQUE"},
+            "column seq is generated, but the appends write it",
+        ),
+        (
+            {"payload": "jsonb GENERATED ALWAYS AS (NULL::jsonb) STORED"},
+            "column payload is generated, but the appends write it",
+        ),
+        ({"id": "uuid"}, "no unique index on id alone"),
+        ({"seq": "bigint"}, "no unique index on seq alone"),
+        (
+            {"tenant": "strict_text"},  # NOT NULL by its domain
+            "column tenant may not be NULL and has no default",
+        ),
+    ],
+)
+def test_what_every_append_would_fail_on_is_refused(
+    conn: Conn, changes: dict[str, str], problem: str
+) -> None:
+    conn.execute("CREATE DOMAIN strict_text AS text NOT NULL")
+    if "id" in changes:  # a unique index on more than id alone is not its key
+        changes = {**changes, "other": "int UNIQUE", "k": "int, UNIQUE (id, k)"}
+    _make(conn, "blog_events", **changes)
+    with pytest.raises(psycopg.errors.InvalidTableDefinition) as raised:
+        blog.migrate(conn)
+    assert raised.value.diag.message_primary == (
+        f"table public.blog_events is not this log's: {problem}"
+    )
+
+
+def test_the_message_names_the_tables_schema(conn: Conn) -> None:
+    conn.execute('CREATE SCHEMA "App"')
+    conn.execute('SET search_path = "App"')
+    _make(conn, "blog_events", payload="text")
+    with pytest.raises(psycopg.errors.InvalidTableDefinition) as raised:
+        blog.migrate(conn)
+    assert raised.value.diag.message_primary == (
+        'table "App".blog_events is not this log\'s: column payload is text, not jsonb'
     )
 
 
@@ -161,7 +223,8 @@ def test_a_link_table_is_checked_too(conn: Conn) -> None:
     with pytest.raises(psycopg.errors.InvalidTableDefinition) as raised:
         chat.migrate(conn)
     assert raised.value.diag.message_primary == (
-        "table chat_events_2_mentions is not this log's: no column type (integer)"
+        "table public.chat_events_2_mentions is not this log's:"
+        " no column type (integer)"
     )
 
 
