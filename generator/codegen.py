@@ -18,7 +18,7 @@ from generator.compat import (
     module_layout,
     plan_layout,
 )
-from generator.errors import Diagnostic, SpecError, format_location
+from generator.errors import Diagnostic, SpecError, format_location, more_names
 from generator.errors import Path as ErrorPath
 from generator.headers import MARKERS, generated_from, same_header
 from generator.loader import Loaded, load
@@ -230,11 +230,11 @@ def _sql_clashes(
             clashes.setdefault((where, *other), []).append(key[1])
     out: list[Diagnostic] = []
     for (where, other_spec, other_where), names in clashes.items():
-        more = f" (and {len(names) - 1} more names)" if len(names) > 1 else ""
         out.append(
             loaded.marks.diagnostic(
                 where,
-                f"derived name {names[0]!r}{more} is also derived from"
+                f"derived name {names[0]!r}{more_names(len(names) - 1)}"
+                " is also derived from"
                 f" {other_spec} ({format_location(other_where)}): the two logs"
                 " would share PostgreSQL objects",
             )

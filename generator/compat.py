@@ -219,8 +219,12 @@ def breaking_changes(
         yield (
             ("hashed",),
             (
-                f"turns the hash chain {'on' if new.hashed else 'off'} for tables that"
-                " already hold events: they need a data migration"
+                "turns the hash chain on: events tables made before have no hash"
+                " column (migrate refuses them), and their events no hashes"
+                if new.hashed
+                else "turns the hash chain off: events tables made before keep their"
+                " NOT NULL hash column, which unhashed appends leave empty (migrate"
+                " refuses them)"
             ),
         )
     # A function-sharded log's `table` may be renamed: its shards still compare.

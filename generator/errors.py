@@ -19,6 +19,13 @@ def format_location(path: Path) -> str:
     return out or "<document>"
 
 
+def more_names(count: int) -> str:
+    """` (and 2 more names)` after the first of several names; `` for none."""
+    if count <= 0:
+        return ""
+    return f" (and {count} more name{'' if count == 1 else 's'})"
+
+
 @dataclasses.dataclass(frozen=True, order=True)
 class Diagnostic:
     """One problem in a spec, pinned to the line and column that caused it."""

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 
-from generator.errors import Diagnostic, Path, SpecError, format_location
+from generator.errors import Diagnostic, Path, SpecError, format_location, more_names
 from generator.loader import Loaded
 from generator.spec import MAX_INDEX, Spec
 from generator.stdlib import STDLIB_MODULES
@@ -398,6 +398,8 @@ class _Names:
         self.shared: dict[tuple[str, str], Path] = {}
         # Per spec location: its derived names that are too long.
         self.too_long: dict[Path, list[str]] = {}
+        # Per spec location and the one that derived them first: names both derive.
+        self.clashes: dict[tuple[Path, str], list[str]] = {}
 
     def make(
         self, raw: str, where: Path, *, relation: bool = True, function: bool = False
@@ -406,10 +408,7 @@ class _Names:
         if size > MAX_IDENTIFIER_BYTES:
             self.too_long.setdefault(where, []).append(raw)
         elif relation and raw in self.relations:
-            self.check.error(
-                where,
-                f"derived name {raw!r} is also derived from {self.relations[raw]}",
-            )
+            self.clashes.setdefault((where, self.relations[raw]), []).append(raw)
         if relation:
             self.relations.setdefault(raw, format_location(where))
         if relation or function:
@@ -418,7 +417,14 @@ class _Names:
 
     def report(self) -> None:
         """One error per spec location whose derived names are too long: its
-        longest one, and by how much to shorten the name they are built from."""
+        longest one, and by how much to shorten the name they are built from;
+        one per pair of spec locations that derive the same names."""
+        for (where, other), names in self.clashes.items():
+            self.check.error(
+                where,
+                f"derived name {names[0]!r}{more_names(len(names) - 1)}"
+                f" is also derived from {other}",
+            )
         for where, names in self.too_long.items():
             longest = max(names, key=lambda name: len(name.encode()))
             size = len(longest.encode())

@@ -539,6 +539,23 @@ def test_a_key_left_out_is_reported_beside_the_table(
     assert err.startswith("orders.yaml:3:8: hashed: turns the hash chain off"), err
 
 
+def test_the_chain_turned_on_says_what_migrate_will_refuse(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The generator never sees the database: it says what tables made by the
+    unhashed spec lack, not that they hold events."""
+    _edit(project, "hashed: true\n", "hashed: false\n")
+    assert _generate(capsys)[0] == 0
+    _edit(project, "hashed: false\n", "hashed: true\n")
+    code, err = _generate(capsys)
+    assert code == 2
+    assert (
+        "hashed: turns the hash chain on: events tables made before have no hash"
+        " column (migrate refuses them), and their events no hashes"
+        " (--allow-breaking generates it anyway)"
+    ) in err, err
+
+
 def test_a_spec_renamed_with_its_module_is_still_compared(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

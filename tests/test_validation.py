@@ -898,6 +898,22 @@ def test_two_links_using_one_table(tmp_path: Path) -> None:
     ]
 
 
+def test_names_two_places_both_derive_are_one_error_per_pair(tmp_path: Path) -> None:
+    """Link table `ev_seq` is the log's sequence, and its key the log's seq
+    key: one mistake, said once, whatever the number of names it clashes on."""
+    text = (
+        HEAD.replace("table: events", "table: ev") + "schemas: [User]\nlinks:\n"
+        "  third: {table: ev, column: y}\n"
+        "  fourth: {table: ev_seq, column: z}\n"
+    )
+    assert errors(tmp_path, text) == [
+        "spec.yaml:3:8: table: derived name 'ev' is also derived from"
+        " links.third.table",
+        "spec.yaml:3:8: table: derived name 'ev_seq' (and 1 more name) is also"
+        " derived from links.fourth.table",
+    ]
+
+
 # --- every error at once --------------------------------------------------------------
 
 
