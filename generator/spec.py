@@ -94,10 +94,15 @@ def _snake_name(value: str) -> str:
 
 
 def _exact_int(value: object) -> object:
-    """Literal[1] takes True and 1.0 as well (they equal 1): not here."""
-    if isinstance(value, bool | float):
-        raise ValueError(f"must be the integer 1, not {value!r}")
-    return value
+    """Literal[1] takes True and 1.0 as well (they equal 1): not here. Every
+    other value is refused in these words too, not in pydantic's."""
+    if value == 1 and type(value) is int:
+        return value
+    if type(value) is int:
+        raise ValueError(
+            f"must be 1, the one spec version this tool reads, not {value}"
+        )
+    raise ValueError(f"must be the integer 1, not {value!r}")
 
 
 def _sql_name(value: str) -> str:

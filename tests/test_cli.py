@@ -474,7 +474,8 @@ def test_every_diagnostic_of_every_spec_on_stderr(
     assert code == 2
     assert err.splitlines() == [
         BAD_DIAGNOSTIC,
-        "worse.yaml:1:10: version: Input should be 1",
+        "worse.yaml:1:10: version:"
+        " must be 1, the one spec version this tool reads, not 2",
         "worse.yaml:4:10: schemas: must list at least one schema",
         "spectorgen: 3 errors, nothing written",
     ]

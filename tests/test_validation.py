@@ -262,10 +262,19 @@ def test_int_where_string(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("version", ["2", "'1'", "0"])
-def test_version_other_than_1(tmp_path: Path, version: str) -> None:
+@pytest.mark.parametrize(
+    ("version", "problem"),
+    [
+        ("2", "must be 1, the one spec version this tool reads, not 2"),
+        ("0", "must be 1, the one spec version this tool reads, not 0"),
+        ("'1'", "must be the integer 1, not '1'"),
+        ("[1]", "must be the integer 1, not [1]"),
+        ("null", "must be the integer 1, not None"),
+    ],
+)
+def test_version_other_than_1(tmp_path: Path, version: str, problem: str) -> None:
     text = f"version: {version}\nmodule: m\ntable: events\nschemas: [User]\n"
-    assert errors(tmp_path, text) == ["spec.yaml:1:10: version: Input should be 1"]
+    assert errors(tmp_path, text) == [f"spec.yaml:1:10: version: {problem}"]
 
 
 def test_missing_required_top_level_keys(tmp_path: Path) -> None:
@@ -967,7 +976,7 @@ def test_errors_of_two_specs_together(tmp_path: Path) -> None:
         tmp_path, ("b.yaml", second), ("good.yaml", good), ("a.yaml", first)
     ) == [
         "a.yaml:4:10: schemas: must list at least one schema",
-        "b.yaml:1:10: version: Input should be 1",
+        "b.yaml:1:10: version: must be 1, the one spec version this tool reads, not 2",
     ]
     assert not (tmp_path / "out").exists()
 
