@@ -998,11 +998,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -1021,7 +1021,8 @@ BEGIN
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
-        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        SELECT 2, k.place,
+            pg_catalog.format('no unique, not deferrable index on %I alone', k.name)
         FROM (VALUES
             (1, 'id'),
             (2, 'seq')
@@ -1031,18 +1032,31 @@ BEGIN
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
             WHERE i.indrelid = 'chat_events_0'::regclass::oid AND a.attname = k.name
-                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indisunique AND i.indimmediate AND i.indisvalid
+                AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_0'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
@@ -1121,11 +1135,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -1139,13 +1153,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_0_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
@@ -1234,11 +1261,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -1253,13 +1280,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_0_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;
@@ -1666,11 +1706,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -1689,7 +1729,8 @@ BEGIN
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
-        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        SELECT 2, k.place,
+            pg_catalog.format('no unique, not deferrable index on %I alone', k.name)
         FROM (VALUES
             (1, 'id'),
             (2, 'seq')
@@ -1699,18 +1740,31 @@ BEGIN
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
             WHERE i.indrelid = 'chat_events_1'::regclass::oid AND a.attname = k.name
-                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indisunique AND i.indimmediate AND i.indisvalid
+                AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_1'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
@@ -1789,11 +1843,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -1807,13 +1861,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_1_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
@@ -1902,11 +1969,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -1921,13 +1988,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_1_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;
@@ -2334,11 +2414,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -2357,7 +2437,8 @@ BEGIN
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
-        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        SELECT 2, k.place,
+            pg_catalog.format('no unique, not deferrable index on %I alone', k.name)
         FROM (VALUES
             (1, 'id'),
             (2, 'seq')
@@ -2367,18 +2448,31 @@ BEGIN
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
             WHERE i.indrelid = 'chat_events_2'::regclass::oid AND a.attname = k.name
-                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indisunique AND i.indimmediate AND i.indisvalid
+                AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_2'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
@@ -2457,11 +2551,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -2475,13 +2569,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_2_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
@@ -2570,11 +2677,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -2589,13 +2696,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_2_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;
@@ -3002,11 +3122,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -3025,7 +3145,8 @@ BEGIN
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
-        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        SELECT 2, k.place,
+            pg_catalog.format('no unique, not deferrable index on %I alone', k.name)
         FROM (VALUES
             (1, 'id'),
             (2, 'seq')
@@ -3035,18 +3156,31 @@ BEGIN
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
             WHERE i.indrelid = 'chat_events_3'::regclass::oid AND a.attname = k.name
-                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indisunique AND i.indimmediate AND i.indisvalid
+                AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_3'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
@@ -3125,11 +3259,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -3143,13 +3277,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_3_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
@@ -3238,11 +3385,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -3257,13 +3404,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_3_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;

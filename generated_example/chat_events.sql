@@ -150,11 +150,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -173,7 +173,8 @@ BEGIN
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
-        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        SELECT 2, k.place,
+            pg_catalog.format('no unique, not deferrable index on %I alone', k.name)
         FROM (VALUES
             (1, 'id'),
             (2, 'seq')
@@ -183,18 +184,31 @@ BEGIN
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
             WHERE i.indrelid = 'chat_events_0'::regclass::oid AND a.attname = k.name
-                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indisunique AND i.indimmediate AND i.indisvalid
+                AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_0'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
@@ -273,11 +287,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -291,13 +305,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_0_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
@@ -386,11 +413,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -405,13 +432,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_0_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;
@@ -818,11 +858,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -841,7 +881,8 @@ BEGIN
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
-        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        SELECT 2, k.place,
+            pg_catalog.format('no unique, not deferrable index on %I alone', k.name)
         FROM (VALUES
             (1, 'id'),
             (2, 'seq')
@@ -851,18 +892,31 @@ BEGIN
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
             WHERE i.indrelid = 'chat_events_1'::regclass::oid AND a.attname = k.name
-                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indisunique AND i.indimmediate AND i.indisvalid
+                AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_1'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
@@ -941,11 +995,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -959,13 +1013,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_1_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
@@ -1054,11 +1121,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -1073,13 +1140,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_1_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;
@@ -1486,11 +1566,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -1509,7 +1589,8 @@ BEGIN
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
-        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        SELECT 2, k.place,
+            pg_catalog.format('no unique, not deferrable index on %I alone', k.name)
         FROM (VALUES
             (1, 'id'),
             (2, 'seq')
@@ -1519,18 +1600,31 @@ BEGIN
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
             WHERE i.indrelid = 'chat_events_2'::regclass::oid AND a.attname = k.name
-                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indisunique AND i.indimmediate AND i.indisvalid
+                AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_2'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
@@ -1609,11 +1703,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -1627,13 +1721,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_2_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
@@ -1722,11 +1829,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -1741,13 +1848,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_2_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;
@@ -2154,11 +2274,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -2177,7 +2297,8 @@ BEGIN
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
-        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        SELECT 2, k.place,
+            pg_catalog.format('no unique, not deferrable index on %I alone', k.name)
         FROM (VALUES
             (1, 'id'),
             (2, 'seq')
@@ -2187,18 +2308,31 @@ BEGIN
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
             WHERE i.indrelid = 'chat_events_3'::regclass::oid AND a.attname = k.name
-                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indisunique AND i.indimmediate AND i.indisvalid
+                AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_3'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
@@ -2277,11 +2411,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -2295,13 +2429,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_3_ancestors'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'ancestor_id']::name[])
     ) AS w;
@@ -2390,11 +2537,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'event_id', 'uuid'),
@@ -2409,13 +2556,26 @@ BEGIN
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'chat_events_3_mentions'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['event_id', 'mentioned_id', 'type']::name[])
     ) AS w;

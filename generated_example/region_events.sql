@@ -150,11 +150,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -173,7 +173,8 @@ BEGIN
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
-        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        SELECT 2, k.place,
+            pg_catalog.format('no unique, not deferrable index on %I alone', k.name)
         FROM (VALUES
             (1, 'id'),
             (2, 'seq')
@@ -183,18 +184,31 @@ BEGIN
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
             WHERE i.indrelid = 'region_events_eu'::regclass::oid AND a.attname = k.name
-                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indisunique AND i.indimmediate AND i.indisvalid
+                AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'region_events_eu'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;
@@ -562,11 +576,11 @@ BEGIN
     FROM (
         SELECT 1 AS part, x.place, CASE
                 WHEN a.attname IS NULL
-                THEN pg_catalog.format('no column %s (%s)', x.name, x.type)
+                THEN pg_catalog.format('no column %I (%s)', x.name, x.type)
                 WHEN pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
-                THEN pg_catalog.format('column %s is %s, not %s', x.name,
+                THEN pg_catalog.format('column %I is %s, not %s', x.name,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), x.type)
-                ELSE pg_catalog.format('column %s is generated, but the appends write it', x.name)
+                ELSE pg_catalog.format('column %I is generated, but the appends write it', x.name)
             END AS problem
         FROM (VALUES
             (1, 'seq', 'bigint'),
@@ -585,7 +599,8 @@ BEGIN
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
             OR a.attidentity = 'a' OR a.attgenerated <> ''
         UNION ALL
-        SELECT 2, k.place, pg_catalog.format('no unique index on %s alone', k.name)
+        SELECT 2, k.place,
+            pg_catalog.format('no unique, not deferrable index on %I alone', k.name)
         FROM (VALUES
             (1, 'id'),
             (2, 'seq')
@@ -595,18 +610,31 @@ BEGIN
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
             WHERE i.indrelid = 'region_events_us'::regclass::oid AND a.attname = k.name
-                AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indisunique AND i.indimmediate AND i.indisvalid
+                AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
         UNION ALL
         -- A column the appends do not fill: NULL in every event they store.
+        -- Of a domain (over domains, maybe), NOT NULL or a default on any of
+        -- them holds for the column.
         SELECT 3, a.attnum,
-            pg_catalog.format('column %s may not be NULL and has no default', a.attname)
+            pg_catalog.format('column %I may not be NULL and has no default', a.attname)
         FROM pg_catalog.pg_attribute AS a
-        JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE d(base, required, fills) AS (
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid
+                UNION ALL
+                SELECT t.typbasetype, t.typnotnull, t.typdefaultbin IS NOT NULL
+                FROM d JOIN pg_catalog.pg_type AS t ON t.oid = d.base
+            )
+            SELECT pg_catalog.bool_or(d.required) AS required,
+                pg_catalog.bool_or(d.fills) AS fills
+            FROM d
+        ) AS domains
         WHERE a.attrelid = 'region_events_us'::regclass::oid AND a.attnum > 0
-            AND NOT a.attisdropped AND (a.attnotnull OR t.typnotnull)
-            AND NOT a.atthasdef AND t.typdefaultbin IS NULL
+            AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
+            AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
             AND a.attname <> ALL (ARRAY['seq', 'id', 'parent_id', 'schema', 'action', 'payload', 'inserted_at', 'hash']::name[])
     ) AS w;

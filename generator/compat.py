@@ -216,15 +216,18 @@ def breaking_changes(
             ),
         )
     if new.hashed != old.hashed:
+        # Tables renamed in the same change are made afresh: migrate meets
+        # only the ones both layouts name.
+        kept = set(old.shard_tables) & set(new.shard_tables)
+        refused = " (migrate refuses them)" if kept else ""
         yield (
             ("hashed",),
             (
                 "turns the hash chain on: events tables made before have no hash"
-                " column (migrate refuses them), and their events no hashes"
+                f" column{refused}, and their events no hashes"
                 if new.hashed
                 else "turns the hash chain off: events tables made before keep their"
-                " NOT NULL hash column, which unhashed appends leave empty (migrate"
-                " refuses them)"
+                f" NOT NULL hash column, which unhashed appends leave empty{refused}"
             ),
         )
     # A function-sharded log's `table` may be renamed: its shards still compare.

@@ -539,6 +539,22 @@ def test_a_key_left_out_is_reported_beside_the_table(
     assert err.startswith("orders.yaml:3:8: hashed: turns the hash chain off"), err
 
 
+def test_the_chain_switched_with_the_table_renamed_claims_no_refusal(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Renamed tables are made afresh: migrate never meets the old ones."""
+    assert _generate(capsys)[0] == 0
+    _edit(project, "hashed: true\n", "")
+    _edit(project, "table: orders\n", "table: purchases\n")
+    code, err = _generate(capsys)
+    assert code == 2
+    assert (
+        "hashed: turns the hash chain off: events tables made before keep their"
+        " NOT NULL hash column, which unhashed appends leave empty"
+        " (--allow-breaking generates it anyway)"
+    ) in err, err
+
+
 def test_the_chain_turned_on_says_what_migrate_will_refuse(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -122,12 +122,14 @@ def test_an_unhashed_spec_over_a_hashed_logs_table_names_the_hash(conn: Conn) ->
         "bigint GENERATED ALWAYS AS IDENTITY",
         "integer GENERATED ALWAYS AS (schema * 2) STORED",
         "region_code",  # a NOT NULL domain with a default
+        "local_code",  # a domain over it: the default holds for it too
     ],
 )
 def test_columns_of_your_own_that_fill_themselves_are_kept(
     conn: Conn, extra: str
 ) -> None:
     conn.execute("CREATE DOMAIN region_code AS text NOT NULL DEFAULT 'eu'")
+    conn.execute("CREATE DOMAIN local_code AS region_code")
     _make(conn, "blog_events", extra=extra)
     blog.migrate(conn)
     conn.commit()
@@ -177,11 +179,23 @@ def test_what_is_not_a_plain_table_is_refused_by_its_kind(
             {"payload": "jsonb GENERATED ALWAYS AS (NULL::jsonb) STORED"},
             "column payload is generated, but the appends write it",
         ),
-        ({"id": "uuid"}, "no unique index on id alone"),
-        ({"seq": "bigint"}, "no unique index on seq alone"),
+        ({"id": "uuid"}, "no unique, not deferrable index on id alone"),
+        (
+            {"id": "uuid PRIMARY KEY DEFERRABLE"},
+            "no unique, not deferrable index on id alone",
+        ),
+        ({"seq": "bigint"}, "no unique, not deferrable index on seq alone"),
         (
             {"tenant": "strict_text"},  # NOT NULL by its domain
             "column tenant may not be NULL and has no default",
+        ),
+        (
+            {"tenant": "stricter_text"},  # by the domain its domain is over
+            "column tenant may not be NULL and has no default",
+        ),
+        (
+            {"Tenant": "text NOT NULL"},
+            'column "Tenant" may not be NULL and has no default',
         ),
     ],
 )
@@ -189,7 +203,10 @@ def test_what_every_append_would_fail_on_is_refused(
     conn: Conn, changes: dict[str, str], problem: str
 ) -> None:
     conn.execute("CREATE DOMAIN strict_text AS text NOT NULL")
-    if "id" in changes:  # a unique index on more than id alone is not its key
+    conn.execute("CREATE DOMAIN stricter_text AS strict_text")
+    if (
+        changes.get("id") == "uuid"
+    ):  # a unique index on more than id alone is not its key
         changes = {**changes, "other": "int UNIQUE", "k": "int, UNIQUE (id, k)"}
     _make(conn, "blog_events", **changes)
     with pytest.raises(psycopg.errors.InvalidTableDefinition) as raised:
