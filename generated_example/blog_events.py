@@ -913,6 +913,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'blog_events'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -921,7 +922,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'blog_events'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -948,7 +949,7 @@ BEGIN
             (8, 'hash', 'bytea')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'blog_events'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -964,7 +965,7 @@ BEGIN
             SELECT FROM pg_catalog.pg_index AS i
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-            WHERE i.indrelid = 'blog_events'::regclass::oid AND a.attname = k.name
+            WHERE i.indrelid = rel AND a.attname = k.name
                 AND i.indisunique AND i.indimmediate AND i.indisvalid
                 AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
@@ -987,7 +988,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'blog_events'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''

@@ -980,6 +980,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_0'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -988,7 +989,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_0'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1015,7 +1016,7 @@ BEGIN
             (8, 'hash', 'bytea')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_0'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -1031,7 +1032,7 @@ BEGIN
             SELECT FROM pg_catalog.pg_index AS i
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-            WHERE i.indrelid = 'chat_events_0'::regclass::oid AND a.attname = k.name
+            WHERE i.indrelid = rel AND a.attname = k.name
                 AND i.indisunique AND i.indimmediate AND i.indisvalid
                 AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
@@ -1054,7 +1055,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_0'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -1117,6 +1118,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_0_ancestors'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -1125,7 +1127,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_0_ancestors'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1146,7 +1148,7 @@ BEGIN
             (2, 'ancestor_id', 'uuid')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_0_ancestors'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -1170,7 +1172,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_0_ancestors'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -1243,6 +1245,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_0_mentions'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -1251,7 +1254,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_0_mentions'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1273,7 +1276,7 @@ BEGIN
             (3, 'type', 'integer')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_0_mentions'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -1297,7 +1300,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_0_mentions'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -1688,6 +1691,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_1'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -1696,7 +1700,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_1'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1723,7 +1727,7 @@ BEGIN
             (8, 'hash', 'bytea')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_1'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -1739,7 +1743,7 @@ BEGIN
             SELECT FROM pg_catalog.pg_index AS i
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-            WHERE i.indrelid = 'chat_events_1'::regclass::oid AND a.attname = k.name
+            WHERE i.indrelid = rel AND a.attname = k.name
                 AND i.indisunique AND i.indimmediate AND i.indisvalid
                 AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
@@ -1762,7 +1766,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_1'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -1825,6 +1829,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_1_ancestors'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -1833,7 +1838,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_1_ancestors'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1854,7 +1859,7 @@ BEGIN
             (2, 'ancestor_id', 'uuid')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_1_ancestors'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -1878,7 +1883,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_1_ancestors'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -1951,6 +1956,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_1_mentions'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -1959,7 +1965,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_1_mentions'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1981,7 +1987,7 @@ BEGIN
             (3, 'type', 'integer')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_1_mentions'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -2005,7 +2011,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_1_mentions'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -2396,6 +2402,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_2'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -2404,7 +2411,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_2'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -2431,7 +2438,7 @@ BEGIN
             (8, 'hash', 'bytea')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_2'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -2447,7 +2454,7 @@ BEGIN
             SELECT FROM pg_catalog.pg_index AS i
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-            WHERE i.indrelid = 'chat_events_2'::regclass::oid AND a.attname = k.name
+            WHERE i.indrelid = rel AND a.attname = k.name
                 AND i.indisunique AND i.indimmediate AND i.indisvalid
                 AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
@@ -2470,7 +2477,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_2'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -2533,6 +2540,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_2_ancestors'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -2541,7 +2549,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_2_ancestors'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -2562,7 +2570,7 @@ BEGIN
             (2, 'ancestor_id', 'uuid')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_2_ancestors'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -2586,7 +2594,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_2_ancestors'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -2659,6 +2667,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_2_mentions'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -2667,7 +2676,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_2_mentions'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -2689,7 +2698,7 @@ BEGIN
             (3, 'type', 'integer')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_2_mentions'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -2713,7 +2722,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_2_mentions'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -3104,6 +3113,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_3'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -3112,7 +3122,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_3'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -3139,7 +3149,7 @@ BEGIN
             (8, 'hash', 'bytea')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_3'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -3155,7 +3165,7 @@ BEGIN
             SELECT FROM pg_catalog.pg_index AS i
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-            WHERE i.indrelid = 'chat_events_3'::regclass::oid AND a.attname = k.name
+            WHERE i.indrelid = rel AND a.attname = k.name
                 AND i.indisunique AND i.indimmediate AND i.indisvalid
                 AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
@@ -3178,7 +3188,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_3'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -3241,6 +3251,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_3_ancestors'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -3249,7 +3260,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_3_ancestors'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -3270,7 +3281,7 @@ BEGIN
             (2, 'ancestor_id', 'uuid')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_3_ancestors'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -3294,7 +3305,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_3_ancestors'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -3367,6 +3378,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_3_mentions'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -3375,7 +3387,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_3_mentions'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -3397,7 +3409,7 @@ BEGIN
             (3, 'type', 'integer')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_3_mentions'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -3421,7 +3433,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_3_mentions'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''

@@ -132,6 +132,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_0'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -140,7 +141,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_0'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -167,7 +168,7 @@ BEGIN
             (8, 'hash', 'bytea')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_0'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -183,7 +184,7 @@ BEGIN
             SELECT FROM pg_catalog.pg_index AS i
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-            WHERE i.indrelid = 'chat_events_0'::regclass::oid AND a.attname = k.name
+            WHERE i.indrelid = rel AND a.attname = k.name
                 AND i.indisunique AND i.indimmediate AND i.indisvalid
                 AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
@@ -206,7 +207,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_0'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -269,6 +270,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_0_ancestors'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -277,7 +279,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_0_ancestors'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -298,7 +300,7 @@ BEGIN
             (2, 'ancestor_id', 'uuid')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_0_ancestors'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -322,7 +324,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_0_ancestors'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -395,6 +397,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_0_mentions'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -403,7 +406,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_0_mentions'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -425,7 +428,7 @@ BEGIN
             (3, 'type', 'integer')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_0_mentions'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -449,7 +452,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_0_mentions'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -840,6 +843,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_1'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -848,7 +852,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_1'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -875,7 +879,7 @@ BEGIN
             (8, 'hash', 'bytea')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_1'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -891,7 +895,7 @@ BEGIN
             SELECT FROM pg_catalog.pg_index AS i
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-            WHERE i.indrelid = 'chat_events_1'::regclass::oid AND a.attname = k.name
+            WHERE i.indrelid = rel AND a.attname = k.name
                 AND i.indisunique AND i.indimmediate AND i.indisvalid
                 AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
@@ -914,7 +918,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_1'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -977,6 +981,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_1_ancestors'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -985,7 +990,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_1_ancestors'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1006,7 +1011,7 @@ BEGIN
             (2, 'ancestor_id', 'uuid')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_1_ancestors'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -1030,7 +1035,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_1_ancestors'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -1103,6 +1108,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_1_mentions'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -1111,7 +1117,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_1_mentions'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1133,7 +1139,7 @@ BEGIN
             (3, 'type', 'integer')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_1_mentions'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -1157,7 +1163,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_1_mentions'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -1548,6 +1554,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_2'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -1556,7 +1563,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_2'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1583,7 +1590,7 @@ BEGIN
             (8, 'hash', 'bytea')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_2'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -1599,7 +1606,7 @@ BEGIN
             SELECT FROM pg_catalog.pg_index AS i
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-            WHERE i.indrelid = 'chat_events_2'::regclass::oid AND a.attname = k.name
+            WHERE i.indrelid = rel AND a.attname = k.name
                 AND i.indisunique AND i.indimmediate AND i.indisvalid
                 AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
@@ -1622,7 +1629,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_2'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -1685,6 +1692,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_2_ancestors'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -1693,7 +1701,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_2_ancestors'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1714,7 +1722,7 @@ BEGIN
             (2, 'ancestor_id', 'uuid')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_2_ancestors'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -1738,7 +1746,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_2_ancestors'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -1811,6 +1819,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_2_mentions'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -1819,7 +1828,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_2_mentions'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -1841,7 +1850,7 @@ BEGIN
             (3, 'type', 'integer')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_2_mentions'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -1865,7 +1874,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_2_mentions'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -2256,6 +2265,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_3'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -2264,7 +2274,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_3'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -2291,7 +2301,7 @@ BEGIN
             (8, 'hash', 'bytea')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_3'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -2307,7 +2317,7 @@ BEGIN
             SELECT FROM pg_catalog.pg_index AS i
             JOIN pg_catalog.pg_attribute AS a
                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-            WHERE i.indrelid = 'chat_events_3'::regclass::oid AND a.attname = k.name
+            WHERE i.indrelid = rel AND a.attname = k.name
                 AND i.indisunique AND i.indimmediate AND i.indisvalid
                 AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
         )
@@ -2330,7 +2340,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_3'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -2393,6 +2403,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_3_ancestors'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -2401,7 +2412,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_3_ancestors'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -2422,7 +2433,7 @@ BEGIN
             (2, 'ancestor_id', 'uuid')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_3_ancestors'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -2446,7 +2457,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_3_ancestors'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
@@ -2519,6 +2530,7 @@ DO $shape$
 -- generated, their unique keys, and no column they leave NULL that may not be
 -- NULL. Otherwise it stops the file, saying what differs.
 DECLARE
+    rel oid := 'chat_events_3_mentions'::regclass;
     kind "char";
     place text;
     wrong text;
@@ -2527,7 +2539,7 @@ BEGIN
     INTO kind, place
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE c.oid = 'chat_events_3_mentions'::regclass::oid;
+    WHERE c.oid = rel;
     IF kind <> 'r' THEN
         RAISE EXCEPTION '% is not a plain table (pg_class.relkind %)', place, kind
             USING ERRCODE = 'wrong_object_type',
@@ -2549,7 +2561,7 @@ BEGIN
             (3, 'type', 'integer')
         ) AS x(place, name, type)
         LEFT JOIN pg_catalog.pg_attribute AS a
-            ON a.attrelid = 'chat_events_3_mentions'::regclass::oid AND a.attname = x.name
+            ON a.attrelid = rel AND a.attname = x.name
             AND a.attnum > 0 AND NOT a.attisdropped
         WHERE a.attname IS NULL
             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> x.type
@@ -2573,7 +2585,7 @@ BEGIN
                 pg_catalog.bool_or(d.fills) AS fills
             FROM d
         ) AS domains
-        WHERE a.attrelid = 'chat_events_3_mentions'::regclass::oid AND a.attnum > 0
+        WHERE a.attrelid = rel AND a.attnum > 0
             AND NOT a.attisdropped AND (a.attnotnull OR domains.required)
             AND NOT a.atthasdef AND NOT domains.fills
             AND a.attidentity = '' AND a.attgenerated = ''
